@@ -1,0 +1,6 @@
+# ViT-B Mask R-CNN, MAE paper recipe (A.3): 4 block groups rescaled to strides 4-32 + FPN.
+# Reference: MAE ViT-B 50.3 box AP / 44.9 mask AP (MAE paper, Table 4).
+_base_ = ['../_base_/coco/mae_fpn_mask_rcnn.py']
+
+pretrained = 'checkpoints/mae_pretrain_vit_base.pth'
+model = dict(backbone=dict(pretrained=pretrained))

@@ -1,0 +1,210 @@
+"""Read checkpoint files without executing code from them.
+
+PyTorch files go through ``torch.load(..., weights_only=True)``, whose unpickler only rebuilds
+tensors and plain containers. Training checkpoints also carry bookkeeping objects (an
+``argparse.Namespace`` of run arguments, mmengine's message hub, numpy scalars); their globals
+are mapped to `OpaqueObject`, an inert stand-in of ours, so no function or class named by the
+file is ever called. Any other global is refused with an error naming it. ``.safetensors``
+files hold tensors only and are read with the safetensors library.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import pickle
+import re
+import zipfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from mae_transfer.checkpoints.errors import CheckpointError
+
+logger = logging.getLogger(__name__)
+
+_ZIP_MAGIC = b"PK\x03\x04"
+_PICKLE_PROTO = 0x80
+# Phrases of torch's weights-only unpickler when it refuses a global (as opposed to bad bytes).
+_REFUSAL_MARKERS = ("Unsupported global", "unrecognized function", "Can only", "is blocked")
+
+
+class OpaqueObject:
+    """Inert stand-in for a bookkeeping object in a training checkpoint.
+
+    It accepts and discards any construction arguments and pickled state: nothing from the
+    file is called, only this class.
+    """
+
+    def __new__(cls, *args: Any, **kwargs: Any) -> "OpaqueObject":
+        return super().__new__(cls)
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        pass
+
+    def __setstate__(self, state: Any) -> None:
+        pass
+
+    def __repr__(self) -> str:
+        return "OpaqueObject()"
+
+
+class OpaqueDict(dict):
+    """Inert stand-in for a dict subclass (mmengine ``ConfigDict``); keeps its items."""
+
+    def __setstate__(self, state: Any) -> None:
+        pass
+
+
+# Globals seen in real training checkpoints outside the weights; all mapped to inert stand-ins.
+BOOKKEEPING_GLOBALS: dict[str, type] = {
+    "argparse.Namespace": OpaqueObject,
+    "mmengine.logging.history_buffer.HistoryBuffer": OpaqueObject,
+    "mmengine.config.config.ConfigDict": OpaqueDict,
+    "numpy.dtype": OpaqueObject,
+    "numpy.ndarray": OpaqueObject,
+    "numpy.core.multiarray.scalar": OpaqueObject,
+    "numpy.core.multiarray._reconstruct": OpaqueObject,
+    "numpy._core.multiarray.scalar": OpaqueObject,
+    "numpy._core.multiarray._reconstruct": OpaqueObject,
+    **{
+        f"numpy.dtypes.{name}DType": OpaqueObject
+        for name in (
+            "Bool", "Int8", "Int16", "Int32", "Int64", "UInt8", "UInt16", "UInt32", "UInt64",
+            "Float16", "Float32", "Float64", "Str", "Bytes", "Object",
+        )
+    },
+}
+
+
+@dataclass
+class RawCheckpoint:
+    """A checkpoint file's top-level object, before format detection.
+
+    Attributes:
+        source: the path, or ``<in-memory dict>``.
+        container: ``torch`` (torch.save file), ``safetensors`` or ``dict`` (given in memory).
+        obj: the top-level object (a dict).
+        metadata: safetensors header metadata (empty for other containers).
+    """
+
+    source: str
+    container: str
+    obj: dict
+    metadata: dict[str, str] = field(default_factory=dict)
+
+
+def read_checkpoint(path: str | os.PathLike) -> RawCheckpoint:
+    """Read a ``.pth``/``.pt``/``.bin``/``.ckpt`` (torch.save) or ``.safetensors`` file safely.
+
+    Raises:
+        CheckpointError: the file is missing, empty, text, truncated, not a checkpoint, or its
+            pickle names a global outside the weights-only allow-list (it is then not run).
+    """
+    path = Path(path)
+    source = str(path)
+    if not path.is_file():
+        raise CheckpointError("no such checkpoint file", file=source)
+    size = path.stat().st_size
+    if size == 0:
+        raise CheckpointError("the file is empty (0 bytes), expected a checkpoint", file=source)
+    with path.open("rb") as handle:
+        head = handle.read(16)
+    if path.suffix == ".safetensors" or _looks_like_safetensors(head, size):
+        return _read_safetensors(path)
+    if not (head.startswith(_ZIP_MAGIC) or head[0] == _PICKLE_PROTO):
+        raise CheckpointError(
+            "not a checkpoint: expected a torch.save file (zip archive or pickle) or "
+            f".safetensors, but the file starts with {_preview(head)}",
+            file=source,
+        )
+    obj = _torch_load(path)
+    if not isinstance(obj, dict):
+        raise CheckpointError(
+            f"expected a dict at the top level of the checkpoint, found {type(obj).__name__}",
+            file=source,
+        )
+    return RawCheckpoint(source=source, container="torch", obj=obj)
+
+
+def _torch_load(path: Path) -> Any:
+    source = str(path)
+    stand_ins = [(obj, name) for name, obj in BOOKKEEPING_GLOBALS.items()]
+    try:
+        with torch.serialization.safe_globals(stand_ins):
+            return torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as error:
+        message = str(error)
+        refused = _refused_globals(path, stand_ins)
+        if not refused and not any(marker in message for marker in _REFUSAL_MARKERS):
+            raise CheckpointError(
+                f"truncated or corrupt checkpoint ({_first_line(message)})", file=source
+            ) from error
+        names = refused or [_global_from_message(message)]
+        raise CheckpointError(
+            "refusing to load: the pickle references "
+            + ", ".join(f"'{name}'" for name in names)
+            + ", which is not a tensor, container or known bookkeeping object; nothing from "
+            "the file was executed. If you trust the file, re-save its weights with "
+            "torch.save(state_dict) or as .safetensors",
+            file=source,
+        ) from error
+    except (RuntimeError, EOFError, zipfile.BadZipFile, ValueError, OSError) as error:
+        raise CheckpointError(
+            f"truncated or corrupt checkpoint ({type(error).__name__}: {_first_line(str(error))})",
+            file=source,
+        ) from error
+
+
+def _refused_globals(path: Path, stand_ins: list) -> list[str]:
+    """Globals in a zip checkpoint that are outside the allow-list (static scan, runs nothing)."""
+    try:
+        with torch.serialization.safe_globals(stand_ins):
+            return sorted(torch.serialization.get_unsafe_globals_in_checkpoint(path))
+    except Exception:  # noqa: BLE001 - the scan is only for a better message
+        return []
+
+
+def _global_from_message(message: str) -> str:
+    match = re.search(r"GLOBAL ([\w.]+)|unrecognized function ([^\s]+)", message)
+    if match:
+        return match.group(1) or match.group(2)
+    return _first_line(message)
+
+
+def _first_line(message: str) -> str:
+    lines = [line.strip() for line in message.splitlines() if line.strip()]
+    return lines[0] if lines else "no detail"
+
+
+def _looks_like_safetensors(head: bytes, size: int) -> bool:
+    if len(head) < 9:
+        return False
+    header_len = int.from_bytes(head[:8], "little")
+    return 0 < header_len < size and head[8:9] == b"{"
+
+
+def _read_safetensors(path: Path) -> RawCheckpoint:
+    from safetensors import SafetensorError, safe_open
+
+    source = str(path)
+    tensors: dict[str, torch.Tensor] = {}
+    try:
+        with safe_open(str(path), framework="pt", device="cpu") as handle:
+            metadata = dict(handle.metadata() or {})
+            for key in handle.keys():
+                tensors[key] = handle.get_tensor(key)
+    except (SafetensorError, OSError, ValueError, RuntimeError) as error:
+        raise CheckpointError(
+            f"truncated or corrupt .safetensors file ({error})", file=source
+        ) from error
+    return RawCheckpoint(source=source, container="safetensors", obj=tensors, metadata=metadata)
+
+
+def _preview(head: bytes) -> str:
+    text = head.decode("utf-8", errors="replace")
+    if text.isprintable() or all(c.isprintable() or c in "\r\n\t" for c in text):
+        return f"text {text[:16]!r}"
+    return f"bytes {head[:8].hex(' ')}"

@@ -1,0 +1,37 @@
+"""`mae-transfer data make KIND OUT` and `mae-transfer data check KIND ROOT`."""
+
+from __future__ import annotations
+
+import argparse
+
+from mae_transfer.data import DATASET_MODULES, check_dataset, make_dataset
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    """Add the ``data`` command group."""
+    data = subparsers.add_parser("data", help="make synthetic datasets or check real ones")
+    actions = data.add_subparsers(dest="data_command", required=True, metavar="ACTION")
+
+    make = actions.add_parser("make", help="write a tiny synthetic dataset in the official layout")
+    make.add_argument("kind", choices=sorted(DATASET_MODULES))
+    make.add_argument("out", help="output directory (the dataset root)")
+    make.add_argument("--seed", type=int, default=0)
+    make.set_defaults(func=_make)
+
+    check = actions.add_parser("check", help="validate a dataset root in the official layout")
+    check.add_argument("kind", choices=sorted(DATASET_MODULES))
+    check.add_argument("root")
+    check.add_argument("--json", action="store_true", help="machine-readable report")
+    check.set_defaults(func=_check)
+
+
+def _make(args: argparse.Namespace) -> int:
+    root = make_dataset(args.kind, args.out, seed=args.seed)
+    print(f"wrote {args.kind} dataset to {root}")
+    return 0
+
+
+def _check(args: argparse.Namespace) -> int:
+    report = check_dataset(args.kind, args.root)
+    print(report.to_json() if args.json else report.render())
+    return 0 if report.ok else 1

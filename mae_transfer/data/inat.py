@@ -1,0 +1,148 @@
+"""iNaturalist 2017 / 2018 / 2019 in the official layout: tiny synthetic sets and a validator.
+
+Layout (``root`` = the directory holding the JSON files)::
+
+    train{year}.json, val{year}.json       COCO-like: images, annotations, categories
+    train_val_images/<super>/<name>/*.jpg  (2017)
+    train_val2018/<super>/<id>/*.jpg       (2018)
+    train_val2019/<super>/<id>/*.jpg       (2019)
+
+``file_name`` in the JSON is relative to ``root``. Class indices follow
+:func:`mae_transfer.classification.annotations.read_inat_json` (position of the category id in
+the sorted id list).
+"""
+
+from __future__ import annotations
+
+import colorsys
+import json
+import logging
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+from mae_transfer.classification.annotations import read_inat_json
+from mae_transfer.data.report import CheckReport
+
+logger = logging.getLogger(__name__)
+
+# year -> (image directory, official number of classes)
+INAT_YEARS: dict[int, tuple[str, int]] = {
+    2017: ("train_val_images", 5089),
+    2018: ("train_val2018", 8142),
+    2019: ("train_val2019", 1010),
+}
+SUPERCATEGORIES = ("Plantae", "Insecta", "Aves", "Fungi", "Mammalia")
+
+
+def year_of(kind: str) -> int:
+    """``'inat2018'`` -> 2018; raises ValueError for another kind."""
+    year = int(kind[4:]) if kind.startswith("inat") and kind[4:].isdigit() else None
+    if year not in INAT_YEARS:
+        raise ValueError(f"unknown iNaturalist kind {kind!r}; expected one of inat2017, inat2018, inat2019")
+    return year
+
+
+def synthetic_class_image(rng: np.random.Generator, label: int, num_classes: int, size: int) -> Image.Image:
+    """A small RGB image whose colour and stripe direction depend on ``label`` (learnable)."""
+    hue = label / max(num_classes, 1)
+    colour = np.array(colorsys.hsv_to_rgb(hue, 0.8, 0.9)) * 255.0
+    grid = np.arange(size, dtype=np.float32)
+    stripes = np.sin((grid[:, None] if label % 2 else grid[None, :]) * (0.3 + 0.1 * (label % 3)))
+    pixels = colour[None, None, :] * (0.6 + 0.4 * stripes[..., None])
+    pixels = pixels + rng.normal(0.0, 12.0, size=(size, size, 3))
+    return Image.fromarray(np.clip(pixels, 0, 255).astype(np.uint8), mode="RGB")
+
+
+def write_inat(
+    root: str | Path,
+    year: int,
+    splits: Mapping[str, Sequence[tuple[Image.Image, int]]],
+    class_names: Sequence[str],
+) -> Path:
+    """Write labelled images as an iNaturalist ``year`` dataset (JSON files + image tree).
+
+    Args:
+        root: dataset root to create.
+        year: 2017, 2018 or 2019 (selects file and directory names).
+        splits: ``{"train": [(image, label), ...], "val": [...]}``; labels index ``class_names``.
+        class_names: category names; category ``i`` gets id ``i``.
+
+    Returns:
+        the dataset root.
+    """
+    root = Path(root)
+    image_dir = INAT_YEARS[year][0]
+    categories = [
+        {"id": index, "name": name, "supercategory": SUPERCATEGORIES[index % len(SUPERCATEGORIES)]}
+        for index, name in enumerate(class_names)
+    ]
+    next_id = 0
+    for split, items in splits.items():
+        images, annotations = [], []
+        for image, label in items:
+            category = categories[label]
+            folder = category["name"] if year == 2017 else str(category["id"])
+            file_name = f"{image_dir}/{category['supercategory']}/{folder}/{split}_{next_id:06d}.jpg"
+            (root / file_name).parent.mkdir(parents=True, exist_ok=True)
+            image.convert("RGB").save(root / file_name, quality=95)
+            images.append({"id": next_id, "file_name": file_name, "width": image.width, "height": image.height})
+            annotations.append({"id": next_id, "image_id": next_id, "category_id": category["id"]})
+            next_id += 1
+        payload = {"info": {"year": year}, "images": images, "annotations": annotations, "categories": categories}
+        (root / f"{split}{year}.json").write_text(json.dumps(payload), encoding="utf-8")
+    return root
+
+
+def make(
+    kind: str,
+    out: Path,
+    *,
+    seed: int = 0,
+    num_classes: int = 4,
+    train_per_class: int = 6,
+    val_per_class: int = 3,
+    image_size: int = 48,
+) -> Path:
+    """Write a tiny synthetic iNaturalist dataset of ``kind`` under ``out``; returns the root."""
+    year = year_of(kind)
+    rng = np.random.default_rng(seed)
+    names = [f"species_{index:03d}" for index in range(num_classes)]
+    splits = {
+        split: [
+            (synthetic_class_image(rng, label, num_classes, image_size), label)
+            for label in range(num_classes)
+            for _ in range(count)
+        ]
+        for split, count in (("train", train_per_class), ("val", val_per_class))
+    }
+    root = write_inat(out, year, splits, names)
+    logger.info("wrote synthetic %s (%d classes) to %s", kind, num_classes, root)
+    return root
+
+
+def check(kind: str, root: Path) -> CheckReport:
+    """Validate an iNaturalist root: JSON structure, labels, categories and image files."""
+    year = year_of(kind)
+    root = Path(root)
+    report = CheckReport(kind=kind, root=str(root))
+    class_lists = {}
+    for split in ("train", "val"):
+        ann_file = root / f"{split}{year}.json"
+        annotations = read_inat_json(ann_file, on_error=report.add)
+        class_lists[split] = annotations.classes
+        report.counts[f"{split} images"] = len(annotations.samples)
+        for sample in annotations.samples:
+            if not (root / sample.path).is_file():
+                report.add(sample.file, sample.where, f"image file {sample.path!r} not found under {root}")
+    classes = class_lists["train"]
+    report.counts["classes"] = len(classes)
+    if classes and class_lists["val"] and classes != class_lists["val"]:
+        report.add(str(root / f"val{year}.json"), "categories",
+                   f"categories differ from train{year}.json; expected the same category list in both")
+    official = INAT_YEARS[year][1]
+    if classes and len(classes) != official:
+        report.notes.append(f"{len(classes)} categories; the official iNat{year} set has {official}")
+    return report

@@ -1,0 +1,155 @@
+"""Places365-Standard and Places205 in the official file-list layout: tiny sets and a validator.
+
+Layouts (``root`` = the directory holding the lists)::
+
+    places365: places365_train_standard.txt  "/a/airfield/00000001.jpg 0"  images in data_256/
+               places365_val.txt             "Places365_val_00000001.jpg 165" images in val_256/
+               categories_places365.txt      "/a/airfield 0"
+    places205: train_places205.csv           "a/abbey/00000001.jpg 0"  images in images256/
+               val_places205.csv             "a/abbey/00000002.jpg 0"  images in images256/
+
+Places205's lists are space separated despite the ``.csv`` suffix, as distributed.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+from mae_transfer.classification.annotations import read_places_categories, read_places_list
+from mae_transfer.data.inat import synthetic_class_image
+from mae_transfer.data.report import CheckReport
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class PlacesLayout:
+    """File and directory names of one Places release (relative to its root)."""
+
+    train_list: str
+    val_list: str
+    train_images: str
+    val_images: str
+    num_classes: int
+    categories: str | None
+
+
+PLACES_LAYOUTS: dict[str, PlacesLayout] = {
+    "places365": PlacesLayout(
+        "places365_train_standard.txt", "places365_val.txt", "data_256", "val_256", 365, "categories_places365.txt"
+    ),
+    "places205": PlacesLayout("train_places205.csv", "val_places205.csv", "images256", "images256", 205, None),
+}
+
+
+def layout_of(kind: str) -> PlacesLayout:
+    """The layout of ``'places365'`` or ``'places205'``."""
+    if kind not in PLACES_LAYOUTS:
+        raise ValueError(f"unknown Places kind {kind!r}; expected one of {sorted(PLACES_LAYOUTS)}")
+    return PLACES_LAYOUTS[kind]
+
+
+def write_places(
+    root: str | Path,
+    kind: str,
+    splits: Mapping[str, Sequence[tuple[Image.Image, int]]],
+    class_names: Sequence[str],
+) -> Path:
+    """Write labelled images as a Places dataset of ``kind`` (file lists + image tree).
+
+    Args:
+        root: dataset root to create.
+        kind: ``places365`` or ``places205``.
+        splits: ``{"train": [(image, label), ...], "val": [...]}``.
+        class_names: scene names like ``a/airfield`` (label ``i`` is ``class_names[i]``).
+
+    Returns:
+        the dataset root.
+    """
+    layout = layout_of(kind)
+    root = Path(root)
+    root.mkdir(parents=True, exist_ok=True)
+    counter = 0
+    for split, items in splits.items():
+        list_name, image_dir = (
+            (layout.train_list, layout.train_images) if split == "train" else (layout.val_list, layout.val_images)
+        )
+        lines = []
+        for image, label in items:
+            counter += 1
+            if kind == "places365" and split != "train":
+                relative = f"Places365_val_{counter:08d}.jpg"
+            else:
+                relative = f"{class_names[label]}/{counter:08d}.jpg"
+            target = root / image_dir / relative
+            target.parent.mkdir(parents=True, exist_ok=True)
+            image.convert("RGB").save(target, quality=95)
+            shown = "/" + relative if kind == "places365" and split == "train" else relative
+            lines.append(f"{shown} {label}\n")
+        (root / list_name).write_text("".join(lines), encoding="utf-8")
+    if layout.categories:
+        text = "".join(f"/{name} {index}\n" for index, name in enumerate(class_names))
+        (root / layout.categories).write_text(text, encoding="utf-8")
+    return root
+
+
+def make(
+    kind: str,
+    out: Path,
+    *,
+    seed: int = 0,
+    num_classes: int = 4,
+    train_per_class: int = 6,
+    val_per_class: int = 3,
+    image_size: int = 48,
+) -> Path:
+    """Write a tiny synthetic Places dataset of ``kind`` under ``out``; returns the root."""
+    layout_of(kind)
+    rng = np.random.default_rng(seed)
+    names = [f"s/scene_{index:03d}" for index in range(num_classes)]
+    splits = {
+        split: [
+            (synthetic_class_image(rng, label, num_classes, image_size), label)
+            for label in range(num_classes)
+            for _ in range(count)
+        ]
+        for split, count in (("train", train_per_class), ("val", val_per_class))
+    }
+    root = write_places(out, kind, splits, names)
+    logger.info("wrote synthetic %s (%d classes) to %s", kind, num_classes, root)
+    return root
+
+
+def check(kind: str, root: Path) -> CheckReport:
+    """Validate a Places root: list syntax, label range, category file and image files."""
+    layout = layout_of(kind)
+    root = Path(root)
+    report = CheckReport(kind=kind, root=str(root))
+    num_classes = layout.num_classes
+    if layout.categories:
+        categories_file = root / layout.categories
+        if categories_file.is_file():
+            names = read_places_categories(categories_file, on_error=report.add)
+            if names:
+                num_classes = len(names)
+        else:
+            report.notes.append(f"{layout.categories} not found; labels checked against {num_classes} classes")
+    if num_classes != layout.num_classes:
+        report.notes.append(f"{num_classes} categories; the official {kind} set has {layout.num_classes}")
+    report.counts["classes"] = num_classes
+    for split, list_name, image_dir in (
+        ("train", layout.train_list, layout.train_images),
+        ("val", layout.val_list, layout.val_images),
+    ):
+        samples = read_places_list(root / list_name, num_classes, on_error=report.add)
+        report.counts[f"{split} images"] = len(samples)
+        for sample in samples:
+            if not (root / image_dir / sample.path).is_file():
+                report.add(sample.file, sample.where, f"image file {sample.path!r} not found under {root / image_dir}")
+    return report

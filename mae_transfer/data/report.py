@@ -1,0 +1,59 @@
+"""The report every dataset validator returns: a list of problems, each naming where it is."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One defect in a dataset.
+
+    Attributes:
+        file: the file (or directory) the defect is in.
+        where: the key, annotation id, image id or line number inside that file ("" if none).
+        message: what is wrong and what was expected.
+    """
+
+    file: str
+    where: str
+    message: str
+
+    def __str__(self) -> str:
+        location = f"{self.file} [{self.where}]" if self.where else self.file
+        return f"{location}: {self.message}"
+
+
+@dataclass
+class CheckReport:
+    """Outcome of ``data check KIND ROOT``: counts seen and problems found."""
+
+    kind: str
+    root: str
+    counts: dict[str, int] = field(default_factory=dict)
+    problems: list[Problem] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+    def add(self, file: str, where: str, message: str) -> None:
+        """Record one problem."""
+        self.problems.append(Problem(str(file), str(where), message))
+
+    def render(self, limit: int = 50) -> str:
+        """A readable multi-line report; at most ``limit`` problems are listed."""
+        lines = [f"{self.kind} dataset at {self.root}: " + ("OK" if self.ok else f"{len(self.problems)} problem(s)")]
+        lines += [f"  {name}: {count}" for name, count in self.counts.items()]
+        lines += [f"  note: {note}" for note in self.notes]
+        lines += [f"  - {problem}" for problem in self.problems[:limit]]
+        if len(self.problems) > limit:
+            lines.append(f"  ... and {len(self.problems) - limit} more")
+        return "\n".join(lines)
+
+    def to_json(self) -> str:
+        payload = asdict(self)
+        payload["ok"] = self.ok
+        return json.dumps(payload, indent=2)

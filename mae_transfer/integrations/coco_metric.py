@@ -1,0 +1,69 @@
+"""An opt-in faster-coco-eval backend for mmdet's ``CocoMetric``.
+
+``FastCocoMetric`` is mmdet's ``CocoMetric`` in every respect (ground truth loading, result
+conversion, ``loadRes``, parameters, metric names and the fraction scale it logs) except the
+COCOeval class: ``faster_coco_eval.COCOeval_faster`` (C++ matching and accumulation) replaces
+``pycocotools.cocoeval.COCOeval``. Its 12 summary stats equal pycocotools' (checked in
+tests/detection/test_coco_metric.py); speed: benchmarks/speed/coco_eval.py.
+
+Use it by changing only the evaluator type::
+
+    val_evaluator = dict(type="FastCocoMetric", ann_file=..., metric=["bbox", "segm"])
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import Iterator
+from typing import Any
+
+import mmdet.evaluation.metrics.coco_metric as mmdet_coco_metric
+from mmdet.evaluation.metrics import CocoMetric
+from mmdet.registry import METRICS
+
+__all__ = ["FastCocoMetric", "faster_cocoeval"]
+
+logger = logging.getLogger(__name__)
+
+
+def faster_cocoeval(coco_gt: Any, coco_dt: Any, iou_type: str) -> Any:
+    """A ``COCOeval_faster`` with pycocotools' constructor signature (gt, dt, iou type)."""
+    from faster_coco_eval import COCOeval_faster
+
+    return COCOeval_faster(coco_gt, coco_dt, iou_type, print_function=logger.debug)
+
+
+@contextlib.contextmanager
+def _cocoeval_backend(factory: Any) -> Iterator[None]:
+    """Make mmdet's coco_metric module construct its COCOeval through ``factory`` meanwhile.
+
+    ``CocoMetric.compute_metrics`` looks the class up as a module global when it evaluates;
+    rebinding that one name for the duration of the call swaps the evaluation backend and
+    leaves every other step of the metric untouched.
+    """
+    original = mmdet_coco_metric.COCOeval
+    mmdet_coco_metric.COCOeval = factory
+    try:
+        yield
+    finally:
+        mmdet_coco_metric.COCOeval = original
+
+
+@METRICS.register_module()
+class FastCocoMetric(CocoMetric):
+    """mmdet's ``CocoMetric`` evaluated with faster-coco-eval instead of pycocotools.
+
+    Takes exactly ``CocoMetric``'s arguments; ``use_mp_eval`` (mmdet's multi-process
+    pycocotools variant) is refused because the two backends are alternatives.
+    """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        if kwargs.get("use_mp_eval"):
+            raise ValueError("FastCocoMetric: use_mp_eval selects mmdet's pycocotools backend; drop it or use CocoMetric")
+        super().__init__(*args, **kwargs)
+
+    def compute_metrics(self, results: list) -> dict[str, float]:
+        """Same as ``CocoMetric.compute_metrics``, evaluated by ``COCOeval_faster``."""
+        with _cocoeval_backend(faster_cocoeval):
+            return super().compute_metrics(results)

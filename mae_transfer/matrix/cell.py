@@ -1,0 +1,210 @@
+"""Run one cell: ``tools/train.py`` (resumed when a checkpoint exists), then ``result.json``.
+
+Every executor ends up here: the local and torchrun executors call :func:`run_cell` in a worker
+thread, SLURM jobs call it on the node (``python -m mae_transfer.matrix.cell CELL_DIR``).
+The training process dies with its parent (Linux ``PR_SET_PDEATHSIG``), so killing ``run``
+never leaves an orphan training in a cell's work dir.
+"""
+
+from __future__ import annotations
+
+import argparse
+import ctypes
+import json
+import logging
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import traceback
+from pathlib import Path
+from typing import Any
+
+from mae_transfer.matrix.planner import REPO_ROOT, Cell
+from mae_transfer.matrix.result import ResultError, build_result, read_train_metrics, validate_result, write_result
+from mae_transfer.matrix.state import (
+    CELL_NAME,
+    LOG_NAME,
+    RESULT_NAME,
+    latest_checkpoint_iter,
+    mark_finished,
+    mark_running,
+    tail,
+)
+
+logger = logging.getLogger(__name__)
+
+TRAIN_SCRIPT = REPO_ROOT / "tools" / "train.py"
+
+
+class OptionError(ValueError):
+    """A ``--cfg-options`` value that mmengine's DictAction would misread."""
+
+
+def format_option(value: Any, key: str) -> str:
+    """One value in mmengine's ``--cfg-options`` syntax (DictAction)."""
+    if isinstance(value, bool):
+        return "True" if value else "False"
+    if value is None:
+        return "None"
+    if isinstance(value, (int, float)):
+        return repr(value)
+    if isinstance(value, (list, tuple)):
+        inner = ",".join(format_option(v, key) for v in value)
+        return f"[{inner}]" if isinstance(value, list) else f"({inner},)" if len(value) == 1 else f"({inner})"
+    text = str(value)
+    if any(ch in text for ch in " ,[]()'\"") or text.lower() in ("true", "false", "none"):
+        raise OptionError(f"override {key}={text!r}: mmengine's --cfg-options cannot carry spaces, commas, "
+                          "brackets or quotes in a string, nor the strings true/false/none")
+    return text
+
+
+def flatten_options(options: dict[str, Any], prefix: str = "") -> list[str]:
+    """``key=value`` arguments; nested mappings become dotted keys."""
+    items = []
+    for key, value in options.items():
+        full = f"{prefix}{key}"
+        if isinstance(value, dict):
+            items += flatten_options(value, full + ".")
+        else:
+            items.append(f"{full}={format_option(value, full)}")
+    return items
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def train_command(cell: Cell, launcher: str, nproc: int, resume: bool, python: str = sys.executable) -> list[str]:
+    """The command line that trains and evaluates a cell."""
+    options = dict(cell.cfg_options)
+    if launcher == "pytorch" and not _cuda_available():
+        options["env_cfg.dist_cfg.backend"] = "gloo"
+    if cell.checkpoint_policy == "best":
+        options["default_hooks.checkpoint.save_best"] = "auto"
+    script = [str(TRAIN_SCRIPT), cell.config, "--work-dir", str(Path(cell.work_dir) / "train")]
+    if launcher == "pytorch":
+        head = [python, "-m", "torch.distributed.run", "--nproc-per-node", str(nproc),
+                "--master-port", str(_free_port()), *script, "--launcher", "pytorch"]
+    else:
+        head = [python, *script, "--launcher", launcher]
+    return [*head, *(["--resume"] if resume else []), "--cfg-options", *flatten_options(options)]
+
+
+def _cuda_available() -> bool:
+    try:
+        import torch
+
+        return torch.cuda.is_available()
+    except ImportError:
+        return False
+
+
+def _die_with_parent() -> None:
+    """In the child before exec: receive SIGKILL when the parent thread exits (Linux)."""
+    try:
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    except OSError:
+        pass
+
+
+def best_step(train_dir: Path, cell: Cell, final: dict[str, float]) -> tuple[dict[str, float], int | None]:
+    """Under the ``best`` policy: the validation with the highest primary metric, in percent.
+
+    Scans mmengine's ``vis_data/scalars.json``; values are rescaled to percent by the ratio of
+    the last logged validation to ``metrics.json`` (which is in percent).
+    """
+    from mae_transfer.matrix.tasks import TASKS
+
+    primary = next(iter(TASKS[cell.task].metrics.values()))
+    evaluations = []
+    for scalars in sorted(train_dir.glob("*/vis_data/scalars.json")):
+        for line in scalars.read_text().splitlines():
+            try:
+                row = json.loads(line)
+            except ValueError:
+                continue
+            key = next((k for k in row if any(k == c or k.endswith("/" + c) for c in primary)), None)
+            if key is not None:
+                evaluations.append((row, key))
+    if not evaluations:
+        return final, None
+    last_row, key = evaluations[-1]
+    final_value = next((v for k, v in final.items() if k == key), None)
+    scale = final_value / last_row[key] if final_value and last_row[key] else 1.0
+    row, key = max(evaluations, key=lambda item: item[0][item[1]])
+    best = {k: float(v) * scale for k, v in row.items() if k in final and isinstance(v, (int, float))}
+    return {**final, **best}, row.get("step")
+
+
+def run_cell(cell_dir: Path, launcher: str = "none", nproc: int = 1) -> bool:
+    """Train, evaluate and record one cell; True when it finished with a valid result.
+
+    A finished cell (valid ``result.json``) is left alone. An interrupted one resumes from its
+    last checkpoint (``--resume``); the cell's log records the iteration it resumed from.
+    """
+    cell_dir = Path(cell_dir)
+    cell = Cell.from_json(json.loads((cell_dir / CELL_NAME).read_text()))
+    if (cell_dir / RESULT_NAME).is_file():
+        try:
+            validate_result(cell_dir / RESULT_NAME)
+            return True
+        except ResultError:
+            logger.warning("%s: replacing an unreadable result.json", cell_dir)
+    train_dir = cell_dir / "train"
+    found = latest_checkpoint_iter(train_dir)
+    log_path = cell_dir / LOG_NAME
+    state = mark_running(cell_dir, found[1] if found else None)
+    with log_path.open("a") as log:
+        stamp = time.strftime("%Y-%m-%d %H:%M:%S")
+        log.write(f"[mae-transfer] {stamp} attempt {state.attempts} of cell {cell.label} ({cell.id}) "
+                  f"on {socket.gethostname()}\n")
+        if found:
+            log.write(f"[mae-transfer] resuming from checkpoint {found[0]} (iteration {found[1]})\n")
+        try:
+            command = train_command(cell, launcher, nproc, resume=found is not None)
+        except OptionError as error:
+            log.write(f"[mae-transfer] {error}\n")
+            mark_finished(cell_dir, ok=False, error_tail=str(error))
+            return False
+        log.write("[mae-transfer] " + " ".join(command) + "\n")
+        log.flush()
+        env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+        env["PYTHONPATH"] = os.pathsep.join(p for p in (str(REPO_ROOT), env.get("PYTHONPATH")) if p)
+        code = subprocess.call(command, stdout=log, stderr=subprocess.STDOUT, cwd=str(REPO_ROOT), env=env,
+                               preexec_fn=_die_with_parent if sys.platform.startswith("linux") else None)
+    if code != 0:
+        mark_finished(cell_dir, ok=False, error_tail=f"tools/train.py exited with code {code}\n{tail(log_path)}")
+        return False
+    try:
+        raw = read_train_metrics(train_dir)
+        step = None
+        if cell.checkpoint_policy == "best":
+            raw, step = best_step(train_dir, cell, raw)
+        write_result(cell_dir, build_result(cell, train_dir, nproc if launcher == "pytorch" else 1, raw, step))
+    except (ResultError, OSError) as error:
+        with log_path.open("a") as log:
+            log.write(f"[mae-transfer] {error}\n{traceback.format_exc()}")
+        mark_finished(cell_dir, ok=False, error_tail=str(error))
+        return False
+    mark_finished(cell_dir, ok=True)
+    return True
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m mae_transfer.matrix.cell CELL_DIR [--launcher ...] [--nproc N]`` (SLURM jobs)."""
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("cell_dir")
+    parser.add_argument("--launcher", default="none", choices=("none", "pytorch", "slurm"))
+    parser.add_argument("--nproc", type=int, default=1)
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO)
+    return 0 if run_cell(Path(args.cell_dir), args.launcher, args.nproc) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,325 @@
+"""The benchmark matrix spec: typed dataclasses read from a YAML file and validated.
+
+A matrix names backbones (checkpoints), tasks (with a recipe preset and, for classification, a
+protocol), seeds, overrides, dataset roots and resources. Every mistake raises ``SpecError``
+naming the file, the key path and the allowed values. Relative paths are resolved against the
+directory of the matrix file.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+TASK_DATASETS: dict[str, str] = {
+    "coco-maskrcnn": "coco",
+    "ade20k-upernet": "ade20k",
+    "inat2017": "inat2017",
+    "inat2018": "inat2018",
+    "inat2019": "inat2019",
+    "places205": "places205",
+    "places365": "places365",
+}
+CLASSIFICATION_TASKS = ("inat2017", "inat2018", "inat2019", "places205", "places365")
+TASK_RECIPES: dict[str, tuple[str, ...]] = {
+    "coco-maskrcnn": ("paper", "vitdet", "reduced", "smoke"),
+    "ade20k-upernet": ("paper", "reduced", "smoke"),
+    **{task: ("paper", "reduced", "smoke") for task in CLASSIFICATION_TASKS},
+}
+ARCHS = ("vit_tiny_patch16", "vit_small_patch16", "vit_base_patch16", "vit_large_patch16", "vit_huge_patch14")
+FORMATS = ("auto", "mae", "timm", "mmpretrain", "mmseg", "mocov3", "beit")
+PROTOCOL_PATTERN = re.compile(r"^(finetune|linear|partial-mlp|partial-(\d+))$")
+PROTOCOLS_TEXT = "finetune, linear, partial-K (K >= 1 blocks), partial-mlp"
+EVAL_MODES = ("ss", "ms+flip")
+CHECKPOINT_POLICIES = ("last", "best")
+NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+GENERATE_PREFIX = "generate:"
+
+
+class SpecError(ValueError):
+    """A matrix file is invalid; the message names the file, the key and what is allowed."""
+
+    def __init__(self, file: str | Path, key: str, message: str) -> None:
+        super().__init__(f"{file}: {key}: {message}")
+        self.file, self.key = str(file), key
+
+
+@dataclass(frozen=True)
+class Backbone:
+    """One pretrained checkpoint to evaluate.
+
+    ``checkpoint`` is a path, or ``generate:ARCH`` for a tiny random MAE-format checkpoint the
+    matrix writes itself (``{'model': state_dict}`` of ``build_vit(ARCH)`` seeded with 0).
+    """
+
+    name: str
+    checkpoint: str
+    arch: str = "auto"
+    format: str = "auto"
+
+    @property
+    def generated(self) -> bool:
+        return self.checkpoint.startswith(GENERATE_PREFIX)
+
+
+@dataclass(frozen=True)
+class Resources:
+    """What one cell asks of the machine or the cluster."""
+
+    gpus_per_cell: int = 1
+    nodes: int = 1
+    time_limit_hours: float = 24.0
+    cpus_per_gpu: int = 8
+    partition: str | None = None
+
+
+@dataclass(frozen=True)
+class TaskEntry:
+    """One task row of the matrix: evaluated on every selected backbone for every seed."""
+
+    task: str
+    recipe: str = "paper"
+    protocol: str | None = None
+    resolution: int = 224
+    eval_mode: str = "ss"
+    backbones: tuple[str, ...] | None = None
+    seeds: tuple[int, ...] | None = None
+    overrides: dict[str, Any] = field(default_factory=dict)
+    config: str | None = None
+    resources: Resources | None = None
+
+
+@dataclass(frozen=True)
+class DatasetSpec:
+    """Where a dataset lives, or ``generate`` to make a synthetic one in the work root."""
+
+    kind: str
+    root: str | None = None
+    generate: bool = False
+
+
+@dataclass(frozen=True)
+class MatrixSpec:
+    """A validated benchmark matrix."""
+
+    path: Path
+    name: str
+    work_root: Path
+    backbones: tuple[Backbone, ...]
+    tasks: tuple[TaskEntry, ...]
+    seeds: tuple[int, ...]
+    datasets: dict[str, DatasetSpec]
+    resources: Resources
+    overrides: dict[str, Any]
+    max_attempts: int = 3
+    max_parallel: int = 1
+    checkpoint_policy: str = "last"
+    references: tuple[Path, ...] = ()
+
+    def resolve(self, path: str) -> Path:
+        """A path from the spec, relative ones taken from the matrix file's directory."""
+        candidate = Path(path).expanduser()
+        return candidate if candidate.is_absolute() else (self.path.parent / candidate).resolve()
+
+
+class _Reader:
+    """Typed access to a YAML mapping that reports errors with the file and key path."""
+
+    def __init__(self, file: Path) -> None:
+        self.file = file
+
+    def fail(self, key: str, message: str) -> SpecError:
+        return SpecError(self.file, key, message)
+
+    def mapping(self, value: Any, key: str, allowed: tuple[str, ...]) -> dict[str, Any]:
+        if not isinstance(value, dict):
+            raise self.fail(key, f"expected a mapping with keys {', '.join(allowed)}, got {type(value).__name__}")
+        for name in value:
+            if name not in allowed:
+                raise self.fail(f"{key}.{name}" if key else str(name), f"unknown key; allowed keys: {', '.join(allowed)}")
+        return value
+
+    def choice(self, value: Any, key: str, allowed: tuple[str, ...]) -> str:
+        if value not in allowed:
+            raise self.fail(key, f"{value!r} is not allowed; allowed values: {', '.join(allowed)}")
+        return value
+
+    def integer(self, value: Any, key: str, minimum: int) -> int:
+        if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+            raise self.fail(key, f"{value!r} is not allowed; expected an integer >= {minimum}")
+        return value
+
+    def number(self, value: Any, key: str) -> float:
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
+            raise self.fail(key, f"{value!r} is not allowed; expected a positive number")
+        return float(value)
+
+    def string(self, value: Any, key: str) -> str:
+        if not isinstance(value, str) or not value:
+            raise self.fail(key, f"{value!r} is not allowed; expected a non-empty string")
+        return value
+
+    def seeds(self, value: Any, key: str) -> tuple[int, ...]:
+        if isinstance(value, list):
+            seeds = tuple(self.integer(seed, f"{key}[{i}]", 0) for i, seed in enumerate(value))
+            if not seeds or len(set(seeds)) != len(seeds):
+                raise self.fail(key, "expected a non-empty list of distinct seeds >= 0, or a seed count >= 1")
+            return seeds
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise self.fail(key, f"{value!r} is not allowed; expected a seed count >= 1 or a list of seeds >= 0")
+        return tuple(range(value))
+
+    def overrides(self, value: Any, key: str) -> dict[str, Any]:
+        if value is None:
+            return {}
+        if not isinstance(value, dict) or not all(isinstance(k, str) and k for k in value):
+            raise self.fail(key, "expected a mapping of config keys (dotted paths) to values")
+        return dict(value)
+
+    def resources(self, value: Any, key: str, base: Resources) -> Resources:
+        allowed = ("gpus_per_cell", "nodes", "time_limit_hours", "cpus_per_gpu", "partition")
+        raw = self.mapping(value, key, allowed)
+        return Resources(
+            gpus_per_cell=self.integer(raw.get("gpus_per_cell", base.gpus_per_cell), f"{key}.gpus_per_cell", 0),
+            nodes=self.integer(raw.get("nodes", base.nodes), f"{key}.nodes", 1),
+            time_limit_hours=self.number(raw.get("time_limit_hours", base.time_limit_hours), f"{key}.time_limit_hours"),
+            cpus_per_gpu=self.integer(raw.get("cpus_per_gpu", base.cpus_per_gpu), f"{key}.cpus_per_gpu", 1),
+            partition=raw.get("partition", base.partition),
+        )
+
+
+def _backbone(reader: _Reader, raw: Any, key: str) -> Backbone:
+    raw = reader.mapping(raw, key, ("name", "checkpoint", "arch", "format"))
+    for required in ("name", "checkpoint"):
+        if required not in raw:
+            raise reader.fail(f"{key}.{required}", "missing; every backbone needs a name and a checkpoint "
+                              f"(a path or {GENERATE_PREFIX}ARCH with ARCH one of {', '.join(ARCHS)})")
+    name = reader.string(raw["name"], f"{key}.name")
+    if not NAME_PATTERN.match(name):
+        raise reader.fail(f"{key}.name", f"{name!r} is not allowed; use letters, digits, '_', '.', '-'")
+    checkpoint = reader.string(raw["checkpoint"], f"{key}.checkpoint")
+    arch = reader.choice(raw.get("arch", "auto"), f"{key}.arch", ("auto", *ARCHS))
+    if checkpoint.startswith(GENERATE_PREFIX):
+        generated = reader.choice(checkpoint, f"{key}.checkpoint", tuple(GENERATE_PREFIX + a for a in ARCHS))
+        generated_arch = generated[len(GENERATE_PREFIX):]
+        if arch not in ("auto", generated_arch):
+            raise reader.fail(f"{key}.arch", f"{arch!r} contradicts the generated checkpoint's {generated_arch!r}")
+        arch = generated_arch
+    return Backbone(name=name, checkpoint=checkpoint, arch=arch, format=reader.choice(raw.get("format", "auto"), f"{key}.format", FORMATS))
+
+
+def _task(reader: _Reader, raw: Any, key: str, names: set[str], resources: Resources) -> TaskEntry:
+    allowed = ("task", "recipe", "protocol", "resolution", "eval", "backbones", "seeds", "overrides", "config", "resources")
+    raw = reader.mapping(raw, key, allowed)
+    if "task" not in raw:
+        raise reader.fail(f"{key}.task", f"missing; allowed values: {', '.join(TASK_DATASETS)}")
+    task = reader.choice(raw["task"], f"{key}.task", tuple(TASK_DATASETS))
+    recipe = reader.choice(raw.get("recipe", "paper"), f"{key}.recipe", TASK_RECIPES[task])
+    protocol = raw.get("protocol")
+    if task in CLASSIFICATION_TASKS:
+        protocol = protocol or "finetune"
+        match = PROTOCOL_PATTERN.match(str(protocol))
+        if not match or (match.group(2) is not None and int(match.group(2)) < 1):
+            raise reader.fail(f"{key}.protocol", f"{protocol!r} is not allowed; allowed values: {PROTOCOLS_TEXT}")
+    elif protocol is not None:
+        raise reader.fail(f"{key}.protocol", f"only classification tasks ({', '.join(CLASSIFICATION_TASKS)}) take a protocol")
+    resolution = reader.integer(raw.get("resolution", 224), f"{key}.resolution", 32)
+    if resolution != 224 and task not in CLASSIFICATION_TASKS:
+        raise reader.fail(f"{key}.resolution", "only classification tasks take a resolution (224 or 448)")
+    eval_mode = reader.choice(raw.get("eval", "ss"), f"{key}.eval", EVAL_MODES)
+    if eval_mode == "ms+flip" and task != "ade20k-upernet":
+        raise reader.fail(f"{key}.eval", f"'ms+flip' is defined for ade20k-upernet only; allowed values for {task}: ss")
+    selected = None
+    if "backbones" in raw:
+        if not isinstance(raw["backbones"], list) or not raw["backbones"]:
+            raise reader.fail(f"{key}.backbones", f"expected a non-empty list of backbone names: {', '.join(sorted(names))}")
+        selected = tuple(reader.choice(n, f"{key}.backbones[{i}]", tuple(sorted(names))) for i, n in enumerate(raw["backbones"]))
+    return TaskEntry(
+        task=task, recipe=recipe, protocol=protocol, resolution=resolution, eval_mode=eval_mode, backbones=selected,
+        seeds=reader.seeds(raw["seeds"], f"{key}.seeds") if "seeds" in raw else None,
+        overrides=reader.overrides(raw.get("overrides"), f"{key}.overrides"),
+        config=reader.string(raw["config"], f"{key}.config") if "config" in raw else None,
+        resources=reader.resources(raw["resources"], f"{key}.resources", resources) if "resources" in raw else None,
+    )
+
+
+def _datasets(reader: _Reader, raw: Any) -> dict[str, DatasetSpec]:
+    kinds = tuple(dict.fromkeys(TASK_DATASETS.values()))
+    raw = reader.mapping(raw or {}, "datasets", kinds)
+    datasets = {}
+    for kind, entry in raw.items():
+        entry = reader.mapping(entry, f"datasets.{kind}", ("root", "generate"))
+        generate = entry.get("generate", False)
+        if not isinstance(generate, bool):
+            raise reader.fail(f"datasets.{kind}.generate", f"{generate!r} is not allowed; allowed values: true, false")
+        root = entry.get("root")
+        if root is None and not generate:
+            raise reader.fail(f"datasets.{kind}", "expected 'root: PATH' or 'generate: true'")
+        datasets[kind] = DatasetSpec(kind=kind, root=None if root is None else reader.string(root, f"datasets.{kind}.root"), generate=generate)
+    return datasets
+
+
+def load_spec(path: str | Path, work_root: str | Path | None = None) -> MatrixSpec:
+    """Read and validate a matrix YAML file.
+
+    Args:
+        path: the matrix file.
+        work_root: overrides the file's ``work_root`` (default ``runs/<name>`` next to the file);
+            relative to the current directory.
+
+    Raises:
+        SpecError: naming the file, the key path and the allowed values.
+    """
+    path = Path(path).resolve()
+    reader = _Reader(path)
+    try:
+        raw = yaml.safe_load(path.read_text())
+    except OSError as error:
+        raise SpecError(path, "-", f"cannot read the matrix file: {error}") from error
+    except yaml.YAMLError as error:
+        raise SpecError(path, "-", f"not valid YAML: {error}") from error
+    allowed = ("name", "work_root", "backbones", "tasks", "seeds", "datasets", "resources", "overrides",
+               "max_attempts", "max_parallel", "checkpoint_policy", "references")
+    raw = reader.mapping(raw, "", allowed)
+    for required in ("name", "backbones", "tasks"):
+        if required not in raw:
+            raise reader.fail(required, f"missing; a matrix needs {', '.join(('name', 'backbones', 'tasks'))}")
+    name = reader.string(raw["name"], "name")
+    if not NAME_PATTERN.match(name):
+        raise reader.fail("name", f"{name!r} is not allowed; use letters, digits, '_', '.', '-'")
+    if not isinstance(raw["backbones"], list) or not raw["backbones"]:
+        raise reader.fail("backbones", "expected a non-empty list of {name, checkpoint, arch, format}")
+    backbones = tuple(_backbone(reader, item, f"backbones[{i}]") for i, item in enumerate(raw["backbones"]))
+    names = [b.name for b in backbones]
+    duplicates = sorted({n for n in names if names.count(n) > 1})
+    if duplicates:
+        raise reader.fail("backbones", f"duplicate names {duplicates}; each backbone needs its own name")
+    resources = reader.resources(raw.get("resources", {}), "resources", Resources())
+    if not isinstance(raw["tasks"], list) or not raw["tasks"]:
+        raise reader.fail("tasks", f"expected a non-empty list of tasks; allowed task names: {', '.join(TASK_DATASETS)}")
+    tasks = tuple(_task(reader, item, f"tasks[{i}]", set(names), resources) for i, item in enumerate(raw["tasks"]))
+    references = raw.get("references", [])
+    if not isinstance(references, list):
+        raise reader.fail("references", "expected a list of reference files")
+    spec_dir = path.parent
+    if work_root is not None:
+        root_path = Path(work_root).expanduser().resolve()
+    else:
+        root_path = (spec_dir / Path(reader.string(raw.get("work_root", f"runs/{name}"), "work_root")).expanduser()).resolve()
+    return MatrixSpec(
+        path=path, name=name,
+        work_root=root_path,
+        backbones=backbones, tasks=tasks,
+        seeds=reader.seeds(raw.get("seeds", 1), "seeds"),
+        datasets=_datasets(reader, raw.get("datasets")),
+        resources=resources,
+        overrides=reader.overrides(raw.get("overrides"), "overrides"),
+        max_attempts=reader.integer(raw.get("max_attempts", 3), "max_attempts", 1),
+        max_parallel=reader.integer(raw.get("max_parallel", 1), "max_parallel", 1),
+        checkpoint_policy=reader.choice(raw.get("checkpoint_policy", "last"), "checkpoint_policy", CHECKPOINT_POLICIES),
+        references=tuple((spec_dir / reader.string(r, f"references[{i}]")).resolve() for i, r in enumerate(references)),
+    )

@@ -1,0 +1,161 @@
+"""The one table that maps (task, recipe, arch, protocol, resolution) to a config and its keys.
+
+Every config defines top-level ``pretrained`` and ``data_root`` variables; mmengine resolves
+them at parse time, so a cell sets the full key paths that use them through ``--cfg-options``.
+``TASKS`` lists those paths per task; ``tests/matrix/test_tasks.py`` checks them against every
+config that exists, so a config and this table cannot drift apart silently.
+
+Schedules and throughputs give the GPU-hour estimate of ``plan``: images seen in training
+divided by images per second per GPU. Throughputs are rough A100 (AMP) figures measured by the
+reference implementations (ViTDet training logs, MMSeg logs, MAE fine-tuning logs); they are
+estimates for budgeting, not benchmarks.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+ARCH_SHORT = {
+    "vit_tiny_patch16": "vit-t",
+    "vit_small_patch16": "vit-s",
+    "vit_base_patch16": "vit-b",
+    "vit_large_patch16": "vit-l",
+    "vit_huge_patch14": "vit-h",
+}
+ARCH_LABEL = {"vit-t": "ViT-T", "vit-s": "ViT-S", "vit-b": "ViT-B", "vit-l": "ViT-L", "vit-h": "ViT-H"}
+
+
+@dataclass(frozen=True)
+class Schedule:
+    """Training length of a recipe: iterations at a total batch size."""
+
+    iters: int
+    batch: int
+
+
+@dataclass(frozen=True)
+class TaskProfile:
+    """What the matrix needs to know about one task.
+
+    Attributes:
+        family: ``coco``, ``ade20k`` or ``classification``.
+        configs: recipe -> config path template (``{arch}`` = vit-b etc., ``{dataset}``,
+            ``{protocol}``, ``{res}``); relative to the repository root.
+        checkpoint_keys: config key paths that receive the checkpoint path.
+        data_keys: (key path, suffix): the key receives ``data_root + suffix``.
+        metrics: leaderboard metric name -> candidate keys in ``metrics.json`` (first found wins).
+        schedules: recipe -> Schedule for the GPU-hour estimate.
+    """
+
+    family: str
+    configs: dict[str, str]
+    checkpoint_keys: tuple[str, ...]
+    data_keys: tuple[tuple[str, str], ...]
+    metrics: dict[str, tuple[str, ...]]
+    schedules: dict[str, Schedule]
+
+
+_CLASSIFICATION_DATA_KEYS = (
+    ("train_dataloader.dataset.data_root", ""),
+    ("val_dataloader.dataset.data_root", ""),
+    ("test_dataloader.dataset.data_root", ""),
+)
+_CLASSIFICATION_METRICS = {"top1": ("accuracy/top1", "top1", "acc/top1"), "top5": ("accuracy/top5", "top5", "acc/top5")}
+
+
+def _classification(dataset: str, train_images: int) -> TaskProfile:
+    # Table 9 lengths: 100 epochs (B) at batch 1024; the per-dataset adjustments are not published.
+    return TaskProfile(
+        family="classification",
+        configs={
+            "paper": f"configs/{{folder}}/{dataset}_{{arch}}_{{protocol}}_{{res}}.py",
+            "reduced": f"configs/{{folder}}/{dataset}_{{arch}}_{{protocol}}_{{res}}_reduced.py",
+            "smoke": f"configs/smoke/{'inat' if dataset.startswith('inat') else 'places'}_finetune.py",
+        },
+        checkpoint_keys=("model.backbone.init_cfg.checkpoint",),
+        data_keys=_CLASSIFICATION_DATA_KEYS,
+        metrics=_CLASSIFICATION_METRICS,
+        schedules={
+            "paper": Schedule(iters=100 * train_images // 1024, batch=1024),
+            "reduced": Schedule(iters=30 * train_images // 1024, batch=1024),
+            "smoke": Schedule(iters=60, batch=8),
+        },
+    )
+
+
+TASKS: dict[str, TaskProfile] = {
+    "coco-maskrcnn": TaskProfile(
+        family="coco",
+        configs={
+            "paper": "configs/coco/mask-rcnn_{arch}_mae-fpn_lsj-1024_100e_coco.py",
+            "vitdet": "configs/coco/mask-rcnn_{arch}_vitdet_lsj-1024_100e_amp_coco.py",
+            "reduced": "configs/coco/mask-rcnn_{arch}_vitdet_lsj-1024_25e_amp_coco.py",
+            "smoke": "configs/smoke/coco_maskrcnn.py",
+        },
+        checkpoint_keys=("model.backbone.init_cfg.checkpoint",),
+        data_keys=(
+            ("train_dataloader.dataset.data_root", ""),
+            ("val_dataloader.dataset.data_root", ""),
+            ("test_dataloader.dataset.data_root", ""),
+            ("val_evaluator.ann_file", "/annotations/instances_val2017.json"),
+            ("test_evaluator.ann_file", "/annotations/instances_val2017.json"),
+        ),
+        metrics={"AP_box": ("coco/bbox_mAP", "bbox_mAP"), "AP_mask": ("coco/segm_mAP", "segm_mAP")},
+        # 100 ep = 184375 iters * 64 images / 118k; reduced: 25 ep.
+        schedules={"paper": Schedule(184375, 64), "vitdet": Schedule(184375, 64),
+                   "reduced": Schedule(46094, 64), "smoke": Schedule(60, 2)},
+    ),
+    "ade20k-upernet": TaskProfile(
+        family="ade20k",
+        configs={
+            "paper": "configs/ade20k/upernet_{arch}_mae_8xb2-160k_ade20k-512x512{eval}.py",
+            "reduced": "configs/ade20k/upernet_{arch}_mae_8xb2-40k_ade20k-512x512{eval}.py",
+            "smoke": "configs/smoke/ade20k_upernet.py",
+        },
+        checkpoint_keys=("model.backbone.init_cfg.checkpoint",),
+        data_keys=(
+            ("train_dataloader.dataset.data_root", ""),
+            ("val_dataloader.dataset.data_root", ""),
+            ("test_dataloader.dataset.data_root", ""),
+        ),
+        metrics={"mIoU": ("mIoU",), "mAcc": ("mAcc",), "aAcc": ("aAcc",)},
+        # 160k iters * 16 images = 100 epochs of 20,210 images (x ~1.27 for crops); reduced 40k.
+        schedules={"paper": Schedule(160000, 16), "reduced": Schedule(40000, 16), "smoke": Schedule(60, 2)},
+    ),
+    "inat2017": _classification("inat2017", 579184),
+    "inat2018": _classification("inat2018", 437513),
+    "inat2019": _classification("inat2019", 265213),
+    "places205": _classification("places205", 2448873),
+    "places365": _classification("places365", 1803460),
+}
+
+# images / second / GPU in training, by task family and arch (A100, AMP; CPU-scale for tiny).
+THROUGHPUT: dict[tuple[str, str], float] = {
+    ("coco", "vit-t"): 8.0, ("coco", "vit-s"): 6.0, ("coco", "vit-b"): 3.2, ("coco", "vit-l"): 2.0, ("coco", "vit-h"): 1.2,
+    ("ade20k", "vit-t"): 16.0, ("ade20k", "vit-s"): 11.0, ("ade20k", "vit-b"): 5.7, ("ade20k", "vit-l"): 2.6, ("ade20k", "vit-h"): 1.4,
+    ("classification", "vit-t"): 2400.0, ("classification", "vit-s"): 1200.0, ("classification", "vit-b"): 420.0,
+    ("classification", "vit-l"): 135.0, ("classification", "vit-h"): 60.0,
+}
+# Cost of a 448 input relative to 224 for classification: 4x tokens, attention quadratic.
+RESOLUTION_COST = {224: 1.0, 448: 5.0}
+
+
+def config_path(task: str, recipe: str, arch: str, protocol: str | None, resolution: int, eval_mode: str) -> str:
+    """The config file (relative to the repository root) of one cell."""
+    profile = TASKS[task]
+    template = profile.configs[recipe]
+    return template.format(
+        arch=ARCH_SHORT[arch],
+        folder="inat" if task.startswith("inat") else "places",
+        protocol=protocol or "",
+        res=f"{resolution}px",
+        eval="_ms-flip" if eval_mode == "ms+flip" else "",
+    )
+
+
+def gpu_hours(task: str, recipe: str, arch: str, resolution: int) -> float:
+    """Estimated GPU-hours of one cell from its schedule and the throughput table."""
+    profile = TASKS[task]
+    schedule = profile.schedules[recipe]
+    rate = THROUGHPUT[(profile.family, ARCH_SHORT[arch])] / RESOLUTION_COST.get(resolution, (resolution / 224) ** 2)
+    return schedule.iters * schedule.batch / rate / 3600.0

@@ -1,0 +1,137 @@
+"""Multi-head self-attention through fused scaled-dot-product attention, with optional biases.
+
+Two position biases from the transfer recipes are supported, both computed as an additive
+float mask for ``torch.nn.functional.scaled_dot_product_attention``:
+
+- BEiT-style relative position bias (one learned table per block, zero-initialised), used by
+  MAE's ADE20K recipe (MAE paper A.4);
+- ViTDet-style decomposed relative positions (separate row and column tables applied to the
+  queries, zero-initialised; Li et al. 2022), used with window attention for COCO.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from mae_transfer.models.pos_embed import resize_rel_pos_1d, resize_rel_pos_bias_table
+
+
+def beit_relative_position_index(grid_hw: tuple[int, int]) -> torch.Tensor:
+    """Index (1 + H*W, 1 + H*W) into a BEiT bias table; the last three rows serve the cls token.
+
+    Patch pairs index the (2H-1) x (2W-1) offset grid; cls-as-query uses row ``-3``,
+    cls-as-key row ``-2`` and cls-to-cls row ``-1`` of the table.
+    """
+    height, width = grid_hw
+    rows, cols = torch.meshgrid(torch.arange(height), torch.arange(width), indexing="ij")
+    coords = torch.stack([rows.flatten(), cols.flatten()])
+    offsets = coords[:, :, None] - coords[:, None, :]
+    offsets[0] += height - 1
+    offsets[1] += width - 1
+    num_entries = (2 * height - 1) * (2 * width - 1) + 3
+    index = torch.zeros(height * width + 1, height * width + 1, dtype=torch.long)
+    index[1:, 1:] = offsets[0] * (2 * width - 1) + offsets[1]
+    index[0, :] = num_entries - 3
+    index[:, 0] = num_entries - 2
+    index[0, 0] = num_entries - 1
+    return index
+
+
+def relative_position_bias(
+    table: torch.Tensor, index: torch.Tensor, table_grid: tuple[int, int], grid_hw: tuple[int, int]
+) -> torch.Tensor:
+    """The BEiT bias (heads, 1 + H*W, 1 + H*W) for ``grid_hw``, resizing the table if it differs."""
+    if tuple(grid_hw) != tuple(table_grid):
+        table = resize_rel_pos_bias_table(table, table_grid, grid_hw)
+        index = beit_relative_position_index(tuple(grid_hw)).to(table.device)
+    tokens = index.shape[0]
+    return table[index.reshape(-1)].reshape(tokens, tokens, -1).permute(2, 0, 1)
+
+
+def _relative_table(q_size: int, k_size: int, rel_pos: torch.Tensor) -> torch.Tensor:
+    """Gather (q_size, k_size, C) embeddings of the offsets between query and key positions."""
+    span = 2 * max(q_size, k_size) - 1
+    rel_pos = resize_rel_pos_1d(rel_pos, span)
+    q_coords = torch.arange(q_size, device=rel_pos.device)[:, None] * max(k_size / q_size, 1.0)
+    k_coords = torch.arange(k_size, device=rel_pos.device)[None, :] * max(q_size / k_size, 1.0)
+    offsets = (q_coords - k_coords) + (k_size - 1) * max(q_size / k_size, 1.0)
+    return rel_pos[offsets.long()]
+
+
+def decomposed_rel_pos_bias(
+    q: torch.Tensor, rel_pos_h: torch.Tensor, rel_pos_w: torch.Tensor, grid_hw: tuple[int, int]
+) -> torch.Tensor:
+    """ViTDet's decomposed relative position bias (B, heads, H*W, H*W) from the raw queries.
+
+    ``q`` is (B, heads, H*W, head_dim), before the softmax scale is applied.
+    """
+    height, width = grid_hw
+    batch, heads, _, dim = q.shape
+    table_h = _relative_table(height, height, rel_pos_h)
+    table_w = _relative_table(width, width, rel_pos_w)
+    q_grid = q.reshape(batch, heads, height, width, dim)
+    bias_h = torch.einsum("bnhwc,hkc->bnhwk", q_grid, table_h.to(q.dtype))
+    bias_w = torch.einsum("bnhwc,wkc->bnhwk", q_grid, table_w.to(q.dtype))
+    bias = bias_h[..., :, None] + bias_w[..., None, :]
+    return bias.reshape(batch, heads, height * width, height * width)
+
+
+class Attention(nn.Module):
+    """Multi-head self-attention (timm parameter names ``qkv`` and ``proj``) on fused SDPA.
+
+    Args:
+        dim: token width.
+        num_heads: attention heads.
+        qkv_bias: bias on the qkv projection.
+        rel_pos_bias_grid: token grid of a BEiT relative position bias; None disables it.
+        decomposed_rel_pos_size: (H, W) of the grid the ViTDet row/column tables are made for
+            (the window, or the full grid for global blocks); None disables them.
+    """
+
+    def __init__(
+        self,
+        dim: int,
+        num_heads: int,
+        qkv_bias: bool = True,
+        rel_pos_bias_grid: tuple[int, int] | None = None,
+        decomposed_rel_pos_size: tuple[int, int] | None = None,
+    ) -> None:
+        super().__init__()
+        if dim % num_heads:
+            raise ValueError(f"dim {dim} is not divisible by num_heads {num_heads}")
+        self.num_heads = num_heads
+        self.head_dim = dim // num_heads
+        self.qkv = nn.Linear(dim, dim * 3, bias=qkv_bias)
+        self.proj = nn.Linear(dim, dim)
+        self.rel_pos_bias_grid = tuple(rel_pos_bias_grid) if rel_pos_bias_grid else None
+        self.relative_position_bias_table = None
+        if self.rel_pos_bias_grid is not None:
+            height, width = self.rel_pos_bias_grid
+            num_entries = (2 * height - 1) * (2 * width - 1) + 3
+            self.relative_position_bias_table = nn.Parameter(torch.zeros(num_entries, num_heads))
+            index = beit_relative_position_index(self.rel_pos_bias_grid)
+            self.register_buffer("relative_position_index", index, persistent=False)
+        self.rel_pos_h = self.rel_pos_w = None
+        if decomposed_rel_pos_size is not None:
+            size_h, size_w = decomposed_rel_pos_size
+            self.rel_pos_h = nn.Parameter(torch.zeros(2 * size_h - 1, self.head_dim))
+            self.rel_pos_w = nn.Parameter(torch.zeros(2 * size_w - 1, self.head_dim))
+
+    def forward(self, x: torch.Tensor, grid_hw: tuple[int, int]) -> torch.Tensor:
+        """x: (B, T, C) tokens; ``grid_hw`` is the patch grid (T = H*W, or 1 + H*W with cls)."""
+        batch, tokens, channels = x.shape
+        qkv = self.qkv(x).reshape(batch, tokens, 3, self.num_heads, self.head_dim).permute(2, 0, 3, 1, 4)
+        q, k, v = qkv.unbind(0)
+        bias = None
+        if self.relative_position_bias_table is not None:
+            table_bias = relative_position_bias(
+                self.relative_position_bias_table, self.relative_position_index, self.rel_pos_bias_grid, grid_hw
+            )
+            bias = table_bias.to(q.dtype).unsqueeze(0)
+        if self.rel_pos_h is not None:
+            decomposed = decomposed_rel_pos_bias(q, self.rel_pos_h, self.rel_pos_w, grid_hw)
+            bias = decomposed if bias is None else bias + decomposed
+        x = F.scaled_dot_product_attention(q, k, v, attn_mask=bias)
+        return self.proj(x.transpose(1, 2).reshape(batch, tokens, channels))

@@ -1,0 +1,98 @@
+"""Position embeddings: the MAE fixed 2-D sin-cos table and resizing of learned tables.
+
+The sin-cos table follows the MAE paper's pre-training setup (half of the channels encode the
+column coordinate, half the row coordinate, a zero vector in the cls slot). Resizing uses bicubic
+interpolation of the grid part with ``align_corners=False`` and keeps prefix (cls) slots as is.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+
+
+def _sincos_1d(embed_dim: int, positions: torch.Tensor) -> torch.Tensor:
+    """(M,) positions -> (M, embed_dim) with sines in the first half and cosines in the second."""
+    if embed_dim % 2:
+        raise ValueError(f"1-D sin-cos embedding needs an even dimension, got {embed_dim}")
+    omega = torch.arange(embed_dim // 2, dtype=torch.float64) / (embed_dim / 2.0)
+    omega = 1.0 / 10000**omega
+    angles = positions.double().reshape(-1)[:, None] * omega[None, :]
+    return torch.cat([torch.sin(angles), torch.cos(angles)], dim=1)
+
+
+def sincos_2d_pos_embed(embed_dim: int, grid_hw: tuple[int, int], cls_token: bool = True) -> torch.Tensor:
+    """Fixed 2-D sin-cos position embedding of shape (1, [1 +] H * W, embed_dim), float32."""
+    if embed_dim % 4:
+        raise ValueError(f"2-D sin-cos embedding needs a dimension divisible by 4, got {embed_dim}")
+    grid_h, grid_w = grid_hw
+    rows, cols = torch.meshgrid(torch.arange(grid_h), torch.arange(grid_w), indexing="ij")
+    table = torch.cat([_sincos_1d(embed_dim // 2, cols), _sincos_1d(embed_dim // 2, rows)], dim=1)
+    if cls_token:
+        table = torch.cat([torch.zeros(1, embed_dim, dtype=table.dtype), table], dim=0)
+    return table.float().unsqueeze(0)
+
+
+def infer_grid(num_tokens: int) -> tuple[int, int]:
+    """The square grid of ``num_tokens`` patch tokens; raises if it is not a square."""
+    side = int(math.isqrt(num_tokens))
+    if side * side != num_tokens:
+        raise ValueError(f"cannot infer a square grid from {num_tokens} position tokens; pass old_hw")
+    return side, side
+
+
+def resize_pos_embed(
+    pos_embed: torch.Tensor,
+    new_hw: tuple[int, int],
+    old_hw: tuple[int, int] | None = None,
+    num_prefix_tokens: int = 1,
+) -> torch.Tensor:
+    """Resize a (1, prefix + H*W, C) table to the grid ``new_hw`` by bicubic interpolation.
+
+    The prefix slots (the cls token's) are kept unchanged; interpolation runs in float32 and the
+    result has the input's dtype. Returns the input itself when the grid already matches.
+    """
+    prefix, grid = pos_embed[:, :num_prefix_tokens], pos_embed[:, num_prefix_tokens:]
+    old_hw = tuple(old_hw) if old_hw is not None else infer_grid(grid.shape[1])
+    new_hw = tuple(new_hw)
+    if old_hw == new_hw:
+        return pos_embed
+    if old_hw[0] * old_hw[1] != grid.shape[1]:
+        raise ValueError(f"pos_embed has {grid.shape[1]} grid tokens, which is not {old_hw[0]}x{old_hw[1]}")
+    channels = grid.shape[-1]
+    grid = grid.reshape(1, old_hw[0], old_hw[1], channels).permute(0, 3, 1, 2).float()
+    grid = F.interpolate(grid, size=new_hw, mode="bicubic", align_corners=False)
+    grid = grid.permute(0, 2, 3, 1).reshape(1, new_hw[0] * new_hw[1], channels).to(pos_embed.dtype)
+    return torch.cat([prefix, grid], dim=1)
+
+
+def resize_rel_pos_bias_table(table: torch.Tensor, old_hw: tuple[int, int], new_hw: tuple[int, int]) -> torch.Tensor:
+    """Resize a BEiT relative position bias table ((2h-1)(2w-1) + 3, heads) to a new grid.
+
+    The (2h-1, 2w-1) part is interpolated bicubically; the three cls-related entries at the end
+    are kept.
+    """
+    old_hw, new_hw = tuple(old_hw), tuple(new_hw)
+    if old_hw == new_hw:
+        return table
+    old_span = (2 * old_hw[0] - 1, 2 * old_hw[1] - 1)
+    new_span = (2 * new_hw[0] - 1, 2 * new_hw[1] - 1)
+    expected = old_span[0] * old_span[1] + 3
+    if table.shape[0] != expected:
+        raise ValueError(f"relative position table has {table.shape[0]} rows, expected {expected} for grid {old_hw}")
+    grid, extra = table[:-3], table[-3:]
+    heads = table.shape[1]
+    grid = grid.reshape(1, old_span[0], old_span[1], heads).permute(0, 3, 1, 2).float()
+    grid = F.interpolate(grid, size=new_span, mode="bicubic", align_corners=False)
+    grid = grid.permute(0, 2, 3, 1).reshape(-1, heads).to(table.dtype)
+    return torch.cat([grid, extra], dim=0)
+
+
+def resize_rel_pos_1d(rel_pos: torch.Tensor, length: int) -> torch.Tensor:
+    """Linearly interpolate a decomposed relative position table (L, C) to (length, C)."""
+    if rel_pos.shape[0] == length:
+        return rel_pos
+    resized = F.interpolate(rel_pos.float().t().unsqueeze(0), size=length, mode="linear", align_corners=False)
+    return resized.squeeze(0).t().to(rel_pos.dtype)
