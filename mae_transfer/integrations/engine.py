@@ -5,11 +5,14 @@ mmengine 0.10.7 reads its own checkpoints with a bare ``torch.load``; since torc
 ``weights_only=True``, which refuses the few non-tensor objects mmengine stores (its message
 hub's ``HistoryBuffer`` and numpy arrays/scalars inside it). We allow-list exactly those types
 with ``torch.serialization.add_safe_globals``; ``weights_only`` stays on for every checkpoint.
+A pickled ``HistoryBuffer`` also names its statistics methods through ``getattr``; instead of
+allowing ``getattr`` itself, a stand-in resolves only those methods and refuses anything else.
 """
 
 from __future__ import annotations
 
 import logging
+import pickle
 
 import numpy as np
 import torch
@@ -30,7 +33,16 @@ def _numpy_globals() -> list:
     return names
 
 
-MMENGINE_CHECKPOINT_GLOBALS = [HistoryBuffer, *_numpy_globals()]
+def history_buffer_statistic(owner: object, name: str):
+    """``getattr`` as seen by checkpoint unpickling: only ``HistoryBuffer`` statistics resolve."""
+    if owner is HistoryBuffer and name in HistoryBuffer._statistics_methods:
+        return getattr(HistoryBuffer, name)
+    raise pickle.UnpicklingError(
+        f"checkpoint asks for getattr({owner!r}, {name!r}); only HistoryBuffer statistics methods are allowed"
+    )
+
+
+MMENGINE_CHECKPOINT_GLOBALS = [HistoryBuffer, *_numpy_globals(), (history_buffer_statistic, "builtins.getattr")]
 
 
 def allow_mmengine_checkpoint_globals() -> None:

@@ -87,17 +87,22 @@ class LayerDecayOptimWrapperConstructor:
 
     def __init__(self, optim_wrapper_cfg: dict, paramwise_cfg: dict | None = None) -> None:
         if not isinstance(optim_wrapper_cfg, dict):
-            raise TypeError(f"optim_wrapper: expected a dict, got {type(optim_wrapper_cfg).__name__}")
+            kind = type(optim_wrapper_cfg).__name__
+            raise TypeError(f"optim_wrapper: expected a dict, got {kind}")
         self.optim_wrapper_cfg = dict(optim_wrapper_cfg)
         if "optimizer" not in self.optim_wrapper_cfg:
-            raise ValueError("optim_wrapper: MAELayerDecayOptimWrapperConstructor needs an 'optimizer' key")
+            raise ValueError(
+                "optim_wrapper: missing 'optimizer' (MAELayerDecayOptimWrapperConstructor needs it)"
+            )
         self.optimizer_cfg = dict(self.optim_wrapper_cfg.pop("optimizer"))
+        if "type" not in self.optimizer_cfg:
+            raise ValueError("optim_wrapper.optimizer: missing 'type' (for example 'AdamW')")
         for key in ("lr", "weight_decay"):
             if key not in self.optimizer_cfg:
                 raise ValueError(
-                    f"optim_wrapper.optimizer: missing '{key}'; MAELayerDecayOptimWrapperConstructor "
-                    "derives every group's lr and weight decay from optimizer.lr and "
-                    "optimizer.weight_decay, so both must be set explicitly"
+                    f"optim_wrapper.optimizer: missing '{key}'; "
+                    "MAELayerDecayOptimWrapperConstructor derives every group's lr and weight "
+                    "decay from optimizer.lr and optimizer.weight_decay, so set both explicitly"
                 )
         self.base_lr = float(self.optimizer_cfg["lr"])
         self.base_wd = float(self.optimizer_cfg["weight_decay"])
@@ -114,7 +119,9 @@ class LayerDecayOptimWrapperConstructor:
                 hints.append(f"{key!r}" + (f" (did you mean {close[0]!r}?)" if close else ""))
             raise ValueError(
                 f"optim_wrapper.paramwise_cfg: unknown key(s) {', '.join(hints)} for "
-                f"MAELayerDecayOptimWrapperConstructor; expected only {list(_PARAMWISE_KEYS)}"
+                f"MAELayerDecayOptimWrapperConstructor; expected only {list(_PARAMWISE_KEYS)} "
+                "(keys inherited from a _base_ config are dropped by "
+                "paramwise_cfg=dict(_delete_=True, ...))"
             )
         if "layer_decay_rate" not in cfg:
             raise ValueError(
@@ -145,7 +152,9 @@ class LayerDecayOptimWrapperConstructor:
             with OPTIMIZERS.switch_scope_and_registry(None) as registry:
                 optimizer_cls = registry.get(optimizer_type)
             if optimizer_cls is None:
-                raise ValueError(f"optim_wrapper.optimizer.type: unknown optimizer {optimizer_type!r}")
+                raise ValueError(
+                    f"optim_wrapper.optimizer.type: unknown optimizer {optimizer_type!r}"
+                )
         else:
             optimizer_cls = optimizer_type
         optimizer_cfg.pop("type")
@@ -161,7 +170,8 @@ class LayerDecayOptimWrapperConstructor:
         rows = audit_rows(groups, model=model)
         logger = MMLogger.get_current_instance()
         logger.info(
-            "Layer-wise lr decay (rate %g, %d groups, %d parameters, base lr %g, weight decay %g):\n%s",
+            "Layer-wise lr decay (rate %g, %d groups, %d parameters, base lr %g, "
+            "weight decay %g):\n%s",
             self.spec.decay_rate,
             len(groups),
             len(rows),

@@ -49,7 +49,9 @@ class LayerSummary:
     numel: int
 
 
-def audit_rows(groups: Sequence[Mapping[str, Any]], model: nn.Module | None = None) -> list[AuditRow]:
+def audit_rows(
+    groups: Sequence[Mapping[str, Any]], model: nn.Module | None = None
+) -> list[AuditRow]:
     """One row per parameter of ``groups``, in group order.
 
     Args:
@@ -97,8 +99,8 @@ def audit_rows(groups: Sequence[Mapping[str, Any]], model: nn.Module | None = No
         foreign = sorted(seen[i] for i in seen.keys() - trainable.keys())
         if absent or foreign:
             raise ValueError(
-                f"layer-decay audit: param groups do not cover {type(model).__name__} exactly once: "
-                f"missing trainable {absent[:10]}, not trainable in the model {foreign[:10]}"
+                f"layer-decay audit: param groups do not cover {type(model).__name__} exactly "
+                f"once: missing trainable {absent[:10]}, not trainable in the model {foreign[:10]}"
             )
     return rows
 
@@ -137,7 +139,10 @@ def _table(header: Sequence[str], body: Sequence[Sequence[str]], right: set[int]
     widths = [max([len(header[i])] + [len(line[i]) for line in body]) for i in range(len(header))]
 
     def render(cells: Sequence[str]) -> str:
-        padded = (c.rjust(w) if i in right else c.ljust(w) for i, (c, w) in enumerate(zip(cells, widths)))
+        padded = (
+            cell.rjust(width) if i in right else cell.ljust(width)
+            for i, (cell, width) in enumerate(zip(cells, widths))
+        )
         return "  ".join(padded).rstrip()
 
     rule = "  ".join("-" * w for w in widths)

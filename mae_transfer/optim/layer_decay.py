@@ -22,6 +22,8 @@ from typing import Any
 
 from torch import nn
 
+from mae_transfer.models import MAEViT
+
 __all__ = [
     "LayerAssignment",
     "LayerDecaySpec",
@@ -57,14 +59,16 @@ class LayerDecaySpec:
     def __post_init__(self) -> None:
         rate = self.decay_rate
         if isinstance(rate, bool) or not isinstance(rate, (int, float)) or not math.isfinite(rate):
-            raise ValueError(f"LayerDecaySpec.decay_rate: expected a number in (0, 1], got {rate!r}")
+            raise ValueError(
+                f"LayerDecaySpec.decay_rate: expected a number in (0, 1], got {rate!r}"
+            )
         if not 0.0 < float(rate) <= 1.0:
             raise ValueError(f"LayerDecaySpec.decay_rate: expected a value in (0, 1], got {rate}")
-        if self.num_layers is not None and (
-            isinstance(self.num_layers, bool) or not isinstance(self.num_layers, int) or self.num_layers < 1
-        ):
+        layers = self.num_layers
+        valid_int = isinstance(layers, int) and not isinstance(layers, bool)
+        if layers is not None and (not valid_int or layers < 1):
             raise ValueError(
-                f"LayerDecaySpec.num_layers: expected None or a positive int, got {self.num_layers!r}"
+                f"LayerDecaySpec.num_layers: expected None or a positive int, got {layers!r}"
             )
         names = self.no_decay_names
         if isinstance(names, str) or not isinstance(names, Iterable):
@@ -94,14 +98,12 @@ class LayerAssignment:
     no_weight_decay: bool
 
 
-def find_backbone(model: nn.Module) -> tuple[str, nn.Module]:
+def find_backbone(model: nn.Module) -> tuple[str, MAEViT]:
     """Return ``(qualified_name, module)`` of the single ``MAEViT`` inside ``model``.
 
     Raises:
         ValueError: When the model holds no ``MAEViT`` or more than one.
     """
-    from mae_transfer.models import MAEViT
-
     found = [(name, module) for name, module in model.named_modules() if isinstance(module, MAEViT)]
     if not found:
         raise ValueError(
@@ -122,14 +124,15 @@ def _matches(name: str, pattern: str) -> bool:
     return any(fnmatch.fnmatchcase(".".join(parts[i:]), pattern) for i in range(len(parts)))
 
 
-def _backbone_num_layers(backbone: nn.Module, spec: LayerDecaySpec) -> int:
+def _backbone_num_layers(backbone: MAEViT, spec: LayerDecaySpec) -> int:
     depth = len(backbone.blocks)
     if spec.num_layers is None:
         return depth + 1
     if spec.num_layers < depth + 1:
         raise ValueError(
-            f"LayerDecaySpec.num_layers: expected at least depth + 1 = {depth + 1} for a backbone "
-            f"with {depth} blocks, got {spec.num_layers} (blocks would get lr scales above 1)"
+            f"LayerDecaySpec.num_layers: expected at least depth + 1 = {depth + 1} for a "
+            f"backbone with {depth} blocks, got {spec.num_layers} (blocks would get lr scales "
+            "above 1)"
         )
     return spec.num_layers
 
@@ -151,14 +154,15 @@ def assign_layers(model: nn.Module, spec: LayerDecaySpec) -> tuple[list[LayerAss
     layer_of: dict[int, int] = {}
     for param in backbone.patch_embed.parameters():
         layer_of[id(param)] = 0
-    for param in (backbone.cls_token, backbone.pos_embed):
+    embeddings = (backbone.cls_token, backbone.pos_embed)
+    for param in embeddings:
         if isinstance(param, nn.Parameter):
             layer_of[id(param)] = 0
     for index, block in enumerate(backbone.blocks):
         for param in block.parameters():
             layer_of[id(param)] = index + 1
 
-    exempt = {id(p) for p in (backbone.cls_token, backbone.pos_embed) if isinstance(p, nn.Parameter)}
+    exempt = {id(param) for param in embeddings if isinstance(param, nn.Parameter)}
     backbone_params = dict(backbone.named_parameters())
     for exempt_name in backbone.no_weight_decay():
         if exempt_name not in backbone_params:
@@ -195,7 +199,9 @@ def layer_id_for(model: nn.Module, param_name: str, spec: LayerDecaySpec | None 
     for assignment in assignments:
         if assignment.name == param_name:
             return assignment.layer_id
-    raise KeyError(f"layer decay: {param_name!r} is not a trainable parameter of {type(model).__name__}")
+    raise KeyError(
+        f"layer decay: {param_name!r} is not a trainable parameter of {type(model).__name__}"
+    )
 
 
 def param_groups(
