@@ -86,18 +86,21 @@ def detect_arch(state_dict: Mapping[str, Any]) -> str | None:
     return arch_name(arch_shape(state_dict))
 
 
-def infer_model_overrides(state_dict: Mapping[str, Any]) -> dict[str, Any]:
+def infer_model_overrides(
+    state_dict: Mapping[str, Any], *, shape_overrides: bool = True
+) -> dict[str, Any]:
     """`build_vit` keywords that make a model whose keys and shapes match a canonical state dict.
 
     The result covers the input grid (from ``pos_embed``), layer scale, BEiT relative position
-    bias, ViTDet window attention and, for non-standard shapes, ``embed_dim``/``depth``/
-    ``patch_size``; ``num_heads`` only when a relative position table reveals it.
+    bias, ViTDet window attention and, with ``shape_overrides`` and a non-standard shape,
+    ``embed_dim``/``depth``/``patch_size``/``num_heads`` (heads read off a relative position
+    table, else one per 64 channels).
     """
     shape = arch_shape(state_dict)
     overrides: dict[str, Any] = {}
     if shape is None:
         return overrides
-    if arch_name(shape) is None:
+    if shape_overrides and arch_name(shape) is None:
         overrides.update(embed_dim=shape.embed_dim, depth=shape.depth, patch_size=shape.patch_size)
         overrides["num_heads"] = shape.num_heads or max(1, shape.embed_dim // 64)
     pos = state_dict.get("pos_embed")
@@ -105,6 +108,14 @@ def infer_model_overrides(state_dict: Mapping[str, Any]) -> dict[str, Any]:
         side = int(round((pos.shape[1] - 1) ** 0.5))
         if side * side == pos.shape[1] - 1:
             overrides["img_size"] = side * shape.patch_size
+    else:
+        table = next(
+            (v for k, v in state_dict.items() if k.endswith("attn.relative_position_bias_table")),
+            None,
+        )
+        span = int(round((table.shape[0] - 3) ** 0.5)) if table is not None else 0
+        if span % 2 == 1 and span * span == table.shape[0] - 3:
+            overrides["img_size"] = (span + 1) // 2 * shape.patch_size
     if any(k.endswith(".ls1.gamma") for k in state_dict):
         overrides["layer_scale_init"] = 0.1
     if any(k.endswith("attn.relative_position_bias_table") for k in state_dict):

@@ -92,7 +92,7 @@ def detect_format(checkpoint: RawCheckpoint | Mapping[str, Any]) -> DetectedChec
                 f"expected a checkpoint dict, found {type(checkpoint).__name__}",
                 file="<in-memory dict>",
             )
-        checkpoint = RawCheckpoint(source="<in-memory dict>", container="dict", obj=dict(checkpoint))
+        checkpoint = RawCheckpoint("<in-memory dict>", container="dict", obj=dict(checkpoint))
     source, obj = checkpoint.source, checkpoint.obj
     if not obj:
         raise CheckpointError("the checkpoint is an empty dict, expected weights", file=source)

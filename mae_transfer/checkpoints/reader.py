@@ -58,8 +58,31 @@ class OpaqueDict(dict):
         pass
 
 
+def stand_in_getattr(obj: Any, name: str) -> OpaqueObject:
+    """Stand-in for ``getattr`` in pickles: resolves attributes of stand-ins only.
+
+    mmengine's ``HistoryBuffer`` pickles its statistics methods as ``getattr(cls, 'mean')``.
+    The attribute is never looked up: the result is another stand-in. Allowed on stand-ins and
+    on classes that this process allow-listed for weights-only loading (e.g. the real
+    ``HistoryBuffer`` when the mmengine integration is imported); anything else is refused.
+    """
+    if obj is OpaqueObject or isinstance(obj, OpaqueObject) or _allow_listed_class(obj):
+        return OpaqueObject()
+    raise pickle.UnpicklingError(
+        f"Unsupported global: getattr({type(obj).__name__}, {name!r}) outside bookkeeping objects"
+    )
+
+
+def _allow_listed_class(obj: Any) -> bool:
+    if not isinstance(obj, type):
+        return False
+    entries = torch.serialization.get_safe_globals()
+    return any(entry is obj or (isinstance(entry, tuple) and entry[0] is obj) for entry in entries)
+
+
 # Globals seen in real training checkpoints outside the weights; all mapped to inert stand-ins.
-BOOKKEEPING_GLOBALS: dict[str, type] = {
+BOOKKEEPING_GLOBALS: dict[str, Any] = {
+    "builtins.getattr": stand_in_getattr,
     "argparse.Namespace": OpaqueObject,
     "mmengine.logging.history_buffer.HistoryBuffer": OpaqueObject,
     "mmengine.config.config.ConfigDict": OpaqueDict,
@@ -126,6 +149,7 @@ def read_checkpoint(path: str | os.PathLike) -> RawCheckpoint:
             f"expected a dict at the top level of the checkpoint, found {type(obj).__name__}",
             file=source,
         )
+    logger.debug("read %s: top-level keys %s", source, list(obj)[:8])
     return RawCheckpoint(source=source, container="torch", obj=obj)
 
 
@@ -136,19 +160,22 @@ def _torch_load(path: Path) -> Any:
         with torch.serialization.safe_globals(stand_ins):
             return torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as error:
-        message = str(error)
+        detail = _unpickler_detail(str(error))
         refused = _refused_globals(path, stand_ins)
-        if not refused and not any(marker in message for marker in _REFUSAL_MARKERS):
-            raise CheckpointError(
-                f"truncated or corrupt checkpoint ({_first_line(message)})", file=source
-            ) from error
-        names = refused or [_global_from_message(message)]
+        if not refused and not any(marker in detail for marker in _REFUSAL_MARKERS):
+            message = f"truncated or corrupt checkpoint ({detail})"
+            raise CheckpointError(message, file=source) from error
+        match = re.search(r"GLOBAL ([\w.]+)", detail)
+        names = refused or ([match.group(1)] if match else [])
+        what = (
+            "the pickle references " + ", ".join(f"'{name}'" for name in names)
+            + " (not a tensor, container or known bookkeeping object)"
+            if names
+            else f"the weights-only unpickler refused the pickle: {detail}"
+        )
         raise CheckpointError(
-            "refusing to load: the pickle references "
-            + ", ".join(f"'{name}'" for name in names)
-            + ", which is not a tensor, container or known bookkeeping object; nothing from "
-            "the file was executed. If you trust the file, re-save its weights with "
-            "torch.save(state_dict) or as .safetensors",
+            f"refusing to load: {what}; nothing from the file was executed. If you trust the "
+            "file, re-save its weights with torch.save(state_dict) or as .safetensors",
             file=source,
         ) from error
     except (RuntimeError, EOFError, zipfile.BadZipFile, ValueError, OSError) as error:
@@ -167,11 +194,10 @@ def _refused_globals(path: Path, stand_ins: list) -> list[str]:
         return []
 
 
-def _global_from_message(message: str) -> str:
-    match = re.search(r"GLOBAL ([\w.]+)|unrecognized function ([^\s]+)", message)
-    if match:
-        return match.group(1) or match.group(2)
-    return _first_line(message)
+def _unpickler_detail(message: str) -> str:
+    """The unpickler's own reason inside torch's long weights-only error message."""
+    match = re.search(r"WeightsUnpickler error:\s*([^\n]+)", message)
+    return match.group(1).strip() if match else _first_line(message)
 
 
 def _first_line(message: str) -> str:

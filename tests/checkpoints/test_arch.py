@@ -1,0 +1,56 @@
+"""Architecture detection from shapes, in any naming."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from conftest import timm_state, to_openmmlab
+from mae_transfer.checkpoints import KNOWN_ARCHS, detect_arch
+from mae_transfer.checkpoints.arch import infer_model_overrides
+
+
+def _shapes(dim: int, depth: int, patch: int) -> dict[str, torch.Tensor]:
+    """Shape-only (meta) tensors of a ViT encoder."""
+    sd = {"patch_embed.proj.weight": torch.empty(dim, 3, patch, patch, device="meta")}
+    for i in range(depth):
+        sd[f"blocks.{i}.attn.qkv.weight"] = torch.empty(3 * dim, dim, device="meta")
+    return sd
+
+
+@pytest.mark.parametrize("arch", sorted(KNOWN_ARCHS))
+def test_known_archs_are_detected(arch: str) -> None:
+    dim, depth, _, patch = KNOWN_ARCHS[arch]
+    assert detect_arch(_shapes(dim, depth, patch)) == arch
+
+
+def test_unknown_shapes_give_none() -> None:
+    assert detect_arch(_shapes(768, 4, 16)) is None
+    assert detect_arch(_shapes(768, 12, 14)) is None
+    assert detect_arch({"conv1.weight": torch.zeros(1)}) is None
+
+
+def test_detects_through_openmmlab_naming() -> None:
+    sd = {"backbone." + to_openmmlab(k): v for k, v in timm_state(num_classes=0).items()}
+    assert detect_arch({"state_dict": sd}) == "vit_tiny_patch16"
+
+
+def test_overrides_for_a_vitdet_checkpoint() -> None:
+    sd = _shapes(768, 12, 16)
+    for i in range(12):
+        length = 127 if i in (2, 5, 8, 11) else 27
+        sd[f"blocks.{i}.attn.rel_pos_h"] = torch.empty(length, 64, device="meta")
+    sd["pos_embed"] = torch.empty(1, 197, 768, device="meta")
+    overrides = infer_model_overrides(sd)
+    assert overrides == {
+        "img_size": 1024,
+        "window": {"size": 14, "global_blocks": [2, 5, 8, 11], "rel_pos": True},
+    }
+
+
+def test_overrides_for_a_non_standard_shape() -> None:
+    sd = _shapes(192, 2, 16)
+    sd["pos_embed"] = torch.empty(1, 1 + 24 * 24, 192, device="meta")
+    assert infer_model_overrides(sd) == {
+        "embed_dim": 192, "depth": 2, "patch_size": 16, "num_heads": 3, "img_size": 384,
+    }
