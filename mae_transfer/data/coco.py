@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from PIL import Image, ImageDraw
+from PIL import Image
 
 from mae_transfer.data.report import CheckReport
 
@@ -110,11 +110,9 @@ def make(
                 objects.append(_crowd_region(rng, canvas, objects))
             Image.fromarray(canvas).save(folder / file_name, quality=95)
             images.append({"id": image_id, "file_name": file_name, "width": image_size, "height": image_size})
-            for number, obj in enumerate(objects):
+            for obj in objects:
                 annotation_id += 1
-                annotations.append(
-                    _annotation(mask_utils, annotation_id, image_id, obj, as_rle=number % 4 == 3)
-                )
+                annotations.append(_annotation(mask_utils, annotation_id, image_id, obj, as_rle=annotation_id % 4 == 0))
         payload = {
             "info": {"description": f"mae-transfer synthetic COCO ({split}), seed {seed}", "version": "1.0"},
             "licenses": [],
@@ -169,9 +167,10 @@ def _shape_polygon(name: str, cx: float, cy: float, radius: float, angle: float)
 
 
 def _polygon_mask(polygon: list[float], size: int) -> np.ndarray:
-    image = Image.new("L", (size, size), 0)
-    ImageDraw.Draw(image).polygon(list(zip(polygon[0::2], polygon[1::2])), fill=1)
-    return np.asarray(image, dtype=bool)
+    """The polygon rasterised by pycocotools, so pixels, area and box agree with its decoding."""
+    from pycocotools import mask as mask_utils
+
+    return mask_utils.decode(mask_utils.frPyObjects([polygon], size, size))[:, :, 0].astype(bool)
 
 
 def _crowd_region(rng: np.random.Generator, canvas: np.ndarray, objects: list[dict]) -> dict:

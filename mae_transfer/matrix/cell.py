@@ -83,13 +83,21 @@ def train_command(cell: Cell, launcher: str, nproc: int, resume: bool, python: s
     """The command line that trains and evaluates a cell."""
     options = dict(cell.cfg_options)
     if launcher == "pytorch" and not _cuda_available():
+        # CPU processes: gloo, and DDP without device ids (mmengine's default passes LOCAL_RANK).
         options["env_cfg.dist_cfg.backend"] = "gloo"
+        options.setdefault("model_wrapper_cfg.type", "MMDistributedDataParallel")
+        options.setdefault("model_wrapper_cfg.device_ids", None)
+        options.setdefault("model_wrapper_cfg.broadcast_buffers", False)
     if cell.checkpoint_policy == "best":
         options["default_hooks.checkpoint.save_best"] = "auto"
     script = [str(TRAIN_SCRIPT), cell.config, "--work-dir", str(Path(cell.work_dir) / "train")]
     if launcher == "pytorch":
         head = [python, "-m", "torch.distributed.run", "--nproc-per-node", str(nproc),
                 "--master-port", str(_free_port()), *script, "--launcher", "pytorch"]
+    elif launcher == "slurm":
+        # Multi-node: one srun step with a task per GPU; mmengine reads the SLURM_* variables.
+        head = ["srun", f"--nodes={cell.resources.nodes}", f"--ntasks-per-node={nproc}", "--kill-on-bad-exit=1",
+                python, *script, "--launcher", "slurm"]
     else:
         head = [python, *script, "--launcher", launcher]
     return [*head, *(["--resume"] if resume else []), "--cfg-options", *flatten_options(options)]

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from mae_transfer.matrix.spec import TASK_DATASETS, Backbone, MatrixSpec, Resources, TaskEntry
-from mae_transfer.matrix.tasks import TASKS, config_path, gpu_hours
+from mae_transfer.matrix.tasks import TASKS, config_path, gpu_hours, protocol_options
 
 logger = logging.getLogger(__name__)
 
@@ -220,7 +220,8 @@ class Planner:
         options: dict[str, Any] = {key: checkpoint for key in profile.checkpoint_keys}
         root = dataset_root(self.spec, TASK_DATASETS[entry.task])
         if root is not None:
-            options.update({key: f"{root}{suffix}" for key, suffix in profile.data_keys})
+            options.update({key: f"{root}{suffix}" for key, suffix in profile.data_keys_for(entry.recipe)})
+        options.update(protocol_options(entry.protocol))
         options["randomness.seed"] = seed
         options.update(self.spec.overrides)
         options.update(entry.overrides)

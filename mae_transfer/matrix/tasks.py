@@ -39,20 +39,27 @@ class TaskProfile:
 
     Attributes:
         family: ``coco``, ``ade20k`` or ``classification``.
-        configs: recipe -> config path template (``{arch}`` = vit-b etc., ``{dataset}``,
-            ``{protocol}``, ``{res}``); relative to the repository root.
+        configs: recipe -> config path template (``{arch}`` = vit-b etc., ``{folder}``,
+            ``{resolution}``, ``{eval}``), or a mapping arch (vit-b ...) -> template; relative to
+            the repository root.
         checkpoint_keys: config key paths that receive the checkpoint path.
         data_keys: (key path, suffix): the key receives ``data_root + suffix``.
+        recipe_data_keys: recipe -> data keys, for recipes whose configs wrap datasets differently.
         metrics: leaderboard metric name -> candidate keys in ``metrics.json`` (first found wins).
         schedules: recipe -> Schedule for the GPU-hour estimate.
     """
 
     family: str
-    configs: dict[str, str]
+    configs: dict[str, str | dict[str, str]]
     checkpoint_keys: tuple[str, ...]
     data_keys: tuple[tuple[str, str], ...]
     metrics: dict[str, tuple[str, ...]]
     schedules: dict[str, Schedule]
+    recipe_data_keys: dict[str, tuple[tuple[str, str], ...]] | None = None
+
+    def data_keys_for(self, recipe: str) -> tuple[tuple[str, str], ...]:
+        """The data-root key paths of a recipe's configs."""
+        return (self.recipe_data_keys or {}).get(recipe, self.data_keys)
 
 
 _CLASSIFICATION_DATA_KEYS = (
@@ -67,12 +74,16 @@ def _classification(dataset: str, train_images: int) -> TaskProfile:
     # Table 9 lengths: 100 epochs (B) at batch 1024; the per-dataset adjustments are not published.
     return TaskProfile(
         family="classification",
+        # One fine-tuning config per dataset x arch x resolution; other protocols override
+        # model.protocol (protocol_options). No reduced preset is shipped: point `config:` at one.
         configs={
-            "paper": f"configs/{{folder}}/{dataset}_{{arch}}_{{protocol}}_{{res}}.py",
-            "reduced": f"configs/{{folder}}/{dataset}_{{arch}}_{{protocol}}_{{res}}_reduced.py",
+            "paper": {arch: f"configs/{{folder}}/{name}_ft-amp-{epochs}e_{dataset}-{{resolution}}.py"
+                      for arch, name, epochs in (("vit-b", "vit-base-p16", 100), ("vit-l", "vit-large-p16", 50),
+                                                 ("vit-h", "vit-huge-p14", 50))},
+            "reduced": f"configs/{{folder}}/reduced_{dataset}_{{arch}}-{{resolution}}.py",
             "smoke": f"configs/smoke/{'inat' if dataset.startswith('inat') else 'places'}_finetune.py",
         },
-        checkpoint_keys=("model.backbone.init_cfg.checkpoint",),
+        checkpoint_keys=("model.pretrained",),
         data_keys=_CLASSIFICATION_DATA_KEYS,
         metrics=_CLASSIFICATION_METRICS,
         schedules={
@@ -87,19 +98,28 @@ TASKS: dict[str, TaskProfile] = {
     "coco-maskrcnn": TaskProfile(
         family="coco",
         configs={
-            "paper": "configs/coco/mask-rcnn_{arch}_mae-fpn_lsj-1024_100e_coco.py",
-            "vitdet": "configs/coco/mask-rcnn_{arch}_vitdet_lsj-1024_100e_amp_coco.py",
-            "reduced": "configs/coco/mask-rcnn_{arch}_vitdet_lsj-1024_25e_amp_coco.py",
+            "paper": "configs/coco/mae-fpn_mask-rcnn_{arch}_lsj-1024_100e_amp.py",
+            "vitdet": {"vit-b": "configs/coco/vitdet_mask-rcnn_vit-b_lsj-1024_100e_amp.py",
+                       "vit-l": "configs/coco/vitdet_mask-rcnn_vit-l_lsj-1024_100e_amp.py",
+                       "vit-h": "configs/coco/vitdet_mask-rcnn_vit-h_lsj-1024_75e_amp.py"},
+            "reduced": "configs/coco/vitdet_mask-rcnn_{arch}_lsj-1024_8xb4-25e_amp.py",
             "smoke": "configs/smoke/coco_maskrcnn.py",
         },
-        checkpoint_keys=("model.backbone.init_cfg.checkpoint",),
+        checkpoint_keys=("model.backbone.pretrained",),
         data_keys=(
-            ("train_dataloader.dataset.data_root", ""),
-            ("val_dataloader.dataset.data_root", ""),
-            ("test_dataloader.dataset.data_root", ""),
+            ("train_dataloader.dataset.dataset.data_root", "/"),
+            ("val_dataloader.dataset.data_root", "/"),
+            ("test_dataloader.dataset.data_root", "/"),
             ("val_evaluator.ann_file", "/annotations/instances_val2017.json"),
             ("test_evaluator.ann_file", "/annotations/instances_val2017.json"),
         ),
+        recipe_data_keys={"smoke": (
+            ("train_dataloader.dataset.data_root", "/"),
+            ("val_dataloader.dataset.data_root", "/"),
+            ("test_dataloader.dataset.data_root", "/"),
+            ("val_evaluator.ann_file", "/annotations/instances_val2017.json"),
+            ("test_evaluator.ann_file", "/annotations/instances_val2017.json"),
+        )},
         metrics={"AP_box": ("coco/bbox_mAP", "bbox_mAP"), "AP_mask": ("coco/segm_mAP", "segm_mAP")},
         # 100 ep = 184375 iters * 64 images / 118k; reduced: 25 ep.
         schedules={"paper": Schedule(184375, 64), "vitdet": Schedule(184375, 64),
@@ -108,11 +128,11 @@ TASKS: dict[str, TaskProfile] = {
     "ade20k-upernet": TaskProfile(
         family="ade20k",
         configs={
-            "paper": "configs/ade20k/upernet_{arch}_mae_8xb2-160k_ade20k-512x512{eval}.py",
-            "reduced": "configs/ade20k/upernet_{arch}_mae_8xb2-40k_ade20k-512x512{eval}.py",
+            "paper": "configs/ade20k/upernet_mae-{arch}_8xb2-amp-160k_ade20k-512x512{eval}.py",
+            "reduced": "configs/ade20k/upernet_mae-{arch}_8xb2-amp-40k_ade20k-512x512{eval}.py",
             "smoke": "configs/smoke/ade20k_upernet.py",
         },
-        checkpoint_keys=("model.backbone.init_cfg.checkpoint",),
+        checkpoint_keys=("model.backbone.pretrained",),
         data_keys=(
             ("train_dataloader.dataset.data_root", ""),
             ("val_dataloader.dataset.data_root", ""),
@@ -144,13 +164,26 @@ def config_path(task: str, recipe: str, arch: str, protocol: str | None, resolut
     """The config file (relative to the repository root) of one cell."""
     profile = TASKS[task]
     template = profile.configs[recipe]
+    if isinstance(template, dict):
+        template = template.get(ARCH_SHORT[arch], f"configs/<no {recipe} config for {arch}>.py")
     return template.format(
         arch=ARCH_SHORT[arch],
         folder="inat" if task.startswith("inat") else "places",
-        protocol=protocol or "",
-        res=f"{resolution}px",
-        eval="_ms-flip" if eval_mode == "ms+flip" else "",
+        resolution=resolution,
+        eval="-ms" if eval_mode == "ms+flip" else "",
     )
+
+
+def protocol_options(protocol: str | None) -> dict[str, object]:
+    """``--cfg-options`` that select a classification protocol on a fine-tuning config."""
+    if protocol in (None, "finetune"):
+        return {}
+    if protocol == "linear":
+        return {"model.protocol": "linear"}
+    if protocol == "partial-mlp":
+        return {"model.protocol": "mlp_last_block"}
+    blocks = int(protocol.split("-", 1)[1])
+    return {"model.protocol._delete_": True, "model.protocol.name": "partial", "model.protocol.num_blocks": blocks}
 
 
 def gpu_hours(task: str, recipe: str, arch: str, resolution: int) -> float:

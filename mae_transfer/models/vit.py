@@ -177,7 +177,7 @@ class MAEViT(nn.Module):
         self.patch_embed = PatchEmbed(patch_size, in_chans, embed_dim)
         self.cls_token = nn.Parameter(torch.zeros(1, 1, embed_dim))
         self.pos_embed = nn.Parameter(sincos_2d_pos_embed(embed_dim, self.grid_size, cls_token=True))
-        rates = torch.linspace(0, drop_path_rate, depth).tolist()
+        rates = [drop_path_rate * i / max(depth - 1, 1) for i in range(depth)]  # plain floats: meta-device safe
         self.blocks = nn.ModuleList(
             Block(
                 embed_dim,

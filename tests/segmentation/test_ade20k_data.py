@@ -130,3 +130,17 @@ def test_bad_kind_and_option() -> None:
         ade20k.make("coco", Path("/nonexistent"))
     with pytest.raises(TypeError, match="num_images"):
         ade20k.make("ade20k", Path("/nonexistent"), num_images=3)
+
+
+def test_cli_make_and_check(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from mae_transfer.cli import main
+
+    root = tmp_path / "ADEChallengeData2016"
+    assert main(["data", "make", "ade20k", str(root), "--seed", "1"]) == 0
+    assert (root / "images" / "training" / "ADE_train_00000001.jpg").is_file()
+    assert main(["data", "check", "ade20k", str(root)]) == 0
+    assert ": OK" in capsys.readouterr().out
+    (root / "annotations" / "validation" / "ADE_val_00000001.png").unlink()
+    assert main(["data", "check", "ade20k", str(root), "--json"]) == 1
+    report = json.loads(capsys.readouterr().out)
+    assert report["ok"] is False and report["problems"][0]["where"] == "ADE_val_00000001"

@@ -16,7 +16,8 @@ _base_ = ['./vitdet_mask_rcnn.py']
 norm_cfg = dict(type='SyncBN', requires_grad=True)
 
 model = dict(
-    backbone=dict(adapter='multi_level'),  # taps default to the group ends [2, 5, 8, 11]
+    # taps default to the group ends [2, 5, 8, 11]; BatchNorm inside the x4 deconvolution
+    backbone=dict(adapter='multi_level', adapter_norm='syncbn'),
     neck=dict(
         _delete_=True,
         type='FPN',

@@ -44,7 +44,7 @@ model = dict(
         type='MAETransferSimpleFeaturePyramid',
         in_channels=768,
         out_channels=256,
-        norm_cfg=norm_cfg),
+        norm='ln'),
     rpn_head=dict(num_convs=2),
     roi_head=dict(
         bbox_head=dict(type='Shared4Conv1FCBBoxHead', conv_out_channels=256, norm_cfg=norm_cfg),

@@ -1,0 +1,4 @@
+# ViT-H/14 fine-tuned on Places205 at 224 (MAE recipe). MAE Table 6 top-1: 65.9.
+_base_ = ["../_base_/classification/places205.py", "../_base_/classification/finetune_vit-huge.py"]
+
+model = dict(num_classes=205)  # Places205 categories, as num_classes in places205.py

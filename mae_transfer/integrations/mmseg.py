@@ -1,0 +1,220 @@
+"""MMSegmentation integration: the MAE ViT backbone and the multi-level neck for UperNet (ADE20K).
+
+Configs reach everything through one import::
+
+    custom_imports = dict(imports=["mae_transfer.integrations.mmseg"], allow_failed_imports=False)
+
+Registered into ``mmseg.registry.MODELS`` (names that cannot collide with mmseg's own ``MAE``,
+``ViT``, ``BEiT`` or ``MultiLevelNeck``):
+
+- ``MAETransferSegViT``: ``build_vit(arch, rel_pos_bias=True, ...)`` (MAE paper A.4: BEiT-style
+  relative position bias turned on for transfer, zero-initialised; the absolute position
+  embedding is resized from the checkpoint's grid), returning the NCHW maps of the tapped
+  blocks; the pretrained checkpoint, in any format ``load_pretrained`` detects (official MAE,
+  timm, MMPretrain/MMSelfSup, MMSeg-converted, MoCo v3, BEiT, DeiT), is read directly in
+  ``init_weights`` and its ``LoadReport`` logged; no offline conversion step.
+- ``MAETransferMultiLevelNeck``: the four tapped maps (stride 16) -> strides 4, 8, 16, 32 by
+  deconv x4 (deconv, norm, GELU, deconv) / deconv x2 / identity / max pool, the same network
+  as mmseg's ``Feature2Pyramid`` with ``rescales=[4, 2, 1, 0.5]``.
+
+Importing this module also imports :mod:`mae_transfer.integrations.engine` (the resume fix for
+torch >= 2.6 and ``MAELayerDecayOptimWrapperConstructor``).
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import torch
+from mmengine.logging import print_log
+from mmengine.model import BaseModule
+from mmseg.registry import MODELS
+
+import mae_transfer.integrations.engine  # noqa: F401  (resume fix, layer-decay constructor)
+from mae_transfer.checkpoints import load_pretrained
+from mae_transfer.models import ARCHS, MAEViT, build_vit
+from mae_transfer.models.pyramid import MultiLevelRescale
+
+__all__ = [
+    "MAETransferMultiLevelNeck",
+    "MAETransferSegViT",
+    "UPERNET_TAPS",
+    "to_mmseg_feature2pyramid_state_dict",
+    "to_mmseg_mae_state_dict",
+]
+
+# Blocks tapped for UperNet (MMSeg configs/mae and MAE paper A.4 follow BEiT's choice).
+UPERNET_TAPS: dict[str, tuple[int, ...]] = {
+    "vit_tiny_patch16": (3, 5, 7, 11),
+    "vit_small_patch16": (3, 5, 7, 11),
+    "vit_base_patch16": (3, 5, 7, 11),
+    "vit_large_patch16": (7, 11, 15, 23),
+    "vit_huge_patch14": (7, 15, 23, 31),
+}
+
+# mmseg/mmcv norm_cfg types -> the core pyramid's norm names.
+_NORM_TYPES = {"BN": "bn", "BN2d": "bn", "SyncBN": "syncbn", "GN": "gn", "LN2d": "ln", "none": "none"}
+
+
+def _pretrained_source(pretrained: str | None, init_cfg: Any) -> tuple[str | None, Any]:
+    """Split a ``dict(type='Pretrained', checkpoint=...)`` init_cfg from the other init configs."""
+    if init_cfg is None:
+        return pretrained, None
+    configs = [init_cfg] if isinstance(init_cfg, dict) else list(init_cfg)
+    for cfg in configs:
+        if cfg.get("type") == "Pretrained":
+            checkpoint = cfg.get("checkpoint")
+            if pretrained is not None and checkpoint != pretrained:
+                raise ValueError(
+                    f"MAETransferSegViT: both pretrained={pretrained!r} and init_cfg checkpoint "
+                    f"{checkpoint!r} are set; keep one"
+                )
+            pretrained = checkpoint
+    rest = [cfg for cfg in configs if cfg.get("type") != "Pretrained"]
+    return pretrained, rest or None
+
+
+@MODELS.register_module()
+class MAETransferSegViT(BaseModule):
+    """MAE ViT backbone for mmseg segmentors: images -> one NCHW map (stride p) per tapped block.
+
+    The maps are the raw outputs of the tapped blocks with the cls token dropped (no final
+    norm), as in mmseg's ``MAE`` backbone with ``final_norm=False``.
+
+    Args:
+        arch: a ``mae_transfer.models.ARCHS`` name, e.g. ``"vit_base_patch16"``.
+        out_indices: tapped blocks; default ``UPERNET_TAPS[arch]`` (B [3, 5, 7, 11],
+            L [7, 11, 15, 23]).
+        img_size: the grid the position embedding and relative position tables are stored for
+            (the training crop, 512 for ADE20K); the checkpoint's are resized to it on load and
+            other input sizes are resized at run time.
+        rel_pos_bias: BEiT-style relative position bias, zero-initialised (MAE paper A.4).
+        pretrained: checkpoint path read by ``mae_transfer.checkpoints.load_pretrained`` in
+            ``init_weights``; None trains from the random init. EncoderDecoder's top-level
+            ``pretrained`` lands here too.
+        init_cfg: mmengine init configs; a ``dict(type="Pretrained", checkpoint=...)`` entry is
+            the same as ``pretrained``.
+        **overrides: any other ``MAEViT`` keyword (``drop_path_rate``, ``layer_scale_init``,
+            ``depth``, ``grad_checkpointing`` ...).
+    """
+
+    def __init__(
+        self,
+        arch: str = "vit_base_patch16",
+        out_indices: Sequence[int] | None = None,
+        img_size: int | Sequence[int] = 512,
+        rel_pos_bias: bool = True,
+        pretrained: str | None = None,
+        init_cfg: dict | list[dict] | None = None,
+        **overrides: Any,
+    ) -> None:
+        pretrained, init_cfg = _pretrained_source(pretrained, init_cfg)
+        super().__init__(init_cfg=init_cfg)
+        if arch not in ARCHS:
+            raise ValueError(f"MAETransferSegViT: unknown arch {arch!r}; expected one of {sorted(ARCHS)}")
+        if out_indices is None:
+            if "depth" in overrides:
+                raise ValueError("MAETransferSegViT: pass out_indices when overriding depth")
+            out_indices = UPERNET_TAPS[arch]
+        self.pretrained = pretrained
+        self.vit: MAEViT = build_vit(
+            arch, img_size=img_size, rel_pos_bias=rel_pos_bias, out_indices=tuple(out_indices), **overrides
+        )
+        if len(self.vit.out_indices) != len(out_indices):
+            raise ValueError(f"MAETransferSegViT: out_indices {list(out_indices)} repeat a block")
+
+    @property
+    def out_indices(self) -> tuple[int, ...]:
+        return self.vit.out_indices
+
+    def init_weights(self) -> None:
+        """Run non-pretrained init configs, then load ``pretrained`` and log its LoadReport."""
+        super().init_weights()
+        if self.pretrained:
+            report = load_pretrained(self.vit, self.pretrained)
+            print_log(
+                f"MAETransferSegViT: loaded {self.pretrained}\n{report.render()}", logger="current", level=logging.INFO
+            )
+        self._is_init = True
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        """Images (B, 3, H, W) -> tuple of (B, C, H/p, W/p) maps, one per tapped block."""
+        return tuple(self.vit.forward_maps(x))
+
+
+@MODELS.register_module()
+class MAETransferMultiLevelNeck(BaseModule):
+    """Four stride-16 maps -> strides 4, 8, 16, 32 (MAE paper A.4; mmseg ``Feature2Pyramid``).
+
+    Args:
+        embed_dim: channels of the backbone maps (kept at every level).
+        rescales: one factor per map, from {4, 2, 1, 0.5}.
+        norm_cfg: normalisation inside the x4 branch, by ``type``: ``"BN"`` (default),
+            ``"SyncBN"`` (the recipe; mmengine turns it into BatchNorm on a non-distributed
+            run), ``"GN"``, ``"LN2d"`` or ``"none"``.
+        init_cfg: mmengine init configs.
+    """
+
+    def __init__(
+        self,
+        embed_dim: int,
+        rescales: Sequence[float] = (4, 2, 1, 0.5),
+        norm_cfg: dict | None = None,
+        init_cfg: dict | list[dict] | None = None,
+    ) -> None:
+        super().__init__(init_cfg=init_cfg)
+        norm_type = (norm_cfg or {"type": "BN"}).get("type")
+        if norm_type not in _NORM_TYPES:
+            raise ValueError(
+                f"MAETransferMultiLevelNeck: norm_cfg type {norm_type!r} is not supported; "
+                f"expected one of {sorted(_NORM_TYPES)}"
+            )
+        self.rescale = MultiLevelRescale(embed_dim, scales=tuple(rescales), norm=_NORM_TYPES[norm_type])
+
+    def forward(self, inputs: Sequence[torch.Tensor]) -> tuple[torch.Tensor, ...]:
+        """(4 maps at stride 16) -> (maps at strides 4, 8, 16, 32)."""
+        return tuple(self.rescale(inputs))
+
+
+# Our (timm / official MAE) backbone names -> mmseg's ``MAE`` backbone names.
+_MMSEG_MAE_RENAMES = (
+    (r"^patch_embed\.proj\.", "patch_embed.projection."),
+    (r"^blocks\.(\d+)\.norm1\.", r"layers.\1.ln1."),
+    (r"^blocks\.(\d+)\.norm2\.", r"layers.\1.ln2."),
+    (r"^blocks\.(\d+)\.attn\.", r"layers.\1.attn."),
+    (r"^blocks\.(\d+)\.mlp\.fc1\.", r"layers.\1.ffn.layers.0.0."),
+    (r"^blocks\.(\d+)\.mlp\.fc2\.", r"layers.\1.ffn.layers.1."),
+    (r"^blocks\.(\d+)\.ls1\.gamma$", r"layers.\1.gamma_1"),
+    (r"^blocks\.(\d+)\.ls2\.gamma$", r"layers.\1.gamma_2"),
+)
+
+
+def to_mmseg_mae_state_dict(vit_state: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """An ``MAEViT`` state dict under the names of mmseg's ``MAE`` backbone (for comparisons).
+
+    mmseg's ``MAE`` with ``final_norm=False`` has no final norm, so ``norm.*`` is left out; its
+    layer scale (``gamma_1``/``gamma_2``) exists only when our model has ``layer_scale_init``.
+    """
+    out = {}
+    for key, value in vit_state.items():
+        if key.startswith("norm."):
+            continue
+        for pattern, replacement in _MMSEG_MAE_RENAMES:
+            key = re.sub(pattern, replacement, key)
+        out[key] = value
+    return out
+
+
+def to_mmseg_feature2pyramid_state_dict(neck_state: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """A ``MAETransferMultiLevelNeck`` state dict under mmseg ``Feature2Pyramid``'s names."""
+    renames = (("rescale.branches.0.", "upsample_4x."), ("rescale.branches.1.", "upsample_2x.0."))
+    out = {}
+    for key, value in neck_state.items():
+        for prefix, replacement in renames:
+            if key.startswith(prefix):
+                key = replacement + key[len(prefix):]
+        out[key] = value
+    return out

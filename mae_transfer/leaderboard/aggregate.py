@@ -1,0 +1,150 @@
+"""Aggregate cell outcomes over seeds into the paper's Table 4/5/6 layout.
+
+A row is (backbone, arch, recipe, variant); a column is (task, metric). Each entry holds the
+mean and sample standard deviation over the seeds that finished (n shown), how many seeds
+failed or are missing, the reference number and the delta to it. Nothing planned is dropped.
+"""
+
+from __future__ import annotations
+
+import statistics
+from dataclasses import dataclass, field
+
+from mae_transfer.leaderboard.collect import Collection
+from mae_transfer.leaderboard.references import Reference, reference_index, reference_key
+from mae_transfer.matrix.spec import CLASSIFICATION_TASKS
+from mae_transfer.matrix.tasks import ARCH_LABEL, ARCH_SHORT
+
+
+@dataclass(frozen=True)
+class TableLayout:
+    """One of the paper's tables: a title and its (task, metric, header) columns."""
+
+    key: str
+    title: str
+    columns: tuple[tuple[str, str, str], ...]
+
+
+LAYOUTS = (
+    TableLayout("table4", "Table 4: COCO object detection and instance segmentation (Mask R-CNN, ViT + FPN)",
+                (("coco-maskrcnn", "AP_box", "AP box"), ("coco-maskrcnn", "AP_mask", "AP mask"))),
+    TableLayout("table5", "Table 5: ADE20K semantic segmentation (UperNet)", (("ade20k-upernet", "mIoU", "mIoU"),)),
+    TableLayout("table6", "Table 6: transfer to classification (top-1)",
+                tuple((task, "top1", task.replace("inat", "iNat").replace("places", "Places")) for task in CLASSIFICATION_TASKS)),
+)
+
+
+@dataclass
+class Entry:
+    """One table entry: a metric of a (row, task) over its seeds."""
+
+    values: list[float] = field(default_factory=list)
+    planned: int = 0
+    failed: int = 0
+    missing: int = 0
+    running: int = 0
+    reference: Reference | None = None
+
+    @property
+    def n(self) -> int:
+        return len(self.values)
+
+    @property
+    def mean(self) -> float | None:
+        return statistics.fmean(self.values) if self.values else None
+
+    @property
+    def std(self) -> float | None:
+        return statistics.stdev(self.values) if len(self.values) > 1 else None
+
+    @property
+    def delta(self) -> float | None:
+        return None if self.mean is None or self.reference is None else self.mean - self.reference.value
+
+
+@dataclass
+class Row:
+    """A backbone under one recipe and variant, with its entries and provenance."""
+
+    backbone: str
+    arch: str
+    recipe: str
+    variant: str
+    entries: dict[tuple[str, str], Entry] = field(default_factory=dict)
+    provenance: dict[str, set] = field(default_factory=lambda: {k: set() for k in PROVENANCE})
+
+    @property
+    def arch_label(self) -> str:
+        return ARCH_LABEL.get(ARCH_SHORT.get(self.arch, ""), self.arch)
+
+
+PROVENANCE = ("eval_mode", "checkpoint_policy", "effective_batch", "gpus", "git_commit")
+
+
+@dataclass
+class Table:
+    """A laid-out table with its rows and the reference rows for the archs it shows."""
+
+    layout: TableLayout
+    rows: list[Row]
+    references: list[tuple[str, str, str, dict[tuple[str, str], Reference]]]
+
+
+def variant_of(protocol: str | None, resolution: int, eval_mode: str) -> str:
+    """A short text for what distinguishes rows beyond backbone and recipe."""
+    parts = [protocol] if protocol else []
+    if resolution != 224:
+        parts.append(f"{resolution}px")
+    if eval_mode != "ss":
+        parts.append(eval_mode)
+    return " ".join(parts)
+
+
+def build_tables(collection: Collection, references: list[Reference]) -> list[Table]:
+    """The paper's tables for every task present in the collection."""
+    index = reference_index(references)
+    tables = []
+    for layout in LAYOUTS:
+        tasks = {task for task, _, _ in layout.columns}
+        rows: dict[tuple, Row] = {}
+        for outcome in collection.outcomes:
+            cell = outcome.cell
+            if cell.task not in tasks:
+                continue
+            variant = variant_of(cell.protocol, cell.resolution, cell.eval_mode)
+            row = rows.setdefault((cell.backbone, cell.arch, cell.recipe, variant),
+                                  Row(cell.backbone, cell.arch, cell.recipe, variant))
+            for task, metric, _ in layout.columns:
+                if task != cell.task:
+                    continue
+                entry = row.entries.setdefault((task, metric), Entry())
+                entry.reference = index.get(reference_key(task, cell.recipe, cell.arch, cell.protocol, cell.resolution,
+                                                          cell.eval_mode, metric))
+                entry.planned += 1
+                if outcome.status == "done" and metric in outcome.result["metrics"]:
+                    entry.values.append(float(outcome.result["metrics"][metric]))
+                elif outcome.status == "done":
+                    entry.missing += 1
+                else:
+                    setattr(entry, outcome.status, getattr(entry, outcome.status) + 1)
+            if outcome.status == "done":
+                provenance = outcome.result["provenance"]
+                for key in PROVENANCE:
+                    value = provenance.get(key)
+                    if key == "git_commit" and value:
+                        value = str(value)[:7] + ("+dirty" if provenance.get("git_dirty") else "")
+                    if value is not None:
+                        row.provenance[key].add(str(value))
+        if not rows:
+            continue
+        shown = []
+        for row in rows.values():
+            found = {}
+            for (task, metric), entry in row.entries.items():
+                if entry.reference is not None:
+                    found[(task, metric)] = entry.reference
+            marker = (row.arch, row.recipe, row.variant)
+            if found and marker not in [(a, r, v) for a, r, v, _ in shown]:
+                shown.append((row.arch, row.recipe, row.variant, found))
+        tables.append(Table(layout, list(rows.values()), shown))
+    return tables

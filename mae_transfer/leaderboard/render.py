@@ -1,0 +1,141 @@
+"""Render leaderboard tables as Markdown, CSV or one self-contained HTML file.
+
+An entry reads ``mean ± std (n=k)`` followed by ``Δ delta`` against the reference; seeds that
+failed or have not run are marked (``2 failed``, ``1 missing``), and an entry with no finished
+seed says so instead of disappearing. Reference rows follow the user's rows, with numbered
+sources under each table.
+"""
+
+from __future__ import annotations
+
+import base64
+import csv
+import html
+import io
+
+from mae_transfer.leaderboard.aggregate import PROVENANCE, Entry, Row, Table
+
+PROVENANCE_HEADERS = ("eval", "ckpt", "batch", "GPUs", "commit")
+
+
+def format_entry(entry: Entry | None) -> str:
+    """The text of one table entry."""
+    if entry is None:
+        return "-"
+    notes = [f"{count} {name}" for name, count in (("failed", entry.failed), ("running", entry.running),
+                                                   ("missing", entry.missing)) if count]
+    if entry.mean is None:
+        return ", ".join(notes) or "missing"
+    text = f"{entry.mean:.2f}" + (f" ± {entry.std:.2f}" if entry.std is not None else "") + f" (n={entry.n})"
+    if entry.delta is not None:
+        text += f" Δ {entry.delta:+.2f}"
+    if notes:
+        text += f" [{', '.join(notes)}]"
+    return text
+
+
+def _provenance(row: Row, key: str) -> str:
+    values = row.provenance[key]
+    return "/".join(sorted(values)) if values else "-"
+
+
+def _sources(table: Table) -> list[str]:
+    sources: list[str] = []
+    for *_, found in table.references:
+        for reference in found.values():
+            if reference.source not in sources:
+                sources.append(reference.source)
+    return sources
+
+
+def table_rows(table: Table) -> tuple[list[str], list[list[str]], list[str]]:
+    """(header, body rows, numbered sources) of one table, as text."""
+    header = ["backbone", "arch", "recipe", "variant", *(h for _, _, h in table.layout.columns), *PROVENANCE_HEADERS]
+    body = []
+    for row in table.rows:
+        body.append([row.backbone, row.arch_label, row.recipe, row.variant or "-",
+                     *(format_entry(row.entries.get((task, metric))) for task, metric, _ in table.layout.columns),
+                     *(_provenance(row, key) for key in PROVENANCE)])
+    sources = _sources(table)
+    for arch, recipe, variant, found in table.references:
+        label = Row("", arch, recipe, variant).arch_label
+        values = []
+        for task, metric, _ in table.layout.columns:
+            reference = found.get((task, metric))
+            values.append("-" if reference is None else f"{reference.value:.1f} [{sources.index(reference.source) + 1}]")
+        body.append(["reference (MAE)", label, recipe, variant or "-", *values, *("-" for _ in PROVENANCE)])
+    return header, body, sources
+
+
+def render_markdown(name: str, tables: list[Table], problems: list[str]) -> str:
+    """The leaderboard as Markdown: one section per paper table."""
+    lines = [f"# Leaderboard: {name}", ""]
+    if not tables:
+        lines += ["No cells planned.", ""]
+    for table in tables:
+        header, body, sources = table_rows(table)
+        lines += [f"## {table.layout.title}", "", "| " + " | ".join(header) + " |",
+                  "|" + "|".join("---" for _ in header) + "|"]
+        lines += ["| " + " | ".join(cells) + " |" for cells in body]
+        lines.append("")
+        lines += [f"- [{i}] {source}" for i, source in enumerate(sources, 1)]
+        if sources:
+            lines.append("")
+    if problems:
+        lines += ["## Problems", ""] + [f"- {problem}" for problem in problems] + [""]
+    return "\n".join(lines)
+
+
+CSV_HEADER = ("table", "backbone", "arch", "task", "recipe", "variant", "metric", "mean", "std", "n", "planned",
+              "failed", "running", "missing", "reference", "delta", "reference_source", *PROVENANCE)
+
+
+def _number(value: float | None) -> str:
+    return "" if value is None else f"{value:.4f}"
+
+
+def render_csv(tables: list[Table]) -> str:
+    """The leaderboard in long form: one line per (row, task, metric) entry."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(CSV_HEADER)
+    for table in tables:
+        for row in table.rows:
+            for (task, metric), entry in row.entries.items():
+                reference = entry.reference
+                writer.writerow([
+                    table.layout.key, row.backbone, row.arch, task, row.recipe, row.variant, metric,
+                    _number(entry.mean), _number(entry.std), entry.n, entry.planned, entry.failed, entry.running,
+                    entry.missing, "" if reference is None else f"{reference.value:g}", _number(entry.delta),
+                    "" if reference is None else reference.source,
+                    *("/".join(sorted(row.provenance[key])) for key in PROVENANCE),
+                ])
+    return buffer.getvalue()
+
+
+_STYLE = """body{font-family:system-ui,sans-serif;margin:2em;color:#222}
+table{border-collapse:collapse;margin:1em 0}td,th{border:1px solid #ccc;padding:4px 8px;font-size:14px}
+th{background:#f3f3f3}tr.reference td{color:#555;font-style:italic}.problems{color:#a00}"""
+
+
+def render_html(name: str, tables: list[Table], problems: list[str], chart_png: bytes | None) -> str:
+    """One self-contained HTML file: the tables and the chart embedded as base64."""
+    escape = html.escape
+    parts = ["<!DOCTYPE html>", "<html><head><meta charset='utf-8'>", f"<title>Leaderboard: {escape(name)}</title>",
+             f"<style>{_STYLE}</style></head><body>", f"<h1>Leaderboard: {escape(name)}</h1>"]
+    for table in tables:
+        header, body, sources = table_rows(table)
+        parts += [f"<h2>{escape(table.layout.title)}</h2>", "<table>",
+                  "<tr>" + "".join(f"<th>{escape(h)}</th>" for h in header) + "</tr>"]
+        for cells in body:
+            css = " class='reference'" if cells[0].startswith("reference") else ""
+            parts.append(f"<tr{css}>" + "".join(f"<td>{escape(c)}</td>" for c in cells) + "</tr>")
+        parts.append("</table>")
+        parts += [f"<p>[{i}] {escape(source)}</p>" for i, source in enumerate(sources, 1)]
+    if chart_png:
+        encoded = base64.b64encode(chart_png).decode()
+        parts.append(f"<h2>User vs paper</h2><img alt='bar chart' src='data:image/png;base64,{encoded}'>")
+    if problems:
+        parts += ["<h2>Problems</h2><ul class='problems'>", *(f"<li>{escape(p)}</li>" for p in problems), "</ul>"]
+    parts.append("</body></html>")
+    return "\n".join(parts)

@@ -1,0 +1,205 @@
+"""`mae-transfer doctor|plan|run|status|leaderboard MATRIX`: the benchmark matrix commands."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+import time
+from pathlib import Path
+
+from mae_transfer.matrix.spec import SpecError, load_spec
+
+logger = logging.getLogger(__name__)
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    """Add the matrix commands."""
+
+    def command(name: str, help_text: str, func, json_flag: bool = True) -> argparse.ArgumentParser:
+        parser = subparsers.add_parser(name, help=help_text, description=help_text)
+        parser.add_argument("matrix", help="matrix YAML file (benchmarks/*.yaml)")
+        parser.add_argument("--work-root", help="override the matrix's work_root")
+        parser.add_argument("--only", help="comma-separated globs over cell labels or ids")
+        if json_flag:
+            parser.add_argument("--json", action="store_true", help="machine-readable output")
+        parser.set_defaults(func=lambda args: _guard(func, args))
+        return parser
+
+    command("doctor", "check packages, configs, checkpoints, datasets, GPUs and disk before running", _doctor)
+    plan = command("plan", "list the cells, their configs, work dirs and estimated GPU-hours", _plan)
+    plan.add_argument("--resolve", action="store_true", help="also write each cell's resolved config (needs mmengine)")
+    run = command("run", "run every unfinished cell (idempotent; resumes interrupted cells)", _run)
+    run.add_argument("--executor", choices=("local", "torchrun", "slurm"), default="local")
+    run.add_argument("--max-parallel", type=int, help="cells at a time (default: the matrix's max_parallel)")
+    run.add_argument("--nproc-per-node", type=int, help="torchrun processes per cell (default: the cell's GPUs)")
+    run.add_argument("--retry-failed", action="store_true", help="retry failed cells beyond max_attempts")
+    run.add_argument("--cluster", choices=("slurm", "local"), help="submitit cluster (local: run jobs here)")
+    run.add_argument("--wait", action="store_true", help="slurm: block until the submitted jobs finish")
+    run.add_argument("--sbatch-only", action="store_true", help="slurm: write sbatch array scripts, submit nothing")
+    status = command("status", "a table of cells with state, progress and ETA", _status)
+    status.add_argument("--watch", type=float, metavar="SECONDS", help="refresh every SECONDS until all cells end")
+    board = command("leaderboard", "render the paper's tables for the matrix's results", _leaderboard, json_flag=False)
+    board.add_argument("--format", choices=("md", "csv", "html", "png"), default="md")
+    board.add_argument("--output", "-o", help="output file (default: stdout for md/csv, WORK_ROOT/leaderboard.EXT)")
+
+
+def _guard(func, args: argparse.Namespace) -> int:
+    try:
+        return func(args)
+    except SpecError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+
+
+def _plan_of(args: argparse.Namespace):
+    from mae_transfer.matrix.planner import plan_matrix
+
+    return plan_matrix(load_spec(args.matrix, work_root=args.work_root), only=args.only)
+
+
+def _doctor(args: argparse.Namespace) -> int:
+    from mae_transfer.matrix.doctor import run_doctor
+
+    report = run_doctor(_plan_of(args))
+    print(report.to_json() if args.json else report.render())
+    return 0 if report.ok else 1
+
+
+def _plan(args: argparse.Namespace) -> int:
+    from rich.console import Console
+    from rich.table import Table
+
+    plan = _plan_of(args)
+    if args.resolve:
+        from mae_transfer.matrix.resolve import write_resolved_configs
+
+        write_resolved_configs(plan)
+    if args.json:
+        print(json.dumps({"matrix": plan.spec.name, "work_root": str(plan.spec.work_root), "cells": [c.to_json() for c in plan.cells],
+                          "total_gpu_hours": plan.total_gpu_hours, "warnings": plan.warnings}, indent=2, default=str))
+        return 0
+    table = Table(title=f"{plan.spec.name}: {len(plan.cells)} cells, ~{plan.total_gpu_hours:,.0f} GPU-hours")
+    for column in ("cell", "id", "config", "GPUs", "GPU-h", "work dir"):
+        table.add_column(column, overflow="fold")
+    for cell in plan.cells:
+        config = Path(cell.config)
+        shown = config.relative_to(Path.cwd()) if config.is_relative_to(Path.cwd()) else config
+        table.add_row(cell.label, cell.id, str(shown), str(cell.resources.gpus_per_cell), f"{cell.gpu_hours:,.1f}",
+                      str(Path(cell.work_dir).name))
+    console = Console()
+    console.print(table)
+    console.print(f"work root: {plan.spec.work_root}")
+    for warning in plan.warnings:
+        console.print(f"[yellow]warning:[/yellow] {warning}", markup=True, highlight=False)
+    return 0
+
+
+def _run(args: argparse.Namespace) -> int:
+    from mae_transfer.matrix.executors import MatrixBusy, execute
+
+    plan = _plan_of(args)
+    for warning in plan.warnings:
+        logger.warning("%s", warning)
+    options = {"cluster": args.cluster, "wait": args.wait, "sbatch_only": args.sbatch_only}
+    try:
+        summary = execute(plan, executor=args.executor, max_parallel=args.max_parallel, retry_failed=args.retry_failed,
+                          nproc_per_node=args.nproc_per_node, slurm_options=options if args.executor == "slurm" else None)
+    except MatrixBusy as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 3
+    if args.json:
+        print(json.dumps(summary.__dict__, indent=2))
+    elif summary.nothing_to_do:
+        print(f"nothing to do: {len(summary.already_done)} of {len(plan.cells)} cells already finished"
+              + (f", {len(summary.exhausted)} failed {plan.spec.max_attempts} times (use --retry-failed)" if summary.exhausted else "")
+              + (f", {len(summary.running_elsewhere)} running in another process" if summary.running_elsewhere else ""))
+    else:
+        print(f"ran {len(summary.succeeded) + len(summary.failed)} cell(s): {len(summary.succeeded)} done, "
+              f"{len(summary.failed)} failed; {len(summary.already_done)} were already finished"
+              + (f"; {len(summary.submitted)} submitted" if summary.submitted else ""))
+        for label in summary.failed:
+            print(f"  failed: {label} (mae-transfer status {args.matrix} shows the error)")
+    return 1 if summary.failed else 0
+
+
+def _status_rows(plan) -> list[dict]:
+    from mae_transfer.matrix.executors import is_done
+    from mae_transfer.matrix.state import read_progress, read_state
+
+    rows = []
+    for cell in plan.cells:
+        cell_dir = Path(cell.work_dir)
+        state = read_state(cell_dir)
+        shown = "done" if is_done(cell_dir) else "interrupted" if state.interrupted else state.state
+        progress = read_progress(cell_dir) if shown in ("running", "interrupted", "failed") else None
+        rows.append({"cell": cell.label, "id": cell.id, "state": shown, "attempts": state.attempts,
+                     "progress": progress.text if progress else "", "eta": (progress.eta or "") if progress else "",
+                     "error_tail": state.error_tail if shown == "failed" else ""})
+    return rows
+
+
+def _status_table(plan, rows):
+    from rich.table import Table
+
+    colours = {"done": "green", "failed": "red", "running": "cyan", "interrupted": "yellow", "pending": "white"}
+    counts = {s: sum(r["state"] == s for r in rows) for s in colours}
+    table = Table(title=f"{plan.spec.name}: " + ", ".join(f"{n} {s}" for s, n in counts.items() if n))
+    for column in ("cell", "id", "state", "attempts", "progress", "ETA", "last error"):
+        table.add_column(column, overflow="fold")
+    for row in rows:
+        last = row["error_tail"].strip().splitlines()[-1] if row["error_tail"].strip() else ""
+        colour = colours.get(row["state"], "white")
+        table.add_row(row["cell"], row["id"], f"[{colour}]{row['state']}[/{colour}]", str(row["attempts"]),
+                      row["progress"], row["eta"], last)
+    return table
+
+
+def _status(args: argparse.Namespace) -> int:
+    from rich.console import Console
+    from rich.live import Live
+
+    plan = _plan_of(args)
+    rows = _status_rows(plan)
+    if args.json:
+        print(json.dumps(rows, indent=2))
+        return 1 if any(r["state"] == "failed" for r in rows) else 0
+    console = Console()
+    if args.watch:
+        with Live(_status_table(plan, rows), console=console, refresh_per_second=1) as live:
+            while any(r["state"] in ("running", "pending", "interrupted") for r in rows):
+                time.sleep(args.watch)
+                rows = _status_rows(plan)
+                live.update(_status_table(plan, rows))
+    else:
+        console.print(_status_table(plan, rows))
+    for row in rows:
+        if row["state"] == "failed":
+            console.print(f"\n[red]{row['cell']}[/red] ({row['id']}) failed after {row['attempts']} attempt(s); error tail:",
+                          markup=True, highlight=False)
+            console.print(row["error_tail"], markup=False, highlight=False)
+    return 1 if any(r["state"] == "failed" for r in rows) else 0
+
+
+def _leaderboard(args: argparse.Namespace) -> int:
+    from mae_transfer.leaderboard import build_leaderboard
+
+    plan = _plan_of(args)
+    board = build_leaderboard(plan)
+    rendered = board.render(args.format)
+    output = Path(args.output) if args.output else None
+    if output is None and args.format in ("html", "png"):
+        output = plan.spec.work_root / f"leaderboard.{args.format}"
+    if output is None:
+        sys.stdout.write(rendered)
+        return 0
+    output.parent.mkdir(parents=True, exist_ok=True)
+    if isinstance(rendered, bytes):
+        output.write_bytes(rendered)
+    else:
+        output.write_text(rendered)
+    print(f"wrote {output}")
+    for problem in board.problems:
+        print(f"problem: {problem}", file=sys.stderr)
+    return 0

@@ -1,0 +1,195 @@
+"""``mae-transfer doctor MATRIX``: everything that can be checked before any GPU time is spent.
+
+Package versions, configs and the override keys the planner sets in them, every checkpoint
+loaded into its task backbone (the LoadReport, with position-embedding resizing), every dataset
+root validated, GPUs and disk. One readable report; any failure makes the exit code non-zero.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from dataclasses import asdict, dataclass, field
+from importlib import metadata
+from pathlib import Path
+
+from mae_transfer.matrix.planner import Plan, dataset_root, generated_checkpoint_path
+from mae_transfer.matrix.tasks import TASKS
+
+# package -> (requirement text, predicate on the version string)
+PINS = {
+    "torch": (">= 2.1", lambda v: tuple(int(x) for x in v.split(".")[:2]) >= (2, 1)),
+    "mmengine": ("== 0.10.7", lambda v: v == "0.10.7"),
+    "mmcv": (">= 2.0, < 2.2", lambda v: v.startswith(("2.0", "2.1"))),
+    "mmdet": ("== 3.3.0", lambda v: v == "3.3.0"),
+    "mmsegmentation": ("== 1.2.2", lambda v: v == "1.2.2"),
+    "timm": (">= 1.0", lambda v: int(v.split(".")[0]) >= 1),
+}
+FAMILY_PACKAGES = {"coco": ("mmdet", "mmcv", "pycocotools"), "ade20k": ("mmsegmentation", "mmcv"), "classification": ()}
+TASK_INPUT = {"coco": 1024, "ade20k": 512}
+MIN_FREE_GB = 1.0
+
+
+@dataclass
+class Check:
+    """One line of the report."""
+
+    level: str  # ok | warn | fail
+    topic: str
+    message: str
+
+
+@dataclass
+class DoctorReport:
+    """All checks; ``ok`` when none failed."""
+
+    checks: list[Check] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return all(check.level != "fail" for check in self.checks)
+
+    def add(self, level: str, topic: str, message: str) -> None:
+        self.checks.append(Check(level, topic, message))
+
+    def render(self) -> str:
+        marks = {"ok": "[ok]  ", "warn": "[warn]", "fail": "[FAIL]"}
+        lines = [f"{marks[c.level]} {c.topic}: {c.message}" for c in self.checks]
+        failed = sum(c.level == "fail" for c in self.checks)
+        lines.append("doctor: all checks passed" if self.ok else f"doctor: {failed} problem(s)")
+        return "\n".join(lines)
+
+    def to_json(self) -> str:
+        return json.dumps({"ok": self.ok, "checks": [asdict(c) for c in self.checks]}, indent=2)
+
+
+def _packages(plan: Plan, report: DoctorReport) -> None:
+    needed = {"torch", "timm", "mmengine"} | {p for c in plan.cells for p in FAMILY_PACKAGES[TASKS[c.task].family]}
+    for name in sorted(needed):
+        try:
+            version = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            report.add("fail", "packages", f"{name} is not installed (run tools/setup_env.sh)")
+            continue
+        pin = PINS.get(name)
+        if pin and not pin[1](version):
+            report.add("fail", "packages", f"{name} {version} found; expected {pin[0]}")
+        else:
+            report.add("ok", "packages", f"{name} {version}")
+
+
+def _configs(plan: Plan, report: DoctorReport) -> None:
+    seen: dict[str, list[str]] = {}
+    for cell in plan.cells:
+        profile = TASKS[cell.task]
+        planned = {*profile.checkpoint_keys, *(key for key, _ in profile.data_keys_for(cell.recipe))}
+        seen.setdefault(cell.config, [key for key in cell.cfg_options if key in planned])
+    for config, keys in seen.items():
+        if not Path(config).is_file():
+            report.add("fail", "configs", f"{config} does not exist")
+            continue
+        missing = missing_keys(Path(config), keys)
+        if missing is None:
+            report.add("warn", "configs", f"{config}: cannot be parsed without mmengine; keys not verified")
+        elif missing:
+            report.add("fail", "configs", f"{config}: the planner sets {', '.join(missing)}, which the config lacks")
+        else:
+            report.add("ok", "configs", f"{config} ({len(keys)} override keys present)")
+
+
+def missing_keys(config: Path, keys: list[str]) -> list[str] | None:
+    """The dotted keys absent from the parsed config (None when mmengine is unavailable)."""
+    try:
+        from mmengine.config import Config
+    except ImportError:
+        return None
+    cfg = Config.fromfile(str(config)).to_dict()
+    missing = []
+    for key in keys:
+        node = cfg
+        for part in key.split("."):
+            if not isinstance(node, dict) or part not in node:
+                missing.append(key)
+                break
+            node = node[part]
+    return missing
+
+
+def _checkpoints(plan: Plan, report: DoctorReport) -> None:
+    spec = plan.spec
+    for backbone in spec.backbones:
+        cells = [c for c in plan.cells if c.backbone == backbone.name]
+        if not cells:
+            continue
+        path = generated_checkpoint_path(spec, backbone) if backbone.generated else spec.resolve(backbone.checkpoint)
+        if not path.is_file():
+            level = "ok" if backbone.generated else "fail"
+            report.add(level, "checkpoints", f"{backbone.name}: {path} " + ("is generated by run" if backbone.generated else "does not exist"))
+            continue
+        try:
+            from mae_transfer.checkpoints import load_pretrained
+            from mae_transfer.models import build_vit
+        except ImportError as error:
+            report.add("fail", "checkpoints", f"{backbone.name}: cannot import the loader: {error}")
+            continue
+        sizes = sorted({TASK_INPUT.get(TASKS[c.task].family, c.resolution) for c in cells})
+        for size in sizes:
+            try:
+                model = build_vit(cells[0].arch, img_size=size)
+                loaded = load_pretrained(model, str(path))
+            except Exception as error:  # noqa: BLE001 - every loader error is a finding to report
+                report.add("fail", "checkpoints", f"{backbone.name} ({cells[0].arch} at {size}px): {error}")
+                continue
+            render = getattr(loaded, "render", None)
+            summary = render() if callable(render) else str(loaded)
+            report.add("ok", "checkpoints", f"{backbone.name} ({cells[0].arch} at {size}px) loads:\n      "
+                       + summary.replace("\n", "\n      "))
+
+
+def _datasets(plan: Plan, report: DoctorReport) -> None:
+    from mae_transfer.data import check_dataset
+
+    for kind in sorted({c.dataset for c in plan.cells}):
+        entry = plan.spec.datasets.get(kind)
+        root = dataset_root(plan.spec, kind)
+        if entry is None:
+            report.add("warn", "datasets", f"{kind}: no root declared (datasets.{kind}); the config's data_root is used")
+            continue
+        if entry.generate and not (root / ".generated").is_file():
+            report.add("ok", "datasets", f"{kind}: generated by run into {root}")
+            continue
+        result = check_dataset(kind, root)
+        report.add("ok" if result.ok else "fail", "datasets", result.render(limit=10))
+
+
+def _machine(plan: Plan, report: DoctorReport) -> None:
+    wanted = max((c.resources.gpus_per_cell for c in plan.cells), default=0)
+    try:
+        import torch
+
+        available = torch.cuda.device_count()
+    except ImportError:
+        available = 0
+    if wanted > available:
+        report.add("warn", "gpus", f"cells ask for up to {wanted} GPU(s), this machine has {available} "
+                   "(fine for --executor slurm on a cluster; local runs need them)")
+    else:
+        report.add("ok", "gpus", f"{available} GPU(s) available, cells ask for up to {wanted}")
+    root = plan.spec.work_root
+    existing = next((p for p in (root, *root.parents) if p.exists()), Path("/"))
+    free_gb = shutil.disk_usage(existing).free / 1e9
+    report.add("ok" if free_gb >= MIN_FREE_GB else "fail", "disk", f"{free_gb:.1f} GB free at {existing}")
+
+
+def run_doctor(plan: Plan) -> DoctorReport:
+    """Every pre-flight check for the cells of ``plan``."""
+    report = DoctorReport()
+    for warning in plan.warnings:
+        report.add("warn", "plan", warning)
+    for name, check in (("packages", _packages), ("configs", _configs), ("checkpoints", _checkpoints),
+                        ("datasets", _datasets), ("machine", _machine)):
+        try:
+            check(plan, report)
+        except Exception as error:  # noqa: BLE001 - doctor reports, it never crashes
+            report.add("fail", name, f"check raised {type(error).__name__}: {error}")
+    return report

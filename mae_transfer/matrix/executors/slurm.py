@@ -1,0 +1,156 @@
+"""SLURM executor: submitit job arrays with requeue, or generated sbatch array scripts.
+
+submitit (as the official MAE repository uses): one job array per resource group; each job runs
+the cell on one node (torchrun for several GPUs). A job is *checkpointable*: on preemption or
+time-out submitit requeues it, and the cell resumes from its last checkpoint. With
+``cluster='local'`` submitit's LocalExecutor runs the same jobs as local processes (tests).
+
+sbatch (``--sbatch-only``): one script per resource group under ``WORK_ROOT/slurm/``, an array
+over a cell list, ``--requeue`` and a USR1 signal two minutes before the time limit that requeues
+the task; multi-node cells run ``tools/train.py --launcher slurm`` under ``srun``.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import sys
+from collections import defaultdict
+from pathlib import Path
+
+from mae_transfer.matrix.cell import run_cell
+from mae_transfer.matrix.planner import REPO_ROOT, Cell, Plan
+from mae_transfer.matrix.spec import Resources
+
+logger = logging.getLogger(__name__)
+
+REQUEUE_SIGNAL_SECONDS = 120
+
+
+def launcher_for(cell: Cell, nproc: int) -> str:
+    """How a cell's training is launched on its allocation."""
+    if cell.resources.nodes > 1:
+        return "slurm"
+    return "pytorch" if nproc > 1 else "none"
+
+
+class CellJob:
+    """A submitit callable that runs one cell and asks to be requeued when preempted."""
+
+    def __init__(self, cell_dir: str, launcher: str, nproc: int) -> None:
+        self.cell_dir, self.launcher, self.nproc = cell_dir, launcher, nproc
+
+    def __call__(self) -> bool:
+        logging.basicConfig(level=logging.INFO)
+        return run_cell(Path(self.cell_dir), self.launcher, self.nproc)
+
+    def checkpoint(self, *args, **kwargs):
+        """Called by submitit on preemption or time-out: requeue; the cell resumes on restart."""
+        import submitit
+
+        return submitit.helpers.DelayedSubmission(CellJob(self.cell_dir, self.launcher, self.nproc))
+
+
+def _groups(cells: list[Cell]) -> dict[Resources, list[Cell]]:
+    groups: dict[Resources, list[Cell]] = defaultdict(list)
+    for cell in cells:
+        groups[cell.resources].append(cell)
+    return groups
+
+
+def run_submitit(plan: Plan, cells: list[Cell], max_parallel: int, summary, cluster: str | None = None,
+                 wait: bool = False) -> None:
+    """Submit one job array per resource group; with ``wait`` block until all finish."""
+    import submitit
+
+    jobs = []
+    for resources, group in _groups(cells).items():
+        if resources.nodes > 1:
+            raise ValueError(f"{plan.spec.path}: resources.nodes={resources.nodes}: multi-node cells need the sbatch "
+                             "path (--sbatch-only); submitit runs one node per cell here")
+        executor = submitit.AutoExecutor(folder=str(plan.spec.work_root / "slurm" / "%j"), cluster=cluster)
+        gpus = resources.gpus_per_cell
+        executor.update_parameters(
+            name=f"mae-transfer-{plan.spec.name}", nodes=1, tasks_per_node=1, gpus_per_node=gpus,
+            cpus_per_task=resources.cpus_per_gpu * max(gpus, 1), timeout_min=int(resources.time_limit_hours * 60),
+            slurm_array_parallelism=max_parallel, slurm_signal_delay_s=REQUEUE_SIGNAL_SECONDS,
+            **({"slurm_partition": resources.partition} if resources.partition else {}),
+        )
+        with executor.batch():
+            for cell in group:
+                nproc = max(gpus, 1)
+                jobs.append((cell, executor.submit(CellJob(cell.work_dir, launcher_for(cell, nproc), nproc))))
+    for cell, job in jobs:
+        logger.info("cell %s: submitted as job %s", cell.label, job.job_id)
+        if not wait:
+            summary.submitted.append(cell.label)
+    if wait:
+        for cell, job in jobs:
+            try:
+                ok = bool(job.result())
+            except Exception as error:  # noqa: BLE001 - a failed job is one failed cell
+                logger.error("cell %s: job %s failed: %s", cell.label, job.job_id, error)
+                ok = False
+            (summary.succeeded if ok else summary.failed).append(cell.label)
+
+
+def _time(hours: float) -> str:
+    minutes = int(math.ceil(hours * 60))
+    return f"{minutes // 60:02d}:{minutes % 60:02d}:00"
+
+
+def sbatch_script(plan: Plan, resources: Resources, cell_list: Path, count: int, max_parallel: int,
+                  python: str = sys.executable) -> str:
+    """The text of one sbatch array script running the cells listed in ``cell_list``."""
+    gpus, nodes = resources.gpus_per_cell, resources.nodes
+    nproc = max(gpus, 1)
+    launcher = "slurm" if nodes > 1 else ("pytorch" if nproc > 1 else "none")
+    logs = plan.spec.work_root / "slurm" / "logs"
+    lines = [
+        "#!/bin/bash",
+        f"#SBATCH --job-name=mae-transfer-{plan.spec.name}",
+        f"#SBATCH --array=0-{count - 1}%{max_parallel}",
+        f"#SBATCH --nodes={nodes}",
+        f"#SBATCH --ntasks-per-node={nproc if nodes > 1 else 1}",
+        *([f"#SBATCH --gpus-per-node={gpus}"] if gpus else []),
+        f"#SBATCH --cpus-per-task={resources.cpus_per_gpu * (1 if nodes > 1 else nproc)}",
+        f"#SBATCH --time={_time(resources.time_limit_hours)}",
+        *([f"#SBATCH --partition={resources.partition}"] if resources.partition else []),
+        "#SBATCH --requeue",
+        f"#SBATCH --signal=B:USR1@{REQUEUE_SIGNAL_SECONDS}",
+        f"#SBATCH --output={logs}/%A_%a.out",
+        "set -euo pipefail",
+        f'CELL_DIR="$(sed -n "$((SLURM_ARRAY_TASK_ID + 1))p" {cell_list})"',
+        'requeue() { scontrol requeue "${SLURM_ARRAY_JOB_ID}_${SLURM_ARRAY_TASK_ID}"; }',
+        "trap requeue USR1",
+        f"cd {REPO_ROOT}",
+        f'{python} -m mae_transfer.matrix.cell "$CELL_DIR" --launcher {launcher} --nproc {nproc} &',
+        "wait $!",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def write_sbatch(plan: Plan, cells: list[Cell], max_parallel: int) -> list[Path]:
+    """Write one cell list and one sbatch script per resource group; returns the scripts."""
+    folder = plan.spec.work_root / "slurm"
+    (folder / "logs").mkdir(parents=True, exist_ok=True)
+    scripts = []
+    for index, (resources, group) in enumerate(_groups(cells).items()):
+        cell_list = folder / f"cells-{index}.txt"
+        cell_list.write_text("".join(f"{cell.work_dir}\n" for cell in group))
+        script = folder / f"array-{index}.sbatch"
+        script.write_text(sbatch_script(plan, resources, cell_list, len(group), max_parallel))
+        scripts.append(script)
+    return scripts
+
+
+def run_slurm(plan: Plan, cells: list[Cell], max_parallel: int, summary, cluster: str | None = None,
+              wait: bool = False, sbatch_only: bool = False) -> None:
+    """The SLURM executor: submitit by default, or sbatch scripts to submit by hand."""
+    if sbatch_only:
+        for script in write_sbatch(plan, cells, max_parallel):
+            logger.info("wrote %s (submit with: sbatch %s)", script, script)
+        summary.submitted += [cell.label for cell in cells]
+        return
+    run_submitit(plan, cells, max_parallel, summary, cluster=cluster, wait=wait)

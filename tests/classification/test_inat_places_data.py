@@ -1,0 +1,163 @@
+"""iNaturalist / Places layouts: readers, class-index rule, synthetic sets, validators, bad input."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from mae_transfer.classification.annotations import AnnotationError, read_inat_json, read_places_list
+from mae_transfer.data import check_dataset, make_dataset
+
+KINDS = ["inat2017", "inat2018", "inat2019", "places205", "places365"]
+
+
+def _inat_json(path: Path, categories: list[int], labels: list[int]) -> Path:
+    payload = {
+        "images": [{"id": 10 + i, "file_name": f"img/{i}.jpg"} for i in range(len(labels))],
+        "annotations": [{"id": i, "image_id": 10 + i, "category_id": c} for i, c in enumerate(labels)],
+        "categories": [{"id": c, "name": f"c{c}"} for c in categories],
+    }
+    path.write_text(json.dumps(payload, indent=1))
+    return path
+
+
+def test_inat_class_index_is_position_in_sorted_category_ids(tmp_path: Path) -> None:
+    ann = _inat_json(tmp_path / "train2017.json", categories=[42, 7, 19], labels=[7, 19, 42, 7])
+    annotations = read_inat_json(ann)
+    assert annotations.classes == ("c7", "c19", "c42")
+    assert [s.label for s in annotations.samples] == [0, 1, 2, 0]
+    assert annotations.samples[1].source == f"{ann} [image id 11]"
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_make_writes_official_layout_that_checks_clean(tmp_path: Path, kind: str) -> None:
+    root = make_dataset(kind, tmp_path / kind, seed=3)
+    expected_files = {
+        "inat2017": ["train2017.json", "val2017.json"],
+        "inat2018": ["train2018.json", "val2018.json"],
+        "inat2019": ["train2019.json", "val2019.json"],
+        "places205": ["train_places205.csv", "val_places205.csv"],
+        "places365": ["places365_train_standard.txt", "places365_val.txt", "categories_places365.txt"],
+    }[kind]
+    assert all((root / name).is_file() for name in expected_files)
+    report = check_dataset(kind, root)
+    assert report.ok, report.render()
+    assert report.counts["train images"] == 24 and report.counts["val images"] == 12
+
+
+def test_places365_train_paths_are_absolute_style_and_read_relative(tmp_path: Path) -> None:
+    root = make_dataset("places365", tmp_path / "p")
+    first = (root / "places365_train_standard.txt").read_text().splitlines()[0]
+    assert first.startswith("/s/scene_000/") and first.endswith(" 0")
+    sample = read_places_list(root / "places365_train_standard.txt", 365)[0]
+    assert (root / "data_256" / sample.path).is_file()
+
+
+@pytest.mark.parametrize(
+    ("payload", "where", "fragment"),
+    [
+        ({"images": [], "annotations": []}, "categories", "missing or not a list"),
+        (
+            {"images": [{"id": 1, "file_name": "a.jpg"}], "annotations": [{"image_id": 1, "category_id": 99}],
+             "categories": [{"id": 0, "name": "x"}]},
+            "annotations[0] (image id 1)",
+            "unknown category_id 99",
+        ),
+        (
+            {"images": [{"id": 1, "file_name": "a.jpg"}], "annotations": [], "categories": [{"id": 0}]},
+            "image id 1",
+            "has no annotation",
+        ),
+        (
+            {"images": [{"id": 1, "file_name": "a.jpg"}], "annotations": [{"image_id": 5, "category_id": 0}],
+             "categories": [{"id": 0}]},
+            "annotations[0] (image id 5)",
+            "not listed in 'images'",
+        ),
+    ],
+)
+def test_inat_defects_name_file_and_key(tmp_path: Path, payload: dict, where: str, fragment: str) -> None:
+    ann = tmp_path / "val2018.json"
+    ann.write_text(json.dumps(payload))
+    with pytest.raises(AnnotationError) as caught:
+        read_inat_json(ann)
+    assert caught.value.file == str(ann) and caught.value.where == where
+    assert fragment in str(caught.value) and str(ann) in str(caught.value)
+
+
+def test_inat_invalid_json_names_line(tmp_path: Path) -> None:
+    ann = tmp_path / "train2019.json"
+    ann.write_text('{\n  "images": [\n  oops\n]}')
+    with pytest.raises(AnnotationError, match=r"train2019\.json \[line 3\]: not valid JSON"):
+        read_inat_json(ann)
+
+
+def test_missing_annotation_file_is_named(tmp_path: Path) -> None:
+    with pytest.raises(AnnotationError, match=r"nowhere\.json: annotation file not found"):
+        read_inat_json(tmp_path / "nowhere.json")
+    with pytest.raises(AnnotationError, match=r"nowhere\.txt: file list not found"):
+        read_places_list(tmp_path / "nowhere.txt", 365)
+
+
+@pytest.mark.parametrize(
+    ("line", "fragment"),
+    [
+        ("a/abbey/1.jpg", "expected 'relative/path.jpg label' (2 fields), found 1"),
+        ("a/abbey/1.jpg zero", "label 'zero' is not an integer"),
+        ("a/abbey/1.jpg 205", "unknown category 205; expected a label in 0..204"),
+        ("a/abbey/1.jpg 3 extra", "found 3"),
+    ],
+)
+def test_places_defects_name_file_and_line(tmp_path: Path, line: str, fragment: str) -> None:
+    listing = tmp_path / "val_places205.csv"
+    listing.write_text(f"a/abbey/0.jpg 0\n\n{line}\n")
+    with pytest.raises(AnnotationError) as caught:
+        read_places_list(listing, 205)
+    assert caught.value.where == "line 3"
+    assert str(caught.value).startswith(f"{listing} [line 3]: ") and fragment in str(caught.value)
+
+
+def test_check_collects_every_defect_with_file_and_line(tmp_path: Path) -> None:
+    root = make_dataset("places365", tmp_path / "p")
+    listing = root / "places365_val.txt"
+    lines = listing.read_text().splitlines()
+    lines[1] = lines[1].split()[0]  # malformed: no label
+    lines[4] = lines[4].split()[0] + " 9"  # unknown category (4 classes)
+    (root / "val_256" / lines[6].split()[0]).unlink()  # missing image file
+    listing.write_text("\n".join(lines) + "\n")
+    report = check_dataset("places365", root)
+    found = {(Path(p.file).name, p.where): p.message for p in report.problems}
+    assert set(found) == {("places365_val.txt", "line 2"), ("places365_val.txt", "line 5"),
+                          ("places365_val.txt", "line 7")}
+    assert "2 fields" in found[("places365_val.txt", "line 2")]
+    assert "unknown category 9" in found[("places365_val.txt", "line 5")]
+    assert "not found" in found[("places365_val.txt", "line 7")]
+
+
+def test_inat_check_reports_missing_image_and_category_mismatch(tmp_path: Path) -> None:
+    root = make_dataset("inat2018", tmp_path / "i")
+    train = json.loads((root / "train2018.json").read_text())
+    (root / train["images"][2]["file_name"]).unlink()
+    val = json.loads((root / "val2018.json").read_text())
+    val["categories"] = val["categories"][:-1]
+    kept = {a["image_id"] for a in val["annotations"] if a["category_id"] != 3}
+    val["annotations"] = [a for a in val["annotations"] if a["image_id"] in kept]
+    val["images"] = [i for i in val["images"] if i["id"] in kept]
+    (root / "val2018.json").write_text(json.dumps(val))
+    report = check_dataset("inat2018", root)
+    messages = {(Path(p.file).name, p.where) for p in report.problems}
+    assert messages == {("train2018.json", f"image id {train['images'][2]['id']}"), ("val2018.json", "categories")}
+
+
+def test_cli_data_make_and_check(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from mae_transfer.cli import main
+
+    assert main(["data", "make", "inat2017", str(tmp_path / "inat")]) == 0
+    assert (tmp_path / "inat" / "train2017.json").is_file()
+    assert main(["data", "check", "inat2017", str(tmp_path / "inat"), "--json"]) == 0
+    report = json.loads(capsys.readouterr().out.split("\n", 1)[1])
+    assert report["ok"] and report["counts"]["classes"] == 4
+    (tmp_path / "inat" / "val2017.json").write_text("{}")
+    assert main(["data", "check", "inat2017", str(tmp_path / "inat")]) == 1

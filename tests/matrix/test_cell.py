@@ -1,0 +1,62 @@
+"""How a cell becomes a command line, and the state file transitions."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+
+from mae_transfer.matrix.cell import OptionError, flatten_options, format_option, train_command
+from mae_transfer.matrix.planner import Cell
+from mae_transfer.matrix.spec import Resources
+from mae_transfer.matrix.state import mark_finished, mark_running, read_progress, read_state
+
+
+def test_values_use_mmengine_dictaction_syntax() -> None:
+    assert flatten_options({"a.b": 1, "c": {"d": 0.5, "e": [1, 2]}, "f": True, "g": None, "h": "x/y.pth"}) == [
+        "a.b=1", "c.d=0.5", "c.e=[1,2]", "f=True", "g=None", "h=x/y.pth"]
+    assert format_option((3,), "k") == "(3,)"
+
+
+@pytest.mark.parametrize("bad", ["a b", "a,b", "none", "[x]"])
+def test_strings_dictaction_would_misread_are_refused(bad: str) -> None:
+    with pytest.raises(OptionError, match="override k="):
+        format_option(bad, "k")
+
+
+def _cell(tmp_path: Path, policy: str = "last") -> Cell:
+    return Cell(id="0" * 16, label="l", backbone="b", arch="vit_tiny_patch16", checkpoint="c.pth", task="inat2017",
+                dataset="inat2017", recipe="smoke", protocol="finetune", resolution=224, eval_mode="ss", seed=0,
+                config="configs/smoke/inat_finetune.py", cfg_options={"randomness.seed": 0}, work_dir=str(tmp_path),
+                resources=Resources(gpus_per_cell=0), gpu_hours=0.0, checkpoint_policy=policy, max_attempts=3)
+
+
+def test_train_command_for_each_launcher(tmp_path: Path) -> None:
+    local = train_command(_cell(tmp_path), "none", 1, resume=True)
+    assert local[:2] == [sys.executable, str(Path(__file__).resolve().parents[2] / "tools" / "train.py")]
+    assert local[local.index("--work-dir") + 1] == str(tmp_path / "train")
+    assert "--resume" in local and local[-2:] == ["--cfg-options", "randomness.seed=0"]
+    torchrun = train_command(_cell(tmp_path, policy="best"), "pytorch", 2, resume=False)
+    assert torchrun[1:5] == ["-m", "torch.distributed.run", "--nproc-per-node", "2"]
+    assert "--resume" not in torchrun and "default_hooks.checkpoint.save_best=auto" in torchrun
+
+
+def test_state_transitions_record_attempts_and_error_tail(tmp_path: Path) -> None:
+    assert read_state(tmp_path).state == "pending"
+    mark_running(tmp_path, None)
+    assert read_state(tmp_path).state == "running" and not read_state(tmp_path).interrupted  # this process
+    mark_finished(tmp_path, ok=False, error_tail="boom")
+    mark_running(tmp_path, 4)
+    state = read_state(tmp_path)
+    assert (state.attempts, state.resumed_from_iter, state.error_tail) == (2, 4, "boom")
+    (tmp_path / "state.json").write_text("{half")
+    assert read_state(tmp_path).state == "pending"
+
+
+def test_progress_and_eta_from_mmengine_log(tmp_path: Path) -> None:
+    (tmp_path / "log.txt").write_text(
+        "x Iter(train) [ 20/300]  lr: 1e-3  eta: 0:01:40  time: 0.3\n"
+        "y Iter(train) [ 40/300]  lr: 1e-3  eta: 0:01:30  time: 0.3\n")
+    progress = read_progress(tmp_path)
+    assert progress.text == "iter 40/300" and progress.eta == "0:01:30" and abs(progress.fraction - 40 / 300) < 1e-9

@@ -1,0 +1,58 @@
+"""`doctor`: one readable report, the LoadReport of each checkpoint, non-zero exit on a problem."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+
+from mae_transfer.matrix.doctor import run_doctor
+from mae_transfer.matrix.planner import plan_matrix
+from mae_transfer.matrix.spec import load_spec
+from mae_transfer.models import build_vit
+
+MATRIX = """
+name: doc
+backbones:
+  - {name: mine, checkpoint: CKPT}
+datasets:
+  inat2017: {root: inat}
+tasks:
+  - {task: inat2017, recipe: smoke}
+"""
+
+
+@pytest.fixture(autouse=True)
+def _cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("MAE_TRANSFER_CACHE", str(tmp_path / "cache"))
+
+
+def test_healthy_matrix_passes_and_shows_the_load_report(tmp_path: Path) -> None:
+    from mae_transfer.data import make_dataset
+
+    torch.manual_seed(0)
+    torch.save({"model": build_vit("vit_tiny_patch16").state_dict()}, tmp_path / "tiny.pth")
+    make_dataset("inat2017", tmp_path / "inat")
+    (tmp_path / "m.yaml").write_text(MATRIX.replace("CKPT", "tiny.pth"))
+    plan = plan_matrix(load_spec(tmp_path / "m.yaml"))
+    assert plan.cells[0].arch == "vit_tiny_patch16"  # detected from the checkpoint
+    report = run_doctor(plan)
+    text = report.render()
+    assert report.ok, text
+    assert "[ok]   checkpoints: mine (vit_tiny_patch16 at 224px) loads" in text
+    assert "[ok]   datasets: inat2017 dataset at" in text
+    assert "[ok]   configs:" in text and "override keys present" in text
+    assert text.endswith("doctor: all checks passed")
+
+
+def test_missing_checkpoint_and_broken_dataset_fail(tmp_path: Path) -> None:
+    (tmp_path / "inat").mkdir()
+    (tmp_path / "m.yaml").write_text(MATRIX.replace("CKPT", "gone.pth").replace("{name: mine, checkpoint: gone.pth}",
+                                                                                "{name: mine, checkpoint: gone.pth, arch: vit_tiny_patch16}"))
+    report = run_doctor(plan_matrix(load_spec(tmp_path / "m.yaml")))
+    text = report.render()
+    assert not report.ok
+    assert f"[FAIL] checkpoints: mine: {tmp_path / 'gone.pth'} does not exist" in text
+    assert "[FAIL] datasets: inat2017 dataset at" in text and "train2017.json" in text
+    assert text.splitlines()[-1].startswith("doctor: ") and "problem(s)" in text
