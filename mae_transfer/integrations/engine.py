@@ -35,7 +35,8 @@ def _numpy_globals() -> list:
 
 def history_buffer_statistic(owner: object, name: str):
     """``getattr`` as seen by checkpoint unpickling: only ``HistoryBuffer`` statistics resolve."""
-    if owner is HistoryBuffer and name in HistoryBuffer._statistics_methods:
+    # mmengine fills _statistics_methods lazily (first HistoryBuffer()), so name the defaults too
+    if owner is HistoryBuffer and name in {"min", "max", "mean", "current", *HistoryBuffer._statistics_methods}:
         return getattr(HistoryBuffer, name)
     raise pickle.UnpicklingError(
         f"checkpoint asks for getattr({owner!r}, {name!r}); only HistoryBuffer statistics methods are allowed"

@@ -37,6 +37,7 @@ from mae_transfer.matrix.state import (
 logger = logging.getLogger(__name__)
 
 TRAIN_SCRIPT = REPO_ROOT / "tools" / "train.py"
+TEST_SCRIPT = REPO_ROOT / "tools" / "test.py"
 
 
 class OptionError(ValueError):
@@ -149,6 +150,22 @@ def best_step(train_dir: Path, cell: Cell, final: dict[str, float]) -> tuple[dic
     return {**final, **best}, row.get("step")
 
 
+def _run_test(cell: Cell, train_dir: Path, log_path: Path) -> bool:
+    """Evaluate the trained checkpoint with the cell's test-only config (ms+flip)."""
+    found = latest_checkpoint_iter(train_dir)
+    if found is None:
+        return False
+    options = {k: v for k, v in cell.cfg_options.items() if k.startswith(("test_dataloader.", "test_evaluator."))}
+    command = [sys.executable, str(TEST_SCRIPT), cell.test_config, str(found[0]),
+               "--work-dir", str(Path(cell.work_dir) / "test"), "--cfg-options", *flatten_options(options)]
+    with log_path.open("a") as log:
+        log.write("[mae-transfer] " + " ".join(command) + "\n")
+        log.flush()
+        code = subprocess.call(command, stdout=log, stderr=subprocess.STDOUT, cwd=str(REPO_ROOT),
+                               preexec_fn=_die_with_parent if sys.platform.startswith("linux") else None)
+    return code == 0
+
+
 def run_cell(cell_dir: Path, launcher: str = "none", nproc: int = 1) -> bool:
     """Train, evaluate and record one cell; True when it finished with a valid result.
 
@@ -188,8 +205,11 @@ def run_cell(cell_dir: Path, launcher: str = "none", nproc: int = 1) -> bool:
     if code != 0:
         mark_finished(cell_dir, ok=False, error_tail=f"tools/train.py exited with code {code}\n{tail(log_path)}")
         return False
+    if cell.test_config is not None and not _run_test(cell, train_dir, log_path):
+        mark_finished(cell_dir, ok=False, error_tail=f"tools/test.py failed\n{tail(log_path)}")
+        return False
     try:
-        raw = read_train_metrics(train_dir)
+        raw = read_train_metrics(cell_dir / "test", "test_metrics.json") if cell.test_config else read_train_metrics(train_dir)
         step = None
         if cell.checkpoint_policy == "best":
             raw, step = best_step(train_dir, cell, raw)

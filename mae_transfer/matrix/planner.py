@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from mae_transfer.matrix.spec import TASK_DATASETS, Backbone, MatrixSpec, Resources, TaskEntry
-from mae_transfer.matrix.tasks import TASKS, config_path, gpu_hours, protocol_options
+from mae_transfer.matrix.tasks import TASKS, config_path, gpu_hours, protocol_options, test_config_path
 
 logger = logging.getLogger(__name__)
 
@@ -52,6 +52,7 @@ class Cell:
     gpu_hours: float
     checkpoint_policy: str
     max_attempts: int
+    test_config: str | None = None
 
     def to_json(self) -> dict[str, Any]:
         """A JSON-serialisable dict (``cell.json`` in the work dir)."""
@@ -244,7 +245,11 @@ class Planner:
             checkpoint, digest = self.checkpoint_source(backbone)
             relative = entry.config or config_path(entry.task, entry.recipe, arch, entry.protocol, entry.resolution, entry.eval_mode)
             config = (self.repo_root / relative).resolve() if entry.config is None else spec.resolve(entry.config)
+            test_relative = test_config_path(entry.task, arch, entry.eval_mode)
+            test_config = None if test_relative is None else str((self.repo_root / test_relative).resolve())
             config_digest = self.config_digest(config)
+            if test_config is not None:
+                config_digest = f"{config_digest}+{self.config_digest(Path(test_config))}"
             if config_digest is None:
                 self.warnings.append(f"{spec.path}: task {entry.task} recipe {entry.recipe}: config {config} does not exist")
             for seed in entry.seeds or spec.seeds:
@@ -268,7 +273,7 @@ class Planner:
                     work_dir=str(spec.work_root / "cells" / f"{label}-{cell_id[:10]}"),
                     resources=entry.resources or spec.resources,
                     gpu_hours=gpu_hours(entry.task, entry.recipe, arch, entry.resolution),
-                    checkpoint_policy=spec.checkpoint_policy, max_attempts=spec.max_attempts,
+                    checkpoint_policy=spec.checkpoint_policy, max_attempts=spec.max_attempts, test_config=test_config,
                 ))
         return cells
 

@@ -43,9 +43,9 @@ def read_json(path: Path) -> dict[str, Any]:
     return payload
 
 
-def read_train_metrics(train_dir: Path) -> dict[str, float]:
-    """The final metrics (percent) that ``tools/train.py`` wrote to ``metrics.json``."""
-    path = train_dir / "metrics.json"
+def read_train_metrics(train_dir: Path, name: str = "metrics.json") -> dict[str, float]:
+    """The final metrics (percent) that ``tools/train.py`` (or ``tools/test.py``) wrote."""
+    path = train_dir / name
     payload = read_json(path)
     metrics = payload.get("metrics", payload)
     if not isinstance(metrics, dict):

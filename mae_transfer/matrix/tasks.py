@@ -45,6 +45,8 @@ class TaskProfile:
         checkpoint_keys: config key paths that receive the checkpoint path.
         data_keys: (key path, suffix): the key receives ``data_root + suffix``.
         recipe_data_keys: recipe -> data keys, for recipes whose configs wrap datasets differently.
+        test_configs: eval mode -> test-only config template evaluated on the trained checkpoint
+            with ``tools/test.py`` (ADE20K ms+flip); the training config stays the recipe's.
         metrics: leaderboard metric name -> candidate keys in ``metrics.json`` (first found wins).
         schedules: recipe -> Schedule for the GPU-hour estimate.
     """
@@ -56,6 +58,7 @@ class TaskProfile:
     metrics: dict[str, tuple[str, ...]]
     schedules: dict[str, Schedule]
     recipe_data_keys: dict[str, tuple[tuple[str, str], ...]] | None = None
+    test_configs: dict[str, str] | None = None
 
     def data_keys_for(self, recipe: str) -> tuple[tuple[str, str], ...]:
         """The data-root key paths of a recipe's configs."""
@@ -128,8 +131,8 @@ TASKS: dict[str, TaskProfile] = {
     "ade20k-upernet": TaskProfile(
         family="ade20k",
         configs={
-            "paper": "configs/ade20k/upernet_mae-{arch}_8xb2-amp-160k_ade20k-512x512{eval}.py",
-            "reduced": "configs/ade20k/upernet_mae-{arch}_8xb2-amp-40k_ade20k-512x512{eval}.py",
+            "paper": "configs/ade20k/upernet_mae-{arch}_8xb2-amp-160k_ade20k-512x512.py",
+            "reduced": "configs/ade20k/upernet_mae-{arch}_8xb2-amp-40k_ade20k-512x512.py",
             "smoke": "configs/smoke/ade20k_upernet.py",
         },
         checkpoint_keys=("model.backbone.pretrained",),
@@ -139,6 +142,7 @@ TASKS: dict[str, TaskProfile] = {
             ("test_dataloader.dataset.data_root", ""),
         ),
         metrics={"mIoU": ("mIoU",), "mAcc": ("mAcc",), "aAcc": ("aAcc",)},
+        test_configs={"ms+flip": "configs/ade20k/upernet_mae-{arch}_8xb2-amp-160k_ade20k-512x512-ms.py"},
         # 160k iters * 16 images = 100 epochs of 20,210 images (x ~1.27 for crops); reduced 40k.
         schedules={"paper": Schedule(160000, 16), "reduced": Schedule(40000, 16), "smoke": Schedule(60, 2)},
     ),
@@ -192,3 +196,9 @@ def gpu_hours(task: str, recipe: str, arch: str, resolution: int) -> float:
     schedule = profile.schedules[recipe]
     rate = THROUGHPUT[(profile.family, ARCH_SHORT[arch])] / RESOLUTION_COST.get(resolution, (resolution / 224) ** 2)
     return schedule.iters * schedule.batch / rate / 3600.0
+
+
+def test_config_path(task: str, arch: str, eval_mode: str) -> str | None:
+    """The test-only config of an evaluation mode (None: the training run's own validation)."""
+    template = (TASKS[task].test_configs or {}).get(eval_mode)
+    return None if template is None else template.format(arch=ARCH_SHORT[arch])

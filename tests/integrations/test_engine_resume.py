@@ -58,6 +58,13 @@ def test_runner_resumes_from_its_checkpoint_with_weights_only_loading(tmp_path):
         [sys.executable, "-c", f"import torch; torch.load({str(checkpoint)!r})"], capture_output=True, text=True
     )
     assert bare.returncode != 0 and "HistoryBuffer" in bare.stderr
+    # a fresh interpreter loads it (mmengine's class-level tables are still empty there)
+    fresh = subprocess.run(
+        [sys.executable, "-c", f"import mae_transfer.integrations.engine, torch; torch.load({str(checkpoint)!r})"],
+        capture_output=True,
+        text=True,
+    )
+    assert fresh.returncode == 0, fresh.stderr
     resumed = _runner(tmp_path, max_iters=6, resume=True)
     resumed.train()
     assert resumed.iter == 6

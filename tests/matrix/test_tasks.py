@@ -37,3 +37,13 @@ def test_override_keys_exist_in_config(task: str, recipe: str, config: Path) -> 
     profile = TASKS[task]
     keys = [*profile.checkpoint_keys, *(key for key, _ in profile.data_keys_for(recipe))]
     assert missing_keys(config, keys) == []
+
+
+@pytest.mark.parametrize("arch", ["vit_base_patch16", "vit_large_patch16"])
+def test_ms_flip_test_configs_take_the_test_data_keys(arch: str) -> None:
+    pytest.importorskip("mmengine")
+    from mae_transfer.matrix.tasks import test_config_path
+
+    config = REPO / test_config_path("ade20k-upernet", arch, "ms+flip")
+    keys = [key for key, _ in TASKS["ade20k-upernet"].data_keys if key.startswith("test_")]
+    assert keys and missing_keys(config, keys) == []
