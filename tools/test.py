@@ -20,6 +20,7 @@ from mmengine.runner import Runner
 
 import mae_transfer.integrations.engine  # noqa: F401  (safe checkpoint loading)
 from mae_transfer.integrations.metrics_file import write_metrics_file
+from train import init_cpu_process_group
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -45,6 +46,7 @@ def main(argv: list[str] | None = None) -> int:
     cfg.work_dir = args.work_dir or cfg.get("work_dir") or str(Path("work_dirs") / Path(args.config).stem)
     cfg.load_from = args.checkpoint
     cfg.resume = False
+    init_cpu_process_group(args.launcher)
     runner = RUNNERS.build(cfg) if "runner_type" in cfg else Runner.from_cfg(cfg)
     metrics = runner.test()
     if runner.rank == 0:

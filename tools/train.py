@@ -19,6 +19,8 @@ from mmengine.config import Config, DictAction
 from mmengine.registry import RUNNERS
 from mmengine.runner import Runner
 
+import torch
+
 import mae_transfer.integrations.engine as engine
 from mae_transfer.integrations.metrics_file import write_metrics_file
 
@@ -57,7 +59,18 @@ def load_config(args: argparse.Namespace) -> Config:
     return cfg
 
 
+def init_cpu_process_group(launcher: str) -> None:
+    """Start a gloo process group for CPU-only distributed runs.
+
+    mmengine's pytorch launcher always calls ``torch.cuda.set_device``; it skips its own set-up
+    when a process group already exists, so CPU runs (tests, laptops) start one here.
+    """
+    if launcher == "pytorch" and not torch.cuda.is_available() and not torch.distributed.is_initialized():
+        torch.distributed.init_process_group(backend="gloo")
+
+
 def build_runner(cfg: Config) -> Runner:
+    init_cpu_process_group(cfg.launcher)
     return RUNNERS.build(cfg) if "runner_type" in cfg else Runner.from_cfg(cfg)
 
 
