@@ -4,36 +4,21 @@ from __future__ import annotations
 
 import logging
 import os
-import re
 from pathlib import Path
 
 from mae_transfer.matrix.spec import Backbone, MatrixSpec, SpecError
 
 logger = logging.getLogger(__name__)
 
-_BLOCK = re.compile(r"(?:^|\.)(?:blocks|layers)\.(\d+)\.")
-
-
-def _state_dict(path: Path) -> dict:
-    import torch
-
-    if path.suffix == ".safetensors":
-        from safetensors.torch import load_file
-
-        return load_file(str(path))
-    payload = torch.load(str(path), map_location="cpu", weights_only=True)
-    for key in ("model", "state_dict", "module"):
-        if isinstance(payload, dict) and isinstance(payload.get(key), dict):
-            payload = payload[key]
-    return payload
-
-
 def detect_arch(spec: MatrixSpec, backbone: Backbone) -> str:
-    """The named architecture of a checkpoint, from its patch embedding and block count.
+    """The named architecture of a checkpoint (any supported format), read safely.
 
     Raises:
-        SpecError: when the file is missing or matches no known architecture.
+        SpecError: when the file is missing, unreadable or matches no known architecture.
     """
+    from mae_transfer.checkpoints import CheckpointError
+    from mae_transfer.checkpoints.arch import detect_arch as detect_state_dict_arch
+    from mae_transfer.checkpoints.load import open_checkpoint
     from mae_transfer.models import ARCHS
 
     key = f"backbones[{[b.name for b in spec.backbones].index(backbone.name)}].arch"
@@ -41,20 +26,19 @@ def detect_arch(spec: MatrixSpec, backbone: Backbone) -> str:
     if not path.is_file():
         raise SpecError(spec.path, key, f"'auto' needs the checkpoint {path}, which does not exist; "
                         f"set arch to one of {', '.join(ARCHS)}")
-    state = _state_dict(path)
-    patch = next((v for k, v in state.items() if "patch_embed" in k and k.endswith("weight") and v.ndim == 4), None)
-    depth = 1 + max((int(m.group(1)) for k in state if (m := _BLOCK.search(k))), default=-1)
-    if patch is not None:
-        for name, arch in ARCHS.items():
-            if (arch.embed_dim, arch.patch_size, arch.depth) == (patch.shape[0], patch.shape[-1], depth):
-                return name
-    found = "no patch embedding" if patch is None else f"dim {patch.shape[0]}, patch {patch.shape[-1]}, depth {depth}"
-    raise SpecError(spec.path, key, f"cannot detect the architecture of {path} ({found}); "
-                    f"set arch to one of {', '.join(ARCHS)}")
+    try:
+        arch = detect_state_dict_arch(open_checkpoint(str(path)).state_dict)
+    except CheckpointError as error:
+        raise SpecError(spec.path, key, f"cannot read the checkpoint: {error}") from error
+    if arch is None:
+        raise SpecError(spec.path, key, f"cannot detect the architecture of {path}; "
+                        f"set arch to one of {', '.join(ARCHS)}")
+    return arch
 
 
-def write_generated_checkpoint(arch: str, out: Path, seed: int = 0) -> Path:
-    """Write a random MAE-format checkpoint (``{'model': state_dict}``) of ``build_vit(arch)``.
+def write_generated_checkpoint(arch: str, out: Path, seed: int = 0, depth: int | None = None) -> Path:
+    """Write a random MAE-format checkpoint (``{'model': state_dict}``) of ``build_vit(arch)``,
+    with ``depth`` blocks when given.
 
     Deterministic for a given seed and package versions; written atomically.
     """
@@ -65,7 +49,7 @@ def write_generated_checkpoint(arch: str, out: Path, seed: int = 0) -> Path:
     if out.is_file():
         return out
     torch.manual_seed(seed)
-    model = build_vit(arch)
+    model = build_vit(arch, **({"depth": depth} if depth else {}))
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_suffix(f".{os.getpid()}.tmp")
     torch.save({"model": model.state_dict()}, tmp)

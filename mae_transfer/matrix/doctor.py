@@ -135,7 +135,7 @@ def _checkpoints(plan: Plan, report: DoctorReport) -> None:
         sizes = sorted({TASK_INPUT.get(TASKS[c.task].family, c.resolution) for c in cells})
         for size in sizes:
             try:
-                model = build_vit(cells[0].arch, img_size=size)
+                model = build_vit(cells[0].arch, img_size=size, **({"depth": backbone.depth} if backbone.depth else {}))
                 loaded = load_pretrained(model, str(path))
             except Exception as error:  # noqa: BLE001 - every loader error is a finding to report
                 report.add("fail", "checkpoints", f"{backbone.name} ({cells[0].arch} at {size}px): {error}")

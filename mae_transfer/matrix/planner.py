@@ -196,7 +196,7 @@ class Planner:
     def checkpoint_source(self, backbone: Backbone) -> tuple[str, str]:
         """(path passed to the config, content digest) of a backbone's checkpoint."""
         if backbone.generated:
-            return str(generated_checkpoint_path(self.spec, backbone)), backbone.checkpoint + ":seed0"
+            return str(generated_checkpoint_path(self.spec, backbone)), f"{backbone.checkpoint}:depth{backbone.depth}:seed0"
         path = self.spec.resolve(backbone.checkpoint)
         if not path.is_file():
             self.warnings.append(f"{self.spec.path}: backbone {backbone.name!r}: checkpoint {path} does not exist")

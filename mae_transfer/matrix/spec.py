@@ -53,13 +53,15 @@ class Backbone:
     """One pretrained checkpoint to evaluate.
 
     ``checkpoint`` is a path, or ``generate:ARCH`` for a tiny random MAE-format checkpoint the
-    matrix writes itself (``{'model': state_dict}`` of ``build_vit(ARCH)`` seeded with 0).
+    matrix writes itself (``{'model': state_dict}`` of ``build_vit(ARCH, depth=depth)`` seeded
+    with 0; ``depth`` only applies to generated checkpoints and defaults to the arch's).
     """
 
     name: str
     checkpoint: str
     arch: str = "auto"
     format: str = "auto"
+    depth: int | None = None
 
     @property
     def generated(self) -> bool:
@@ -193,7 +195,7 @@ class _Reader:
 
 
 def _backbone(reader: _Reader, raw: Any, key: str) -> Backbone:
-    raw = reader.mapping(raw, key, ("name", "checkpoint", "arch", "format"))
+    raw = reader.mapping(raw, key, ("name", "checkpoint", "arch", "format", "depth"))
     for required in ("name", "checkpoint"):
         if required not in raw:
             raise reader.fail(f"{key}.{required}", "missing; every backbone needs a name and a checkpoint "
@@ -209,7 +211,13 @@ def _backbone(reader: _Reader, raw: Any, key: str) -> Backbone:
         if arch not in ("auto", generated_arch):
             raise reader.fail(f"{key}.arch", f"{arch!r} contradicts the generated checkpoint's {generated_arch!r}")
         arch = generated_arch
-    return Backbone(name=name, checkpoint=checkpoint, arch=arch, format=reader.choice(raw.get("format", "auto"), f"{key}.format", FORMATS))
+    depth = None
+    if "depth" in raw:
+        if not checkpoint.startswith(GENERATE_PREFIX):
+            raise reader.fail(f"{key}.depth", f"only a generated checkpoint ({GENERATE_PREFIX}ARCH) takes a depth")
+        depth = reader.integer(raw["depth"], f"{key}.depth", 1)
+    fmt = reader.choice(raw.get("format", "auto"), f"{key}.format", FORMATS)
+    return Backbone(name=name, checkpoint=checkpoint, arch=arch, format=fmt, depth=depth)
 
 
 def _task(reader: _Reader, raw: Any, key: str, names: set[str], resources: Resources) -> TaskEntry:

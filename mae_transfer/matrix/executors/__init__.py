@@ -85,7 +85,7 @@ def prepare(plan: Plan) -> None:
         if backbone.generated and backbone.name in needed_backbones:
             from mae_transfer.matrix.archs import write_generated_checkpoint
 
-            write_generated_checkpoint(backbone.arch, generated_checkpoint_path(spec, backbone))
+            write_generated_checkpoint(backbone.arch, generated_checkpoint_path(spec, backbone), depth=backbone.depth)
     for cell in plan.cells:
         cell_dir = Path(cell.work_dir)
         cell_dir.mkdir(parents=True, exist_ok=True)
