@@ -2,7 +2,7 @@
 # classification recipe (timm RandAugment + random erasing, Mixup/CutMix + label smoothing,
 # AdamW with MAE layer decay, warmup + cosine, top-1/top-5 metric). Seconds on 2 CPU cores.
 #
-#   mae-transfer data make inat2017 /tmp/inat_smoke      (4 classes, 24 train / 12 val images)
+#   mae-transfer data make inat2017 /tmp/inat_smoke      (4 classes, 64 train / 32 val images)
 #   python tools/train.py configs/smoke/inat_finetune.py --work-dir /tmp/w \
 #       --cfg-options train_dataloader.dataset.data_root=/tmp/inat_smoke \
 #                     val_dataloader.dataset.data_root=/tmp/inat_smoke \
@@ -12,8 +12,7 @@
 # resolved key paths instead:
 #   data root:   train_dataloader.dataset.data_root, val_dataloader.dataset.data_root,
 #                test_dataloader.dataset.data_root
-#   pretrained:  model.pretrained (a checkpoint of build_vit("vit_tiny_patch16", **model.backbone
-#                minus arch), e.g. {"model": state_dict} in the official MAE format)
+#   pretrained:  model.pretrained (a checkpoint of build_vit("vit_tiny_patch16", depth=4), e.g. {"model": state_dict} in the official MAE format)
 #   classes:     model.num_classes, train_dataloader.dataset.num_classes,
 #                val_dataloader.dataset.num_classes, test_dataloader.dataset.num_classes
 #   length:      train_cfg.max_epochs together with param_scheduler.1.end
@@ -23,13 +22,13 @@ _base_ = ["../_base_/classification/default_runtime.py"]
 data_root = "data/smoke/inat2017"
 pretrained = None
 num_classes = 4
-image_size = 32
+image_size = 64
 dataset_type = "MAETransferINaturalistDataset"
 
 model = dict(
     type="MAETransferClassifier",
-    backbone=dict(arch="vit_tiny_patch16", img_size=image_size, patch_size=8, embed_dim=64, depth=2, num_heads=2,
-                  drop_path_rate=0.1),
+    # the benchmark smoke matrix's generated backbone: vit_tiny_patch16 with 4 blocks
+    backbone=dict(arch="vit_tiny_patch16", img_size=image_size, depth=4, drop_path_rate=0.1),
     num_classes=num_classes,
     protocol="finetune",
     pretrained=pretrained,

@@ -102,8 +102,8 @@ def make(
     *,
     seed: int = 0,
     num_classes: int = 4,
-    train_per_class: int = 6,
-    val_per_class: int = 3,
+    train_per_class: int = 16,
+    val_per_class: int = 8,
     image_size: int = 48,
 ) -> Path:
     """Write a tiny synthetic iNaturalist dataset of ``kind`` under ``out``; returns the root."""

@@ -94,4 +94,4 @@ def test_linear_probe_training_leaves_backbone_bit_identical(tmp_path: Path, one
     assert backbone_before.keys() == backbone_after.keys()
     assert all(torch.equal(backbone_before[k], backbone_after[k]) for k in backbone_before)
     assert not torch.equal(head_before, runner.model.head.weight)
-    assert runner.iter == 6  # 24 images / batch 8 x 2 epochs
+    assert runner.iter == 16  # 64 images / batch 8 x 2 epochs

@@ -44,7 +44,7 @@ def test_make_writes_official_layout_that_checks_clean(tmp_path: Path, kind: str
     assert all((root / name).is_file() for name in expected_files)
     report = check_dataset(kind, root)
     assert report.ok, report.render()
-    assert report.counts["train images"] == 24 and report.counts["val images"] == 12
+    assert report.counts["train images"] == 64 and report.counts["val images"] == 32
 
 
 def test_places365_train_paths_are_absolute_style_and_read_relative(tmp_path: Path) -> None:
