@@ -28,11 +28,11 @@ custom_imports = dict(imports=['mae_transfer.integrations.mmseg'], allow_failed_
 
 data_root = 'data/ade20k_synthetic'
 pretrained = None
-crop_size = (128, 128)
+crop_size = (96, 96)
 embed_dim = 192
 norm_cfg = dict(type='BN', requires_grad=True)
-max_iters = 300
-warmup_iters = 30
+max_iters = 80
+warmup_iters = 10
 
 model = dict(
     data_preprocessor=dict(size=crop_size),
@@ -49,7 +49,7 @@ model = dict(
     neck=dict(_delete_=True, type='MAETransferMultiLevelNeck', embed_dim=embed_dim, norm_cfg=norm_cfg),
     decode_head=dict(in_channels=[embed_dim] * 4, channels=64, num_classes=150, norm_cfg=norm_cfg),
     auxiliary_head=dict(in_channels=embed_dim, channels=32, num_classes=150, norm_cfg=norm_cfg),
-    test_cfg=dict(mode='slide', crop_size=crop_size, stride=(96, 96)))
+    test_cfg=dict(mode='slide', crop_size=crop_size, stride=(64, 64)))
 
 train_pipeline = [
     dict(type='LoadImageFromFile'),
@@ -65,7 +65,7 @@ test_pipeline = [
     dict(type='PackSegInputs'),
 ]
 train_dataloader = dict(
-    batch_size=8,
+    batch_size=4,
     num_workers=0,
     persistent_workers=False,
     dataset=dict(data_root=data_root, pipeline=train_pipeline))
@@ -92,9 +92,9 @@ val_cfg = dict(type='ValLoop')
 test_cfg = dict(type='TestLoop')
 default_hooks = dict(
     timer=dict(type='IterTimerHook'),
-    logger=dict(type='LoggerHook', interval=20, log_metric_by_epoch=False),
+    logger=dict(type='LoggerHook', interval=10, log_metric_by_epoch=False),
     param_scheduler=dict(type='ParamSchedulerHook'),
-    checkpoint=dict(type='CheckpointHook', by_epoch=False, interval=100, max_keep_ckpts=2),
+    checkpoint=dict(type='CheckpointHook', by_epoch=False, interval=40, max_keep_ckpts=2),
     sampler_seed=dict(type='DistSamplerSeedHook'),
     visualization=dict(type='SegVisualizationHook'))
 env_cfg = dict(cudnn_benchmark=False)
