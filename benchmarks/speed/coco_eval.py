@@ -99,7 +99,7 @@ def make_predictions(ground_truth: dict, seed: int = 0) -> tuple[list[dict], lis
         category = ann["category_id"] if rng.random() < 0.9 else int(rng.integers(1, NUM_CATEGORIES + 1))
         detections.append((ann["image_id"], category, polygon, float(rng.uniform(0.3, 1.0))))
     for image in ground_truth["images"]:
-        for _ in range(int(rng.integers(0, 20))):
+        for _ in range(int(rng.integers(10, 50))):
             rx, ry = rng.uniform(5, 80), rng.uniform(5, 80)
             polygon = _polygon(rng, rng.uniform(rx, WIDTH - rx), rng.uniform(ry, HEIGHT - ry), rx, ry)
             detections.append((image["id"], int(rng.integers(1, NUM_CATEGORIES + 1)), polygon, float(rng.uniform(0.05, 0.6))))

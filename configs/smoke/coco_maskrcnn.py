@@ -118,7 +118,7 @@ val_evaluator = dict(
     format_only=False)
 test_evaluator = val_evaluator
 
-max_iters = 300
+max_iters = 600
 train_cfg = dict(type='IterBasedTrainLoop', max_iters=max_iters, val_interval=max_iters)
 val_cfg = dict(type='ValLoop')
 test_cfg = dict(type='TestLoop')
@@ -129,7 +129,7 @@ param_scheduler = [
 optim_wrapper = dict(
     type='OptimWrapper',
     constructor='MAELayerDecayOptimWrapperConstructor',
-    optimizer=dict(type='AdamW', lr=1e-3, betas=(0.9, 0.999), weight_decay=0.05),
+    optimizer=dict(type='AdamW', lr=2e-3, betas=(0.9, 0.999), weight_decay=0.05),
     paramwise_cfg=dict(layer_decay_rate=0.9),
     clip_grad=dict(max_norm=5.0, norm_type=2))
 

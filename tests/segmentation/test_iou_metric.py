@@ -75,7 +75,7 @@ def test_iou_metric_matches_reference_on_random_predictions(val_labels, seed: in
     theirs = _iou_metric(paths, predictions)
     ours = _reference(labels, predictions)
     for key in ("aAcc", "mIoU", "mAcc"):
-        assert float(theirs[key]) == pytest.approx(round(ours[key], 2), abs=1e-6), key
+        assert float(theirs[key]) == pytest.approx(round(ours[key], 2), abs=1e-5), key  # float32 of 2 decimals
     assert 5.0 < ours["mIoU"] < 80.0
 
 

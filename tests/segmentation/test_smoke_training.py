@@ -23,7 +23,7 @@ from segmentation_helpers import REPO, SMOKE_CONFIG, data_root_options, run, sub
 
 pytestmark = pytest.mark.slow
 
-MAX_ITERS, INTERVAL = 300, 100  # the smoke config's schedule; a checkpoint every 100 iters
+MAX_ITERS, INTERVAL = 80, 40  # the smoke config's schedule and checkpoint interval
 
 
 @dataclass
@@ -74,6 +74,7 @@ def resumed_run(synthetic_ade20k: Path, tmp_path_factory: pytest.TempPathFactory
 
 def _val_metrics(options: dict[str, object], work_dir: Path, checkpoint: Path | None) -> dict[str, float]:
     """IoUMetric on the val set through a Runner: the seeded init (no checkpoint) or a checkpoint."""
+    import torch
     from mmengine.config import Config
     from mmengine.runner import Runner
 
@@ -81,10 +82,15 @@ def _val_metrics(options: dict[str, object], work_dir: Path, checkpoint: Path | 
     cfg.merge_from_dict(options)
     cfg.work_dir = str(work_dir)
     cfg.load_from = str(checkpoint) if checkpoint else None
-    runner = Runner.from_cfg(cfg)
-    if checkpoint is None:
-        runner.model.init_weights()  # what runner.train() does before step 0
-    return runner.val()
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        runner = Runner.from_cfg(cfg)
+        if checkpoint is None:
+            runner.model.init_weights()  # what runner.train() does before step 0
+        return runner.val()
+    finally:
+        torch.set_num_threads(threads)
 
 
 def test_sigkill_then_resume_continues_and_finishes(resumed_run: ResumedRun) -> None:
