@@ -45,7 +45,8 @@ else
     log "building mmcv $MMCV_VERSION ($flavour ops); this takes ~8 minutes on 2 cores"
     build="$(mktemp -d)"
     # mmcv's setup.py needs pkg_resources (setuptools < 70); torch wants a newer one at run
-    # time, so the old one is in place only while mmcv is fetched and built.
+    # time (and mmengine still imports pkg_resources, gone in setuptools 81), so the old one is in
+    # place only while mmcv is fetched and built.
     "${PIP[@]}" install --no-deps "setuptools<70"
     "${PIP[@]}" download --no-deps --no-binary :all: "mmcv==$MMCV_VERSION" -d "$build"
     tar -xzf "$build"/mmcv-*.tar.gz -C "$build"
@@ -55,7 +56,7 @@ else
     [ "$flavour" = cuda ] && export FORCE_CUDA=1
     mkdir -p "$wheel_dir.tmp"
     "${PIP[@]}" wheel --no-build-isolation --no-deps "$src" -w "$wheel_dir.tmp"
-    "${PIP[@]}" install "setuptools>=77.0.3"
+    "${PIP[@]}" install "setuptools>=77.0.3,<81"
     rm -rf "$wheel_dir" && mv "$wheel_dir.tmp" "$wheel_dir" && rm -rf "$build"
   fi
   log "installing cached mmcv wheel from $wheel_dir"

@@ -64,31 +64,11 @@ def fwd_bwd(model: torch.nn.Module, images: torch.Tensor, forward, dtype: torch.
     return step
 
 
-def mmseg_mae_state_dict(ours: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-    """Our (timm-named) ADE20K backbone weights in MMSeg ``MAE`` naming."""
-    renames = [
-        ("patch_embed.proj.", "patch_embed.projection."),
-        ("blocks.", "layers."),
-        (".norm1.", ".ln1."),
-        (".norm2.", ".ln2."),
-        (".mlp.fc1.", ".ffn.layers.0.0."),
-        (".mlp.fc2.", ".ffn.layers.1."),
-        (".ls1.gamma", ".gamma_1"),
-        (".ls2.gamma", ".gamma_2"),
-    ]
-    converted = {}
-    for key, value in ours.items():
-        if key.startswith("norm."):
-            continue
-        for old, new in renames:
-            key = key.replace(old, new)
-        converted[key] = value
-    return converted
-
-
 def ade20k_row(args) -> dict | None:
     try:
         from mmseg.models.backbones import MAE
+
+        from mae_transfer.integrations.mmseg import to_mmseg_mae_state_dict
     except ImportError:
         print("  (mmsegmentation not installed: ADE20K comparison skipped)")
         return None
@@ -100,7 +80,7 @@ def ade20k_row(args) -> dict | None:
     with torch.no_grad():
         for param in ours.parameters():
             param.normal_(std=0.02)
-    missing, unexpected = theirs.load_state_dict(mmseg_mae_state_dict(ours.state_dict()), strict=False)
+    missing, unexpected = theirs.load_state_dict(to_mmseg_mae_state_dict(ours.state_dict()), strict=False)
     assert not unexpected and all(k.endswith("relative_position_index") for k in missing), (missing, unexpected)
     images = torch.randn(args.batch_512, 3, size, size, device=args.device)
     ours, theirs = ours.to(args.device), theirs.to(args.device)
