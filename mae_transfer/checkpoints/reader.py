@@ -10,6 +10,8 @@ files hold tensors only and are read with the safetensors library.
 
 from __future__ import annotations
 
+import contextlib
+
 import logging
 import os
 import pickle
@@ -153,11 +155,25 @@ def read_checkpoint(path: str | os.PathLike) -> RawCheckpoint:
     return RawCheckpoint(source=source, container="torch", obj=obj)
 
 
+@contextlib.contextmanager
+def _only_allowed(stand_ins: list):
+    """Unpickle with our stand-ins alone: globals that other code allow-listed for the process
+    (for example mmengine's resume types) must not make user checkpoints less inert."""
+    previous = torch.serialization.get_safe_globals()
+    torch.serialization.clear_safe_globals()
+    try:
+        with torch.serialization.safe_globals(stand_ins):
+            yield
+    finally:
+        torch.serialization.clear_safe_globals()
+        torch.serialization.add_safe_globals(previous)
+
+
 def _torch_load(path: Path) -> Any:
     source = str(path)
     stand_ins = [(obj, name) for name, obj in BOOKKEEPING_GLOBALS.items()]
     try:
-        with torch.serialization.safe_globals(stand_ins):
+        with _only_allowed(stand_ins):
             return torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as error:
         detail = _unpickler_detail(str(error))
@@ -188,7 +204,7 @@ def _torch_load(path: Path) -> Any:
 def _refused_globals(path: Path, stand_ins: list) -> list[str]:
     """Globals in a zip checkpoint that are outside the allow-list (static scan, runs nothing)."""
     try:
-        with torch.serialization.safe_globals(stand_ins):
+        with _only_allowed(stand_ins):
             return sorted(torch.serialization.get_unsafe_globals_in_checkpoint(path))
     except Exception:  # noqa: BLE001 - the scan is only for a better message
         return []

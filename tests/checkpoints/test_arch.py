@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from conftest import timm_state, to_openmmlab
+from checkpoint_cases import timm_state, to_openmmlab
 from mae_transfer.checkpoints import KNOWN_ARCHS, detect_arch
 from mae_transfer.checkpoints.arch import infer_model_overrides
 

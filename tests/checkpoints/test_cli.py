@@ -12,7 +12,7 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from conftest import ARCH, CASES, save
+from checkpoint_cases import ARCH, CASES, save
 from mae_transfer.checkpoints import cli as checkpoint_cli
 from mae_transfer.checkpoints import load_pretrained
 from mae_transfer.cli import main

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import torch
 
-from conftest import ARCH, Case, save
+from checkpoint_cases import ARCH, Case, save
 from mae_transfer.checkpoints import detect_format, load_pretrained, read_checkpoint
 from mae_transfer.models import build_vit
 
@@ -34,7 +34,7 @@ def test_format_loads_every_encoder_key(case: Case, tmp_path: Path) -> None:
 
 def test_same_weights_from_every_format(tmp_path: Path) -> None:
     """One timm state dict saved in three namings gives bit-identical models."""
-    from conftest import CASES
+    from checkpoint_cases import CASES
 
     states = []
     for name in ("mae", "mmpretrain", "mocov3"):
@@ -46,7 +46,7 @@ def test_same_weights_from_every_format(tmp_path: Path) -> None:
 
 
 def test_beit_merges_q_and_v_bias_with_zero_k_bias(tmp_path: Path) -> None:
-    from conftest import CASES, DIM
+    from checkpoint_cases import CASES, DIM
 
     case = CASES["beit"]()
     model = build_vit(ARCH, **case.overrides)
@@ -62,7 +62,7 @@ def test_beit_merges_q_and_v_bias_with_zero_k_bias(tmp_path: Path) -> None:
 
 
 def test_deit_pos_embed_loses_its_distillation_slot(tmp_path: Path) -> None:
-    from conftest import CASES
+    from checkpoint_cases import CASES
 
     case = CASES["deit"]()
     model = build_vit(ARCH)

@@ -8,7 +8,7 @@ import pytest
 import timm
 import torch
 
-from conftest import ARCH, CASES, DIM, save, timm_state
+from checkpoint_cases import ARCH, CASES, DIM, save, timm_state
 from mae_transfer.checkpoints import CheckpointError, load_pretrained
 from mae_transfer.models import build_vit
 

@@ -7,7 +7,7 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
-from conftest import ARCH, CASES, DIM, GRID, HEADS, save, timm_state
+from checkpoint_cases import ARCH, CASES, DIM, GRID, HEADS, save, timm_state
 from mae_transfer.checkpoints import load_pretrained
 from mae_transfer.checkpoints.resize import fit_pos_embed, fit_rel_pos, fit_rel_pos_bias_table
 from mae_transfer.models import build_vit
