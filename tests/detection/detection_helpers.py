@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[2]
+from training_helpers import REPO, run, subprocess_env  # noqa: F401  (re-exported to the tests)
+from training_helpers import train_command as shared_train_command
 SMOKE_CONFIG = REPO / "configs" / "smoke" / "coco_maskrcnn.py"
 COCO_CONFIGS = sorted((REPO / "configs" / "coco").glob("*.py"))
 
@@ -25,11 +23,6 @@ def data_root_options(root: Path) -> dict[str, str]:
     }
 
 
-def as_cli(options: dict[str, object]) -> list[str]:
-    """``--cfg-options`` arguments for ``options``."""
-    return ["--cfg-options", *(f"{key}={value}" for key, value in options.items())] if options else []
-
-
 def smoke_config(root: Path, work_dir: Path, **options: object):
     """The smoke config with the data root, the work dir and ``options`` (key paths) applied."""
     from mmengine.config import Config
@@ -42,21 +35,4 @@ def smoke_config(root: Path, work_dir: Path, **options: object):
 
 def train_command(work_dir: Path, options: dict[str, object], *extra: str) -> list[str]:
     """``python tools/train.py`` on the smoke config."""
-    return [sys.executable, str(REPO / "tools" / "train.py"), str(SMOKE_CONFIG), "--work-dir", str(work_dir),
-            *extra, *as_cli(options)]
-
-
-def subprocess_env() -> dict[str, str]:
-    """The environment for child processes: repo importable, two threads, no GPU."""
-    env = dict(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join([str(REPO), env.get("PYTHONPATH", "")]).rstrip(os.pathsep)
-    env.setdefault("OMP_NUM_THREADS", "2")
-    env["CUDA_VISIBLE_DEVICES"] = ""
-    return env
-
-
-def run(command: list[str], timeout: float) -> subprocess.CompletedProcess:
-    """Run ``command`` from the repo root; on failure the assertion shows the output tail."""
-    result = subprocess.run(command, cwd=REPO, env=subprocess_env(), capture_output=True, text=True, timeout=timeout)
-    assert result.returncode == 0, f"{command[:3]} failed ({result.returncode}):\n{result.stdout[-3000:]}\n{result.stderr[-5000:]}"
-    return result
+    return shared_train_command(SMOKE_CONFIG, work_dir, options, *extra)

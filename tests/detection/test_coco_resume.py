@@ -10,12 +10,11 @@ from __future__ import annotations
 import json
 import re
 import signal
-import subprocess
-import time
 from pathlib import Path
 
 import pytest
-from detection_helpers import REPO, data_root_options, run, subprocess_env, train_command
+from detection_helpers import data_root_options, run, train_command
+from training_helpers import kill_after_first_checkpoint
 
 pytestmark = pytest.mark.slow
 
@@ -34,30 +33,9 @@ def _options(root: Path) -> dict[str, object]:
     }
 
 
-def _kill_after_first_checkpoint(command: list[str], work_dir: Path, timeout: float) -> int:
-    """Start ``command``; SIGKILL it once mmengine has recorded its first checkpoint."""
-    marker = work_dir / "last_checkpoint"  # written after the checkpoint file is complete
-    process = subprocess.Popen(command, cwd=REPO, env=subprocess_env(), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    deadline = time.monotonic() + timeout
-    try:
-        while not marker.is_file():
-            if process.poll() is not None:
-                raise AssertionError(f"training ended before a checkpoint:\n{process.stderr.read().decode()[-3000:]}")
-            if time.monotonic() > deadline:
-                raise AssertionError("no checkpoint within the timeout")
-            time.sleep(0.2)
-        process.send_signal(signal.SIGKILL)
-        return process.wait(timeout=30)
-    finally:
-        if process.poll() is None:
-            process.kill()
-            process.wait()
-        process.stderr.close()
-
-
 def test_sigkill_then_resume_continues_and_finishes(synthetic_coco: Path, tmp_path: Path) -> None:
     options = _options(synthetic_coco)
-    returncode = _kill_after_first_checkpoint(train_command(tmp_path, options), tmp_path, timeout=300)
+    returncode = kill_after_first_checkpoint(train_command(tmp_path, options), tmp_path, timeout=300)
     assert returncode == -signal.SIGKILL
     saved = Path((tmp_path / "last_checkpoint").read_text().strip())
     saved_iter = int(re.search(r"iter_(\d+)\.pth", saved.name).group(1))

@@ -13,13 +13,12 @@ from __future__ import annotations
 import json
 import re
 import signal
-import subprocess
-import time
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from segmentation_helpers import REPO, SMOKE_CONFIG, data_root_options, run, subprocess_env, train_command
+from segmentation_helpers import SMOKE_CONFIG, data_root_options, run, train_command
+from training_helpers import kill_after_first_checkpoint
 
 pytestmark = pytest.mark.slow
 
@@ -35,27 +34,6 @@ class ResumedRun:
     resume_log: str
 
 
-def _kill_after_first_checkpoint(command: list[str], work_dir: Path, timeout: float) -> int:
-    """Start ``command``; SIGKILL it once mmengine has recorded its first checkpoint."""
-    marker = work_dir / "last_checkpoint"  # written after the checkpoint file is complete
-    process = subprocess.Popen(command, cwd=REPO, env=subprocess_env(), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    deadline = time.monotonic() + timeout
-    try:
-        while not marker.is_file():
-            if process.poll() is not None:
-                raise AssertionError(f"training ended before a checkpoint:\n{process.stderr.read().decode()[-3000:]}")
-            if time.monotonic() > deadline:
-                raise AssertionError("no checkpoint within the timeout")
-            time.sleep(0.2)
-        process.send_signal(signal.SIGKILL)
-        return process.wait(timeout=30)
-    finally:
-        if process.poll() is None:
-            process.kill()
-            process.wait()
-        process.stderr.close()
-
-
 @pytest.fixture(scope="module")
 def resumed_run(synthetic_ade20k: Path, tmp_path_factory: pytest.TempPathFactory) -> ResumedRun:
     work_dir = tmp_path_factory.mktemp("smoke_ade20k")
@@ -64,7 +42,7 @@ def resumed_run(synthetic_ade20k: Path, tmp_path_factory: pytest.TempPathFactory
         "default_hooks.checkpoint.interval": INTERVAL,
         "default_hooks.checkpoint.max_keep_ckpts": -1,
     }
-    returncode = _kill_after_first_checkpoint(train_command(work_dir, options), work_dir, timeout=300)
+    returncode = kill_after_first_checkpoint(train_command(work_dir, options), work_dir, timeout=300)
     saved = Path((work_dir / "last_checkpoint").read_text().strip())
     saved_iter = int(re.search(r"iter_(\d+)\.pth", saved.name).group(1))
     assert not (work_dir / "metrics.json").exists()

@@ -1,0 +1,1 @@
+"""Makes tests/ importable for the shared helpers (training_helpers.py)."""
