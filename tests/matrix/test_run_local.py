@@ -68,7 +68,8 @@ def test_sigkill_mid_cell_then_rerun_resumes_from_checkpoint(tmp_path: Path, env
     run = subprocess.Popen([sys.executable, "-m", "mae_transfer.cli", "run", str(matrix)], env=env, cwd=str(REPO),
                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.time() + 240
-    while time.time() < deadline and not list((cell_dir / "train").glob("epoch_3.pth")):
+    marker = cell_dir / "train" / "last_checkpoint"  # mmengine updates it after the file is complete
+    while time.time() < deadline and not (marker.is_file() and marker.read_text().strip().endswith("epoch_3.pth")):
         assert run.poll() is None, "run ended before it could be interrupted"
         time.sleep(0.1)
     state = json.loads((cell_dir / "state.json").read_text())
