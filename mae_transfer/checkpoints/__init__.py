@@ -3,7 +3,7 @@
 Pure PyTorch (no OpenMMLab imports). Entry point: `load_pretrained(model, source)`.
 """
 
-from mae_transfer.checkpoints.arch import KNOWN_ARCHS, ArchShape, arch_shape, detect_arch
+from mae_transfer.checkpoints.arch import ArchShape, arch_shape, detect_arch
 from mae_transfer.checkpoints.convert import (
     ConvertedCheckpoint,
     convert_checkpoint,
@@ -16,7 +16,6 @@ from mae_transfer.checkpoints.reader import RawCheckpoint, read_checkpoint
 from mae_transfer.checkpoints.report import DroppedKey, LoadReport, MissingKey, ResizedKey
 
 __all__ = [
-    "KNOWN_ARCHS",
     "ArchShape",
     "CheckpointError",
     "ConvertedCheckpoint",

@@ -7,14 +7,7 @@ from collections import Counter
 from dataclasses import dataclass
 from typing import Any, Mapping
 
-# Known encoder shapes (embed dim, depth, heads, patch); REFERENCES.md / docs/architecture.md.
-KNOWN_ARCHS: dict[str, tuple[int, int, int, int]] = {
-    "vit_tiny_patch16": (192, 12, 3, 16),
-    "vit_small_patch16": (384, 12, 6, 16),
-    "vit_base_patch16": (768, 12, 12, 16),
-    "vit_large_patch16": (1024, 24, 16, 16),
-    "vit_huge_patch14": (1280, 32, 16, 14),
-}
+from mae_transfer.models.archs import ARCHS
 
 _BLOCK = re.compile(r"^blocks\.(\d+)\.")
 
@@ -65,9 +58,9 @@ def arch_name(shape: ArchShape | None) -> str | None:
     """The known architecture with this embed dim, depth and patch size, or None."""
     if shape is None:
         return None
-    for name, (dim, depth, heads, patch) in KNOWN_ARCHS.items():
-        if (shape.embed_dim, shape.depth, shape.patch_size) == (dim, depth, patch) and (
-            shape.num_heads in (None, heads)
+    for name, arch in ARCHS.items():
+        if (shape.embed_dim, shape.depth, shape.patch_size) == (arch.embed_dim, arch.depth, arch.patch_size) and (
+            shape.num_heads in (None, arch.num_heads)
         ):
             return name
     return None

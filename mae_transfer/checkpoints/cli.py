@@ -17,7 +17,8 @@ from typing import Any
 
 import torch
 
-from mae_transfer.checkpoints.arch import KNOWN_ARCHS, arch_name, arch_shape, infer_model_overrides
+from mae_transfer.checkpoints.arch import arch_name, arch_shape, infer_model_overrides
+from mae_transfer.models.archs import ARCHS
 from mae_transfer.checkpoints.convert import ConvertedCheckpoint
 from mae_transfer.checkpoints.errors import CheckpointError
 from mae_transfer.checkpoints.formats import CANONICAL_META_KEY, FORMATS
@@ -35,7 +36,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     inspect.add_argument("checkpoint", metavar="CKPT", help=".pth/.pt/.bin or .safetensors file")
     inspect.add_argument(
         "--arch",
-        choices=sorted(KNOWN_ARCHS),
+        choices=sorted(ARCHS),
         help="check against this architecture (default: detected)",
     )
     inspect.add_argument("--json", action="store_true", help="machine-readable output")
@@ -47,7 +48,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     convert.add_argument("checkpoint", metavar="CKPT", help="checkpoint in any supported format")
     convert.add_argument("out", metavar="OUT", help="output file; .safetensors writes safetensors")
     convert.add_argument(
-        "--arch", choices=sorted(KNOWN_ARCHS), help="require this architecture (default: detected)"
+        "--arch", choices=sorted(ARCHS), help="require this architecture (default: detected)"
     )
     convert.add_argument("--force", action="store_true", help="overwrite OUT if it exists")
     convert.add_argument("--json", action="store_true", help="machine-readable output")

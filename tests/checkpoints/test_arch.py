@@ -6,7 +6,8 @@ import pytest
 import torch
 
 from checkpoint_cases import timm_state, to_openmmlab
-from mae_transfer.checkpoints import KNOWN_ARCHS, detect_arch
+from mae_transfer.checkpoints import detect_arch
+from mae_transfer.models import ARCHS
 from mae_transfer.checkpoints.arch import infer_model_overrides
 
 
@@ -18,9 +19,9 @@ def _shapes(dim: int, depth: int, patch: int) -> dict[str, torch.Tensor]:
     return sd
 
 
-@pytest.mark.parametrize("arch", sorted(KNOWN_ARCHS))
+@pytest.mark.parametrize("arch", sorted(ARCHS))
 def test_known_archs_are_detected(arch: str) -> None:
-    dim, depth, _, patch = KNOWN_ARCHS[arch]
+    dim, depth, patch = ARCHS[arch].embed_dim, ARCHS[arch].depth, ARCHS[arch].patch_size
     assert detect_arch(_shapes(dim, depth, patch)) == arch
 
 
