@@ -28,11 +28,19 @@ def numeric_metrics(metrics: Mapping[str, Any]) -> dict[str, float]:
 
 
 def to_percent(metrics: Mapping[str, Any]) -> dict[str, float]:
-    """Numeric metrics on the percent scale; non-numeric entries are left out."""
-    return {
-        name: value * 100.0 if name.startswith(FRACTION_PREFIXES) else value
-        for name, value in numeric_metrics(metrics).items()
-    }
+    """Numeric metrics on the percent scale; non-numeric entries are left out.
+
+    COCO writes -1 for a stat it cannot define (no ground truth in that area range); such
+    entries are left out too (``raw`` keeps them), not turned into -100.
+    """
+    percent = {}
+    for name, value in numeric_metrics(metrics).items():
+        if name.startswith(FRACTION_PREFIXES):
+            if value < 0:
+                continue
+            value *= 100.0
+        percent[name] = value
+    return percent
 
 
 def write_json_atomic(path: str | Path, payload: Mapping[str, Any]) -> Path:

@@ -69,7 +69,7 @@ class MultiLevelRescale(nn.Module):
     def forward(self, maps: Sequence[torch.Tensor]) -> tuple[torch.Tensor, ...]:
         if len(maps) != len(self.branches):
             raise ValueError(f"expected {len(self.branches)} maps (one per scale), got {len(maps)}")
-        return tuple(branch(feature) for branch, feature in zip(self.branches, maps))
+        return tuple(branch(feature).contiguous() for branch, feature in zip(self.branches, maps))
 
 
 class SimpleFeaturePyramid(nn.Module):
@@ -109,10 +109,14 @@ class SimpleFeaturePyramid(nn.Module):
             )
 
     def forward(self, feature: torch.Tensor | Sequence[torch.Tensor]) -> tuple[torch.Tensor, ...]:
-        """A map (or a one-element sequence of it) -> pyramid levels, finest first."""
+        """A map (or a one-element sequence of it) -> pyramid levels, finest first.
+
+        Levels are contiguous NCHW: the channel LayerNorm leaves channels-last strides, and
+        mmcv's CPU RoIAlign reads its input as if it were contiguous (wrong features otherwise).
+        """
         if not isinstance(feature, torch.Tensor):
             feature = feature[-1]
-        levels = [stage(feature) for stage in self.stages]
+        levels = [stage(feature).contiguous() for stage in self.stages]
         if self.top_block:
             levels.append(nn.functional.max_pool2d(levels[-1], kernel_size=1, stride=2))
         return tuple(levels)

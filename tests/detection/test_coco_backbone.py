@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 import torch
+import torchvision
 from mmengine.registry import init_default_scope
 
 from mae_transfer.integrations.mmdet import MAETransferViT, group_end_indices
@@ -41,6 +42,36 @@ def test_multi_level_adapter_returns_strides_4_to_32_from_group_ends() -> None:
     assert backbone.vit.out_indices == (0, 1, 2, 3)
     maps = backbone(torch.randn(1, 3, 64, 64))
     assert [tuple(m.shape[1:]) for m in maps] == [(192, 16, 16), (192, 8, 8), (192, 4, 4), (192, 2, 2)]
+
+
+@pytest.mark.parametrize("adapter", ["simple_pyramid", "multi_level"])
+def test_roi_features_of_our_levels_match_torchvision_roi_align(adapter: str) -> None:
+    """mmdet's RoI extractor (mmcv's CPU RoIAlign) reads our levels correctly.
+
+    The channel LayerNorm leaves channels-last strides and mmcv's CPU kernel ignores strides;
+    before the levels were made contiguous, the box and mask heads saw scrambled features.
+    """
+    init_default_scope("mmdet")
+    torch.manual_seed(0)
+    if adapter == "multi_level":
+        backbone, neck = MAETransferViT(adapter="multi_level", adapter_norm="ln", **TINY), torch.nn.Identity()
+    else:
+        backbone = MAETransferViT(**TINY)
+        neck = MODELS.build(dict(type="MAETransferSimpleFeaturePyramid", in_channels=192, out_channels=32))
+    with torch.no_grad():
+        levels = neck(backbone(torch.randn(2, 3, 128, 128)))
+    assert all(level.is_contiguous() for level in levels)
+    extractor = MODELS.build(
+        dict(
+            type="SingleRoIExtractor",
+            roi_layer=dict(type="RoIAlign", output_size=7, sampling_ratio=0),
+            out_channels=levels[0].shape[1],
+            featmap_strides=[4, 8, 16, 32],
+        )
+    )
+    rois = torch.tensor([[0, 10.0, 12.0, 50.0, 60.0], [1, 64.0, 30.0, 110.0, 90.0], [1, 5.0, 70.0, 40.0, 120.0]])
+    expected = torchvision.ops.roi_align(levels[0], rois, (7, 7), spatial_scale=0.25, sampling_ratio=0, aligned=True)
+    torch.testing.assert_close(extractor(levels[:4], rois), expected)
 
 
 def test_bad_options_are_refused() -> None:

@@ -1,10 +1,10 @@
 """CPU smoke training through tools/train.py and the real mmengine Runner: the detector learns.
 
-The untrained detector scores 0 AP50 on the synthetic val set. The issue's bar (AP50 >= 50
-after a few CPU minutes) is NOT reached: the smoke schedule (600 iterations, ~3 minutes idle)
-measured bbox/segm AP50 of 9.9/6.6 at 150 iterations, 12.4/9.0 at 300, 11.6/6.6 at 450 and
-12.7/7.7 at 600 (percent; 256 px input gave 15.2/10.5 at 200 and 13.8/10.1 at 400). The test
-asserts the learning that is measured (well above the untrained model), not the unmet bar.
+The untrained detector scores 0 AP50 on the synthetic val set; the issue's bar is AP50 >= 50
+(percent) for boxes and masks after a few CPU minutes. Measured with the smoke config (ViT-Tiny
+depth 4 from scratch, 128 px; `tools/train.py ... train_cfg.max_iters=600
+train_cfg.val_interval=150`, 2 idle cores): bbox/segm AP 73.1/74.2 at 150 iterations, 83.4/85.0
+at 300, 87.6/89.3 at 450, 91.1/89.8 at 600, AP50 100/100 at each. The config stops at 200.
 The final metrics come from WORK_DIR/metrics.json (percent), as the leaderboard reads them.
 """
 
@@ -34,6 +34,6 @@ def test_smoke_training_learns_to_detect(synthetic_coco: Path, tmp_path: Path) -
     payload = json.loads((tmp_path / "metrics.json").read_text())
     metrics = payload["metrics"]
     assert payload["iteration"] == max_iters
-    assert metrics["coco/bbox_mAP_50"] >= 8.0, metrics  # untrained 0.0 (test above), measured 12.7
-    assert metrics["coco/segm_mAP_50"] >= 4.0, metrics  # untrained 0.0, measured 7.7
+    assert metrics["coco/bbox_mAP_50"] >= 50.0, metrics  # untrained 0.0 (test above)
+    assert metrics["coco/segm_mAP_50"] >= 50.0, metrics  # untrained 0.0
     assert (tmp_path / f"iter_{max_iters}.pth").is_file()
