@@ -126,7 +126,9 @@ def load_coco(ground_truth: dict):
     return coco
 
 
-def evaluate(backend: str, ground_truth: dict, results: list[dict], iou_type: str) -> tuple[np.ndarray, float]:
+def evaluate(
+    backend: str, ground_truth: dict, results: list[dict], iou_type: str, iou_workers: int = 1
+) -> tuple[np.ndarray, float]:
     """The 12 summary stats and the seconds taken by evaluate + accumulate + summarize."""
     from pycocotools.cocoeval import COCOeval
 
@@ -135,7 +137,7 @@ def evaluate(backend: str, ground_truth: dict, results: list[dict], iou_type: st
     coco_gt = load_coco(ground_truth)
     with contextlib.redirect_stdout(io.StringIO()):
         coco_dt = coco_gt.loadRes(copy.deepcopy(results))
-        evaluator = COCOeval(coco_gt, coco_dt, iou_type) if backend == "pycocotools" else faster_cocoeval(coco_gt, coco_dt, iou_type)
+        evaluator = COCOeval(coco_gt, coco_dt, iou_type) if backend == "pycocotools" else faster_cocoeval(coco_gt, coco_dt, iou_type, iou_workers)
         start = time.perf_counter()
         evaluator.evaluate()
         evaluator.accumulate()
@@ -149,6 +151,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--images", type=int, default=1000)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--min-speedup", type=float, default=5.0)
+    parser.add_argument("--iou-workers", type=int, default=1, help="FastCocoMetric's iou_workers (mask IoU threads)")
     parser.add_argument("--json", type=Path, help="also write the table as JSON here")
     args = parser.parse_args(argv)
 
@@ -161,7 +164,7 @@ def main(argv: list[str] | None = None) -> int:
     rows, ok = [], True
     for iou_type, results in (("bbox", bbox_results), ("segm", segm_results)):
         reference, slow = evaluate("pycocotools", ground_truth, results, iou_type)
-        fast_stats, fast = evaluate("faster-coco-eval", ground_truth, results, iou_type)
+        fast_stats, fast = evaluate("faster-coco-eval", ground_truth, results, iou_type, args.iou_workers)
         diff = float(np.abs(reference - fast_stats).max())
         rows.append({"iou_type": iou_type, "pycocotools_s": slow, "faster_s": fast, "speedup": slow / fast,
                      "max_stat_diff": diff, "AP": float(reference[0])})

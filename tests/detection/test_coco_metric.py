@@ -83,9 +83,9 @@ def _predictions(root: Path, seed: int = 0) -> list[dict]:
     return samples
 
 
-def _evaluate(metric_type: str, root: Path, samples: list[dict]) -> dict[str, float]:
+def _evaluate(metric_type: str, root: Path, samples: list[dict], **options) -> dict[str, float]:
     metric = METRICS.build(
-        dict(type=metric_type, ann_file=str(annotation_file(root, "val")), metric=["bbox", "segm"])
+        dict(type=metric_type, ann_file=str(annotation_file(root, "val")), metric=["bbox", "segm"], **options)
     )
     metric.dataset_meta = {"classes": SYNTHETIC_CLASSES}
     metric.process({}, samples)
@@ -108,3 +108,12 @@ def test_fast_metric_is_a_coco_metric_and_refuses_mp_eval(synthetic_coco: Path) 
     with pytest.raises(ValueError, match="use_mp_eval"):
         FastCocoMetric(ann_file=str(annotation_file(synthetic_coco, "val")), use_mp_eval=True)
 
+    with pytest.raises(ValueError, match="iou_workers must be a positive integer"):
+        FastCocoMetric(ann_file=str(annotation_file(synthetic_coco, "val")), iou_workers=0)
+
+
+def test_fast_metric_with_iou_threads_reports_the_same(synthetic_coco: Path) -> None:
+    samples = _predictions(synthetic_coco)
+    one = _evaluate("FastCocoMetric", synthetic_coco, samples)
+    several = _evaluate("FastCocoMetric", synthetic_coco, samples, iou_workers=4)
+    assert one == several
