@@ -32,6 +32,7 @@ from mae_transfer.checkpoints.resize import (
     rel_pos_table_grid,
     square_grid,
 )
+from mae_transfer.models.patch_kernel import resize_patch_kernel
 
 logger = logging.getLogger(__name__)
 
@@ -177,8 +178,9 @@ def _check_architecture(
 ) -> None:
     if ckpt_shape is None or model_shape is None:
         return
-    ckpt_dims = (ckpt_shape.embed_dim, ckpt_shape.depth, ckpt_shape.patch_size)
-    model_dims = (model_shape.embed_dim, model_shape.depth, model_shape.patch_size)
+    # Patch size alone may differ: the kernel is resized in `_fit` (ViT-H/14 -> /16, ViTDet).
+    ckpt_dims = (ckpt_shape.embed_dim, ckpt_shape.depth)
+    model_dims = (model_shape.embed_dim, model_shape.depth)
     if ckpt_dims == model_dims:
         return
     key = next(
@@ -223,6 +225,8 @@ def _fit(
                 resized, method = fit_rel_pos_bias_table(tensor, new_hw), "bicubic on distances"
         elif key.endswith(("attn.rel_pos_h", "attn.rel_pos_w")) and want[1:] == have[1:]:
             resized, method = fit_rel_pos(tensor, want[0]), "linear"
+        elif key == "patch_embed.proj.weight" and len(want) == 4 and want[:2] == have[:2]:
+            resized, method = resize_patch_kernel(tensor, want[2:]), "bicubic patch kernel"
     except ValueError as error:
         raise CheckpointError(
             f"cannot resize: {error}", file=file, key=stored, expected=want, found=have

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 import torch
 import torch.nn.functional as F
 
 from checkpoint_cases import ARCH, CASES, DIM, GRID, HEADS, save, timm_state
-from mae_transfer.checkpoints import load_pretrained
+from mae_transfer.checkpoints import CheckpointError, load_pretrained
 from mae_transfer.checkpoints.resize import fit_pos_embed, fit_rel_pos, fit_rel_pos_bias_table
 from mae_transfer.models import build_vit
 
@@ -94,3 +95,36 @@ def test_vitdet_rel_pos_is_linearly_interpolated() -> None:
     expected = F.interpolate(source.t()[None], size=7, mode="linear", align_corners=False)[0].t()
     torch.testing.assert_close(model.blocks[0].attn.rel_pos_h.detach(), expected, rtol=0, atol=1e-6)
     assert torch.equal(fit_rel_pos(source, 13), source)
+
+
+def test_patch14_checkpoint_loads_into_a_patch16_model(tmp_path: Path) -> None:
+    """ViTDet's ViT-H path: the /14 MAE kernel is interpolated to 16x16, pos_embed to the new grid."""
+    torch.manual_seed(0)
+    source = build_vit("vit_tiny_patch16", depth=2, patch_size=14, img_size=224)
+    with torch.no_grad():
+        source.patch_embed.proj.weight.fill_(0.25)
+        source.patch_embed.proj.weight[:, 1] = torch.linspace(-1, 1, 14).repeat(14, 1)  # ramp along x
+    path = tmp_path / "mae_pretrain_vit_tiny_patch14.pth"
+    torch.save({"model": source.state_dict()}, path)
+    model = build_vit("vit_tiny_patch16", depth=2, img_size=512)
+
+    report = load_pretrained(model, path)
+
+    resized = {entry.key: (entry.from_shape, entry.to_shape) for entry in report.resized}
+    assert resized["patch_embed.proj.weight"] == ((192, 3, 14, 14), (192, 3, 16, 16))
+    assert resized["pos_embed"] == ((1, 1 + 16 * 16, 192), (1, 1 + 32 * 32, 192))
+    kernel = model.patch_embed.proj.weight.detach()
+    torch.testing.assert_close(kernel[:, 0], torch.full((192, 16, 16), 0.25))  # constant stays constant
+    ramp = kernel[0, 1]
+    assert torch.all(ramp[:, 1:] > ramp[:, :-1]) and torch.allclose(ramp, ramp[:1].expand(16, 16))
+    for key, value in source.state_dict().items():
+        if key.startswith("blocks."):
+            assert torch.equal(model.state_dict()[key], value), key
+    assert model(torch.randn(1, 3, 512, 512)).shape == (1, 1 + 32 * 32, 192)
+
+
+def test_patch_size_alone_may_differ_but_not_the_width(tmp_path: Path) -> None:
+    path = tmp_path / "small_patch14.pth"
+    torch.save({"model": build_vit("vit_small_patch16", depth=2, patch_size=14).state_dict()}, path)
+    with pytest.raises(CheckpointError, match="wrong architecture"):
+        load_pretrained(build_vit("vit_tiny_patch16", depth=2), path)
