@@ -112,7 +112,8 @@ class SimpleFeaturePyramid(nn.Module):
         """A map (or a one-element sequence of it) -> pyramid levels, finest first.
 
         Levels are contiguous NCHW: the channel LayerNorm leaves channels-last strides, and
-        mmcv's CPU RoIAlign reads its input as if it were contiguous (wrong features otherwise).
+        mmcv's RoIAlign kernels (CPU and, by their source, CUDA) read the input's raw memory as
+        if it were contiguous: wrong RoI features otherwise.
         """
         if not isinstance(feature, torch.Tensor):
             feature = feature[-1]
