@@ -4,7 +4,7 @@ ViTDet trains ViT-H with 16x16 patches from the 14x14 MAE checkpoint by interpol
 patch-embedding filter. Here the (out, in, k, k) kernel is resized bicubically per channel
 pair (``align_corners=False``, no antialiasing), in float32, keeping the input dtype. The
 kernel keeps its per-pixel weights, so a patch's response to a uniform input grows with its
-area ((16/14)^2 for 14 -> 16); fine-tuning absorbs that scale, as in ViTDet.
+area ((16/14)^2 for 14 -> 16), a scale that fine-tuning has to absorb.
 """
 
 from __future__ import annotations

@@ -69,6 +69,7 @@ class MultiLevelRescale(nn.Module):
     def forward(self, maps: Sequence[torch.Tensor]) -> tuple[torch.Tensor, ...]:
         if len(maps) != len(self.branches):
             raise ValueError(f"expected {len(self.branches)} maps (one per scale), got {len(maps)}")
+        # contiguous: see SimpleFeaturePyramid.forward (mmcv's RoIAlign ignores strides)
         return tuple(branch(feature).contiguous() for branch, feature in zip(self.branches, maps))
 
 
