@@ -96,13 +96,17 @@ def make_batch(batch: int, size: int, device: torch.device) -> tuple[torch.Tenso
     return images, samples
 
 
+def autocast(device_type: str, amp: str | None) -> contextlib.AbstractContextManager:
+    """``torch.autocast`` for ``amp`` ("bf16" / "fp16"), or a no-op for float32 (None)."""
+    dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(amp or "")
+    return torch.autocast(device_type, dtype=dtype) if dtype else contextlib.nullcontext()
+
+
 def step_time(model: torch.nn.Module, images: torch.Tensor, samples: list, steps: int, warmup: int,
               amp: str | None) -> float:
     """Median seconds per training step (forward, loss, backward, AdamW step)."""
     optimizer = torch.optim.AdamW(model.parameters(), lr=1e-4, weight_decay=0.05)
     device_type = images.device.type
-    dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(amp or "")
-    autocast = torch.autocast(device_type, dtype=dtype) if dtype else contextlib.nullcontext()
     scaler = torch.amp.GradScaler(device_type, enabled=amp == "fp16")
     times = []
     model.train()
@@ -110,7 +114,7 @@ def step_time(model: torch.nn.Module, images: torch.Tensor, samples: list, steps
         if device_type == "cuda":
             torch.cuda.synchronize()
         start = time.perf_counter()
-        with autocast:
+        with autocast(device_type, amp):
             losses = model.loss(images, samples)
             loss = sum(value for key, value in losses.items() if "loss" in key)
         optimizer.zero_grad(set_to_none=True)
@@ -139,14 +143,13 @@ def max_output_difference(ours: torch.nn.Module, theirs: torch.nn.Module, images
 def backbone_time(model: torch.nn.Module, images: torch.Tensor, repeats: int, amp: str | None) -> float:
     """Median seconds of backbone + neck forward and backward (no head, no optimizer)."""
     device_type = images.device.type
-    dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(amp or "")
     times = []
     model.train()
     for _ in range(repeats + 1):
         if device_type == "cuda":
             torch.cuda.synchronize()
         start = time.perf_counter()
-        with torch.autocast(device_type, dtype=dtype, enabled=dtype is not None):
+        with autocast(device_type, amp):
             levels = model.neck(model.backbone(images))
             total = sum(level.float().mean() for level in levels)
         total.backward()

@@ -103,11 +103,10 @@ def test_fast_metric_reports_what_coco_metric_reports(synthetic_coco: Path) -> N
     assert mmdet_coco_metric.COCOeval.__module__.startswith("pycocotools"), "backend swap must not leak"
 
 
-def test_fast_metric_is_a_coco_metric_and_refuses_mp_eval(synthetic_coco: Path) -> None:
+def test_fast_metric_is_a_coco_metric_and_refuses_bad_options(synthetic_coco: Path) -> None:
     assert issubclass(FastCocoMetric, CocoMetric)
     with pytest.raises(ValueError, match="use_mp_eval"):
         FastCocoMetric(ann_file=str(annotation_file(synthetic_coco, "val")), use_mp_eval=True)
-
     with pytest.raises(ValueError, match="iou_workers must be a positive integer"):
         FastCocoMetric(ann_file=str(annotation_file(synthetic_coco, "val")), iou_workers=0)
 
