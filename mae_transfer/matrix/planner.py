@@ -4,15 +4,18 @@ A cell id is the sha256 of what determines its result: the checkpoint's content 
 by path, mtime and size), the text of its config and of every local ``_base_`` it inherits, the
 ``--cfg-options`` it receives, the package versions and the cell's coordinates. Two cells never
 share a work dir, and a changed input makes a new cell.
+
+Every cell trains at its recipe's batch (``mae_transfer.matrix.recipes``): the planner derives
+the per-GPU batch and gradient accumulation from the cell's resources and rescales iteration
+schedules for them (``mae_transfer.matrix.batching``). A cell whose resources cannot reach the
+batch is refused (``Plan.refused``, also listed in ``Plan.warnings``); the others go on.
 """
 
 from __future__ import annotations
 
-import ast
 import hashlib
 import json
 import logging
-import os
 import re
 from dataclasses import asdict, dataclass, field
 from functools import lru_cache
@@ -20,8 +23,11 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
+from mae_transfer.matrix.batching import LR_KEY, BatchError, BatchPlan, batch_options, iteration_options, plan_batch
+from mae_transfer.matrix.digests import DigestCache, config_closure
+from mae_transfer.matrix.recipes import RecipeError, gpu_hours, recipe_for
 from mae_transfer.matrix.spec import TASK_DATASETS, Backbone, MatrixSpec, Resources, TaskEntry
-from mae_transfer.matrix.tasks import TASKS, config_path, gpu_hours, protocol_options, test_config_path
+from mae_transfer.matrix.tasks import TASKS, config_path, protocol_options, test_config_path
 
 logger = logging.getLogger(__name__)
 
@@ -31,7 +37,13 @@ VERSIONED_PACKAGES = ("mae-transfer", "torch", "timm", "mmengine", "mmcv", "mmde
 
 @dataclass(frozen=True)
 class Cell:
-    """One unit of work: a backbone evaluated on a task with a recipe and a seed."""
+    """One unit of work: a backbone evaluated on a task with a recipe and a seed.
+
+    The batch fields say how the cell reaches its batch: ``processes`` (nodes x GPUs, one CPU
+    process without GPUs) x ``per_gpu_batch`` x ``accumulation`` == ``effective_batch``, at
+    ``lr``; ``recipe_batch``/``recipe_lr`` are the recipe's. ``off_recipe`` is set (with the
+    reason) when the matrix chose another batch or lr on purpose.
+    """
 
     id: str
     label: str
@@ -53,6 +65,15 @@ class Cell:
     checkpoint_policy: str
     max_attempts: int
     test_config: str | None = None
+    processes: int = 1
+    effective_batch: int | None = None
+    per_gpu_batch: int | None = None
+    accumulation: int = 1
+    lr: float | None = None
+    recipe_batch: int | None = None
+    recipe_lr: float | None = None
+    off_recipe: bool = False
+    off_recipe_reason: str | None = None
 
     def to_json(self) -> dict[str, Any]:
         """A JSON-serialisable dict (``cell.json`` in the work dir)."""
@@ -65,60 +86,31 @@ class Cell:
         return cls(**payload)
 
 
+@dataclass(frozen=True)
+class Refusal:
+    """A cell the planner refused: its label, config and the reason (with the arithmetic)."""
+
+    cell: str
+    config: str
+    reason: str
+
+    @property
+    def message(self) -> str:
+        return f"cell {self.cell} ({self.config}): {self.reason}"
+
+
 @dataclass
 class Plan:
-    """The planned cells of a matrix and the problems noticed while planning."""
+    """The planned cells of a matrix, the refused ones and the problems noticed while planning."""
 
     spec: MatrixSpec
     cells: list[Cell]
     warnings: list[str] = field(default_factory=list)
+    refused: list[Refusal] = field(default_factory=list)
 
     @property
     def total_gpu_hours(self) -> float:
         return sum(cell.gpu_hours for cell in self.cells)
-
-
-def cache_dir() -> Path:
-    """Where digests are cached (``$MAE_TRANSFER_CACHE`` or ``~/.cache/mae-transfer``)."""
-    return Path(os.environ.get("MAE_TRANSFER_CACHE", Path.home() / ".cache" / "mae-transfer"))
-
-
-class DigestCache:
-    """sha256 of file contents, cached by (path, mtime_ns, size) in a JSON file."""
-
-    def __init__(self, path: Path | None = None) -> None:
-        self.path = path or cache_dir() / "digests.json"
-        try:
-            self.entries: dict[str, dict[str, Any]] = json.loads(self.path.read_text())
-        except (OSError, ValueError):
-            self.entries = {}
-        self.dirty = False
-
-    def digest(self, file: Path) -> str:
-        """The content digest of ``file`` (hashing it only when it changed)."""
-        stat = file.stat()
-        key = str(file.resolve())
-        entry = self.entries.get(key)
-        if entry and entry["mtime_ns"] == stat.st_mtime_ns and entry["size"] == stat.st_size:
-            return entry["sha256"]
-        sha = hashlib.sha256()
-        with file.open("rb") as handle:
-            for chunk in iter(lambda: handle.read(1 << 22), b""):
-                sha.update(chunk)
-        self.entries[key] = {"mtime_ns": stat.st_mtime_ns, "size": stat.st_size, "sha256": sha.hexdigest()}
-        self.dirty = True
-        return sha.hexdigest()
-
-    def save(self) -> None:
-        if not self.dirty:
-            return
-        try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            tmp = self.path.with_suffix(f".{os.getpid()}.tmp")
-            tmp.write_text(json.dumps(self.entries))
-            os.replace(tmp, self.path)
-        except OSError as error:
-            logger.warning("cannot write the digest cache %s: %s", self.path, error)
 
 
 @lru_cache(maxsize=1)
@@ -131,38 +123,6 @@ def package_versions() -> dict[str, str]:
         except metadata.PackageNotFoundError:
             versions[name] = "absent"
     return versions
-
-
-def config_closure(path: Path, seen: dict[Path, str] | None = None) -> dict[Path, str]:
-    """The text of a config and of every local ``_base_`` file it inherits, recursively.
-
-    ``pkg::`` bases (mmdet::, mmseg::) are covered by the package versions instead.
-    """
-    seen = {} if seen is None else seen
-    path = path.resolve()
-    if path in seen or not path.is_file():
-        return seen
-    text = path.read_text()
-    seen[path] = text
-    for base in _bases(text):
-        if "::" not in base:
-            config_closure(path.parent / base, seen)
-    return seen
-
-
-def _bases(text: str) -> list[str]:
-    try:
-        tree = ast.parse(text)
-    except SyntaxError:
-        return []
-    for node in tree.body:
-        if isinstance(node, ast.Assign) and any(isinstance(t, ast.Name) and t.id == "_base_" for t in node.targets):
-            try:
-                value = ast.literal_eval(node.value)
-            except ValueError:
-                return []
-            return [value] if isinstance(value, str) else [v for v in value if isinstance(v, str)]
-    return []
 
 
 def generated_checkpoint_path(spec: MatrixSpec, backbone: Backbone) -> Path:
@@ -191,7 +151,9 @@ class Planner:
         self.repo_root = repo_root
         self.digests = DigestCache()
         self.config_digests: dict[Path, str | None] = {}
+        self.parsed: dict[Path, Any] = {}
         self.warnings: list[str] = []
+        self.refused: list[Refusal] = []
 
     def checkpoint_source(self, backbone: Backbone) -> tuple[str, str]:
         """(path passed to the config, content digest) of a backbone's checkpoint."""
@@ -228,12 +190,48 @@ class Planner:
         options.update(entry.overrides)
         return options
 
+    def batch_plan(self, entry: TaskEntry, arch: str, options: dict[str, Any]) -> tuple[BatchPlan, Any]:
+        """The cell's batch plan and its recipe (BatchError when the resources cannot reach it)."""
+        try:
+            recipe = recipe_for(entry.task, entry.recipe, arch, entry.protocol, entry.resolution)
+        except RecipeError as error:
+            raise BatchError(f"no batch recipe declared: {error}") from error
+        lr_override = _lookup(options, LR_KEY)
+        plan = plan_batch(recipe, entry.resources or self.spec.resources, entry.batch,
+                          None if lr_override is None else float(lr_override), f"{entry.key}.batch")
+        return plan, recipe
+
+    def rescaled_schedule(self, config: Path, options: dict[str, Any], plan: BatchPlan) -> dict[str, Any]:
+        """Iteration-valued keys of ``config`` (with ``options``) rescaled for ``plan``.
+
+        Parses the config (mmengine, no custom imports) only when the plan changes iterations.
+        """
+        if not plan.rescales_iterations:
+            return {}
+        if not config.is_file():
+            raise BatchError(f"the config does not exist, so its iteration schedule cannot be rescaled for "
+                             f"accumulation {plan.accumulation} at batch {plan.effective_batch}")
+        if config not in self.parsed:
+            from mmengine.config import Config
+
+            self.parsed[config] = Config.fromfile(str(config), import_custom_modules=False)
+        cfg = self.parsed[config].copy()
+        cfg.merge_from_dict(dict(options))
+        return iteration_options(cfg, plan)
+
+    def refuse(self, entry: TaskEntry, label: str, config: Path, reason: str) -> None:
+        shown = config.relative_to(self.repo_root) if config.is_relative_to(self.repo_root) else config
+        refusal = Refusal(cell=label, config=str(shown), reason=reason)
+        self.refused.append(refusal)
+        self.warnings.append(f"{self.spec.path}: {entry.key}: refused {refusal.message}")
+
     def cells_for(self, entry: TaskEntry) -> list[Cell]:
         spec = self.spec
         backbones = [b for b in spec.backbones if entry.backbones is None or b.name in entry.backbones]
         dataset = TASK_DATASETS[entry.task]
         if dataset not in spec.datasets:
             self.warnings.append(f"{spec.path}: datasets.{dataset}: not declared; task {entry.task} will use the config's data_root")
+        resources = entry.resources or spec.resources
         cells = []
         for backbone in backbones:
             if backbone.arch == "auto":
@@ -254,26 +252,39 @@ class Planner:
                 self.warnings.append(f"{spec.path}: task {entry.task} recipe {entry.recipe}: config {config} does not exist")
             for seed in entry.seeds or spec.seeds:
                 options = self.cfg_options(entry, checkpoint, seed)
+                parts = [entry.task, entry.recipe, entry.protocol, None if entry.resolution == 224 else f"r{entry.resolution}",
+                         None if entry.eval_mode == "ss" else "msflip", None if entry.batch is None else f"b{entry.batch}",
+                         backbone.name, f"s{seed}"]
+                label = ".".join(_UNSAFE.sub("_", str(p)) for p in parts if p)
+                try:
+                    batch, recipe = self.batch_plan(entry, arch, options)
+                    options.update(batch_options(batch))
+                    options.update(self.rescaled_schedule(config, options, batch))
+                except BatchError as error:
+                    self.refuse(entry, label, config, str(error))
+                    continue
                 coordinates = {
                     "backbone": backbone.name, "arch": arch, "task": entry.task, "recipe": entry.recipe,
                     "protocol": entry.protocol, "resolution": entry.resolution, "eval": entry.eval_mode, "seed": seed,
-                    "policy": spec.checkpoint_policy,
+                    "policy": spec.checkpoint_policy, "processes": batch.processes,
                 }
                 identity = json.dumps(
                     {"cell": coordinates, "checkpoint": digest, "config": config_digest, "options": options,
                      "packages": package_versions()}, sort_keys=True, default=str)
                 cell_id = hashlib.sha256(identity.encode()).hexdigest()[:16]
-                parts = [entry.task, entry.recipe, entry.protocol, None if entry.resolution == 224 else f"r{entry.resolution}",
-                         None if entry.eval_mode == "ss" else "msflip", backbone.name, f"s{seed}"]
-                label = ".".join(_UNSAFE.sub("_", str(p)) for p in parts if p)
+                length = _lookup(spec.overrides, recipe.length_key) or _lookup(entry.overrides, recipe.length_key)
                 cells.append(Cell(
                     id=cell_id, label=label, backbone=backbone.name, arch=arch, checkpoint=checkpoint, task=entry.task,
                     dataset=dataset, recipe=entry.recipe, protocol=entry.protocol, resolution=entry.resolution,
                     eval_mode=entry.eval_mode, seed=seed, config=str(config), cfg_options=options,
                     work_dir=str(spec.work_root / "cells" / f"{label}-{cell_id[:10]}"),
-                    resources=entry.resources or spec.resources,
-                    gpu_hours=gpu_hours(entry.task, entry.recipe, arch, entry.resolution),
+                    resources=resources,
+                    gpu_hours=gpu_hours(entry.task, arch, entry.resolution, recipe,
+                                        length if isinstance(length, int) else None),
                     checkpoint_policy=spec.checkpoint_policy, max_attempts=spec.max_attempts, test_config=test_config,
+                    processes=batch.processes, effective_batch=batch.effective_batch, per_gpu_batch=batch.per_gpu_batch,
+                    accumulation=batch.accumulation, lr=batch.lr, recipe_batch=batch.recipe_batch,
+                    recipe_lr=batch.recipe_lr, off_recipe=batch.off_recipe, off_recipe_reason=batch.off_recipe_reason,
                 ))
         return cells
 
@@ -286,7 +297,8 @@ class Planner:
                 self.warnings.append(f"{self.spec.path}: cells {by_id[cell.id].label} and {cell.label} are identical; "
                                      "the second is dropped")
             by_id.setdefault(cell.id, cell)
-        return Plan(spec=self.spec, cells=list(by_id.values()), warnings=list(dict.fromkeys(self.warnings)))
+        return Plan(spec=self.spec, cells=list(by_id.values()), warnings=list(dict.fromkeys(self.warnings)),
+                    refused=list(self.refused))
 
 
 def plan_matrix(spec: MatrixSpec, only: str | None = None) -> Plan:
@@ -297,4 +309,14 @@ def plan_matrix(spec: MatrixSpec, only: str | None = None) -> Plan:
 
         patterns = [p if any(ch in p for ch in "*?[") else f"*{p}*" for p in only.split(",")]
         plan.cells = [c for c in plan.cells if any(fnmatchcase(c.label, p) or fnmatchcase(c.id, p) for p in patterns)]
+        plan.refused = [r for r in plan.refused if any(fnmatchcase(r.cell, p) for p in patterns)]
     return plan
+
+
+def _lookup(options: dict[str, Any], dotted: str) -> Any:
+    """The value of a dotted key in an options mapping, flat (``a.b``) or nested (``{a: {b}}``)."""
+    if dotted in options:
+        return options[dotted]
+    head, _, rest = dotted.partition(".")
+    value = options.get(head)
+    return _lookup(value, rest) if rest and isinstance(value, dict) else None

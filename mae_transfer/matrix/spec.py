@@ -38,6 +38,14 @@ EVAL_MODES = ("ss", "ms+flip")
 CHECKPOINT_POLICIES = ("last", "best")
 NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 GENERATE_PREFIX = "generate:"
+# Config keys the planner derives from the recipe batch and the resources; a matrix sets them
+# through `batch:` and `resources:` instead of overrides.
+PLANNED_KEYS = {
+    "train_dataloader.batch_size": "the per-GPU batch is derived from the recipe batch and the resources "
+                                   "(limit it with resources.max_per_gpu_batch; change the total with batch: N)",
+    "optim_wrapper.accumulative_counts": "gradient accumulation is derived from the recipe batch and the resources "
+                                         "(change the total with batch: N)",
+}
 
 
 class SpecError(ValueError):
@@ -70,18 +78,28 @@ class Backbone:
 
 @dataclass(frozen=True)
 class Resources:
-    """What one cell asks of the machine or the cluster."""
+    """What one cell asks of the machine or the cluster.
+
+    ``gpus_per_cell`` GPUs on each of ``nodes`` nodes, one training process per GPU (0: one CPU
+    process per node). ``max_per_gpu_batch`` caps the per-GPU batch below the recipe's
+    memory-proven one (smaller GPUs); gradient accumulation keeps the recipe batch.
+    """
 
     gpus_per_cell: int = 1
     nodes: int = 1
     time_limit_hours: float = 24.0
     cpus_per_gpu: int = 8
     partition: str | None = None
+    max_per_gpu_batch: int | None = None
 
 
 @dataclass(frozen=True)
 class TaskEntry:
-    """One task row of the matrix: evaluated on every selected backbone for every seed."""
+    """One task row of the matrix: evaluated on every selected backbone for every seed.
+
+    ``batch`` sets a total batch on purpose (None: the recipe's); the lr then follows the
+    recipe's linear scaling rule and the cells are marked off-recipe.
+    """
 
     task: str
     recipe: str = "paper"
@@ -93,6 +111,8 @@ class TaskEntry:
     overrides: dict[str, Any] = field(default_factory=dict)
     config: str | None = None
     resources: Resources | None = None
+    batch: int | None = None
+    key: str = "tasks"
 
 
 @dataclass(frozen=True)
@@ -180,18 +200,32 @@ class _Reader:
             return {}
         if not isinstance(value, dict) or not all(isinstance(k, str) and k for k in value):
             raise self.fail(key, "expected a mapping of config keys (dotted paths) to values")
+        for name in _dotted_keys(value):
+            if name in PLANNED_KEYS:
+                raise self.fail(f"{key}.{name}", f"set by the planner: {PLANNED_KEYS[name]}")
         return dict(value)
 
     def resources(self, value: Any, key: str, base: Resources) -> Resources:
-        allowed = ("gpus_per_cell", "nodes", "time_limit_hours", "cpus_per_gpu", "partition")
+        allowed = ("gpus_per_cell", "nodes", "time_limit_hours", "cpus_per_gpu", "partition", "max_per_gpu_batch")
         raw = self.mapping(value, key, allowed)
+        limit = raw.get("max_per_gpu_batch", base.max_per_gpu_batch)
         return Resources(
             gpus_per_cell=self.integer(raw.get("gpus_per_cell", base.gpus_per_cell), f"{key}.gpus_per_cell", 0),
             nodes=self.integer(raw.get("nodes", base.nodes), f"{key}.nodes", 1),
             time_limit_hours=self.number(raw.get("time_limit_hours", base.time_limit_hours), f"{key}.time_limit_hours"),
             cpus_per_gpu=self.integer(raw.get("cpus_per_gpu", base.cpus_per_gpu), f"{key}.cpus_per_gpu", 1),
             partition=raw.get("partition", base.partition),
+            max_per_gpu_batch=None if limit is None else self.integer(limit, f"{key}.max_per_gpu_batch", 1),
         )
+
+
+def _dotted_keys(mapping: dict[str, Any], prefix: str = "") -> list[str]:
+    """The dotted key paths of a (possibly nested) overrides mapping."""
+    keys = []
+    for name, value in mapping.items():
+        full = f"{prefix}{name}"
+        keys += _dotted_keys(value, f"{full}.") if isinstance(value, dict) else [full]
+    return keys
 
 
 def _backbone(reader: _Reader, raw: Any, key: str) -> Backbone:
@@ -221,7 +255,8 @@ def _backbone(reader: _Reader, raw: Any, key: str) -> Backbone:
 
 
 def _task(reader: _Reader, raw: Any, key: str, names: set[str], resources: Resources) -> TaskEntry:
-    allowed = ("task", "recipe", "protocol", "resolution", "eval", "backbones", "seeds", "overrides", "config", "resources")
+    allowed = ("task", "recipe", "protocol", "resolution", "eval", "backbones", "seeds", "overrides", "config", "resources",
+               "batch")
     raw = reader.mapping(raw, key, allowed)
     if "task" not in raw:
         raise reader.fail(f"{key}.task", f"missing; allowed values: {', '.join(TASK_DATASETS)}")
@@ -252,6 +287,8 @@ def _task(reader: _Reader, raw: Any, key: str, names: set[str], resources: Resou
         overrides=reader.overrides(raw.get("overrides"), f"{key}.overrides"),
         config=reader.string(raw["config"], f"{key}.config") if "config" in raw else None,
         resources=reader.resources(raw["resources"], f"{key}.resources", resources) if "resources" in raw else None,
+        batch=reader.integer(raw["batch"], f"{key}.batch", 1) if "batch" in raw else None,
+        key=key,
     )
 
 

@@ -5,10 +5,11 @@ them at parse time, so a cell sets the full key paths that use them through ``--
 ``TASKS`` lists those paths per task; ``tests/matrix/test_tasks.py`` checks them against every
 config that exists, so a config and this table cannot drift apart silently.
 
-Schedules and throughputs give the GPU-hour estimate of ``plan``: images seen in training
-divided by images per second per GPU. Throughputs are rough A100 (AMP) figures measured by the
-reference implementations (ViTDet training logs, MMSeg logs, MAE fine-tuning logs); they are
-estimates for budgeting, not benchmarks.
+Throughputs give the GPU-hour estimate of ``plan`` (``recipes.gpu_hours``: images seen over
+the recipe's schedule divided by images per second per GPU). They are rough A100 (AMP) figures
+measured by the reference implementations (ViTDet training logs, MMSeg logs, MAE fine-tuning
+logs); estimates for budgeting, not benchmarks. Each recipe's batch, lr and schedule live in
+``mae_transfer/matrix/recipes.py``.
 """
 
 from __future__ import annotations
@@ -26,14 +27,6 @@ ARCH_LABEL = {"vit-t": "ViT-T", "vit-s": "ViT-S", "vit-b": "ViT-B", "vit-l": "Vi
 
 
 @dataclass(frozen=True)
-class Schedule:
-    """Training length of a recipe: iterations at a total batch size."""
-
-    iters: int
-    batch: int
-
-
-@dataclass(frozen=True)
 class TaskProfile:
     """What the matrix needs to know about one task.
 
@@ -48,7 +41,6 @@ class TaskProfile:
         test_configs: eval mode -> test-only config template evaluated on the trained checkpoint
             with ``tools/test.py`` (ADE20K ms+flip); the training config stays the recipe's.
         metrics: leaderboard metric name -> candidate keys in ``metrics.json`` (first found wins).
-        schedules: recipe -> Schedule for the GPU-hour estimate.
     """
 
     family: str
@@ -56,7 +48,6 @@ class TaskProfile:
     checkpoint_keys: tuple[str, ...]
     data_keys: tuple[tuple[str, str], ...]
     metrics: dict[str, tuple[str, ...]]
-    schedules: dict[str, Schedule]
     recipe_data_keys: dict[str, tuple[tuple[str, str], ...]] | None = None
     test_configs: dict[str, str] | None = None
 
@@ -73,8 +64,7 @@ _CLASSIFICATION_DATA_KEYS = (
 _CLASSIFICATION_METRICS = {"top1": ("accuracy/top1", "top1", "acc/top1"), "top5": ("accuracy/top5", "top5", "acc/top5")}
 
 
-def _classification(dataset: str, train_images: int) -> TaskProfile:
-    # Table 9 lengths: 100 epochs (B) at batch 1024; the per-dataset adjustments are not published.
+def _classification(dataset: str) -> TaskProfile:
     return TaskProfile(
         family="classification",
         # One fine-tuning config per dataset x arch x resolution; other protocols override
@@ -89,11 +79,6 @@ def _classification(dataset: str, train_images: int) -> TaskProfile:
         checkpoint_keys=("model.pretrained",),
         data_keys=_CLASSIFICATION_DATA_KEYS,
         metrics=_CLASSIFICATION_METRICS,
-        schedules={
-            "paper": Schedule(iters=100 * train_images // 1024, batch=1024),
-            "reduced": Schedule(iters=30 * train_images // 1024, batch=1024),
-            "smoke": Schedule(iters=60, batch=8),
-        },
     )
 
 
@@ -124,9 +109,6 @@ TASKS: dict[str, TaskProfile] = {
             ("test_evaluator.ann_file", "/annotations/instances_val2017.json"),
         )},
         metrics={"AP_box": ("coco/bbox_mAP", "bbox_mAP"), "AP_mask": ("coco/segm_mAP", "segm_mAP")},
-        # 100 ep = 184375 iters * 64 images / 118k; reduced: 25 ep.
-        schedules={"paper": Schedule(184375, 64), "vitdet": Schedule(184375, 64),
-                   "reduced": Schedule(46094, 64), "smoke": Schedule(60, 2)},
     ),
     "ade20k-upernet": TaskProfile(
         family="ade20k",
@@ -143,14 +125,12 @@ TASKS: dict[str, TaskProfile] = {
         ),
         metrics={"mIoU": ("mIoU",), "mAcc": ("mAcc",), "aAcc": ("aAcc",)},
         test_configs={"ms+flip": "configs/ade20k/upernet_mae-{arch}_8xb2-amp-160k_ade20k-512x512-ms.py"},
-        # 160k iters * 16 images = 100 epochs of 20,210 images (x ~1.27 for crops); reduced 40k.
-        schedules={"paper": Schedule(160000, 16), "reduced": Schedule(40000, 16), "smoke": Schedule(60, 2)},
     ),
-    "inat2017": _classification("inat2017", 579184),
-    "inat2018": _classification("inat2018", 437513),
-    "inat2019": _classification("inat2019", 265213),
-    "places205": _classification("places205", 2448873),
-    "places365": _classification("places365", 1803460),
+    "inat2017": _classification("inat2017"),
+    "inat2018": _classification("inat2018"),
+    "inat2019": _classification("inat2019"),
+    "places205": _classification("places205"),
+    "places365": _classification("places365"),
 }
 
 # images / second / GPU in training, by task family and arch (A100, AMP; CPU-scale for tiny).
@@ -188,14 +168,6 @@ def protocol_options(protocol: str | None) -> dict[str, object]:
         return {"model.protocol": "mlp_last_block"}
     blocks = int(protocol.split("-", 1)[1])
     return {"model.protocol._delete_": True, "model.protocol.name": "partial", "model.protocol.num_blocks": blocks}
-
-
-def gpu_hours(task: str, recipe: str, arch: str, resolution: int) -> float:
-    """Estimated GPU-hours of one cell from its schedule and the throughput table."""
-    profile = TASKS[task]
-    schedule = profile.schedules[recipe]
-    rate = THROUGHPUT[(profile.family, ARCH_SHORT[arch])] / RESOLUTION_COST.get(resolution, (resolution / 224) ** 2)
-    return schedule.iters * schedule.batch / rate / 3600.0
 
 
 def test_config_path(task: str, arch: str, eval_mode: str) -> str | None:
