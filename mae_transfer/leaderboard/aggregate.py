@@ -3,16 +3,22 @@
 A row is (backbone, arch, recipe, variant); a column is (task, metric). Each entry holds the
 mean and sample standard deviation over the seeds that finished (n shown), how many seeds
 failed or are missing, the reference number and the delta to it. Nothing planned is dropped.
+
+A cell trained at another batch or lr than its recipe's (``off_recipe`` in its plan and its
+result's provenance) gets its own row (the variant names the batch or lr) and its entries are
+marked off-recipe, with the reason, so it is never averaged with or mistaken for the recipe.
 """
 
 from __future__ import annotations
 
+import math
 import statistics
 from dataclasses import dataclass, field
 
-from mae_transfer.leaderboard.collect import Collection
+from mae_transfer.leaderboard.collect import CellOutcome, Collection
 from mae_transfer.leaderboard.references import Reference, reference_index, reference_key
 from mae_transfer.matrix.spec import CLASSIFICATION_TASKS
+from mae_transfer.matrix.planner import Cell
 from mae_transfer.matrix.tasks import ARCH_LABEL, ARCH_SHORT
 
 
@@ -44,6 +50,7 @@ class Entry:
     missing: int = 0
     running: int = 0
     reference: Reference | None = None
+    off_recipe: bool = False
 
     @property
     def n(self) -> int:
@@ -72,6 +79,7 @@ class Row:
     variant: str
     entries: dict[tuple[str, str], Entry] = field(default_factory=dict)
     provenance: dict[str, set] = field(default_factory=lambda: {k: set() for k in PROVENANCE})
+    off_recipe: list[str] = field(default_factory=list)
 
     @property
     def arch_label(self) -> str:
@@ -90,14 +98,39 @@ class Table:
     references: list[tuple[str, str, str, dict[tuple[str, str], Reference]]]
 
 
-def variant_of(protocol: str | None, resolution: int, eval_mode: str) -> str:
+def variant_of(protocol: str | None, resolution: int, eval_mode: str, off_recipe: str = "") -> str:
     """A short text for what distinguishes rows beyond backbone and recipe."""
     parts = [protocol] if protocol else []
     if resolution != 224:
         parts.append(f"{resolution}px")
     if eval_mode != "ss":
         parts.append(eval_mode)
+    if off_recipe:
+        parts.append(off_recipe)
     return " ".join(parts)
+
+
+def off_recipe_variant(cell: Cell) -> str:
+    """What an off-recipe cell changed, for its row's variant (empty for a recipe cell)."""
+    if not cell.off_recipe:
+        return ""
+    parts = []
+    if cell.effective_batch != cell.recipe_batch:
+        parts.append(f"batch {cell.effective_batch}")
+    rule = None if cell.recipe_lr is None else cell.recipe_lr * (cell.effective_batch or 0) / (cell.recipe_batch or 1)
+    if cell.lr is not None and (rule is None or not math.isclose(cell.lr, rule, rel_tol=1e-9)):
+        parts.append(f"lr {cell.lr:g}")
+    return " ".join(parts) or "off-recipe"
+
+
+def _off_recipe_reason(outcome: CellOutcome) -> str:
+    """Why a cell is off-recipe (its result's provenance, else its plan); empty when it is not."""
+    provenance = (outcome.result or {}).get("provenance", {}) if outcome.status == "done" else {}
+    if provenance.get("off_recipe"):
+        return str(provenance.get("off_recipe_reason") or "off-recipe")
+    if outcome.cell.off_recipe:
+        return outcome.cell.off_recipe_reason or "off-recipe"
+    return ""
 
 
 def build_tables(collection: Collection, references: list[Reference]) -> list[Table]:
@@ -111,9 +144,12 @@ def build_tables(collection: Collection, references: list[Reference]) -> list[Ta
             cell = outcome.cell
             if cell.task not in tasks:
                 continue
-            variant = variant_of(cell.protocol, cell.resolution, cell.eval_mode)
+            variant = variant_of(cell.protocol, cell.resolution, cell.eval_mode, off_recipe_variant(cell))
             row = rows.setdefault((cell.backbone, cell.arch, cell.recipe, variant),
                                   Row(cell.backbone, cell.arch, cell.recipe, variant))
+            reason = _off_recipe_reason(outcome)
+            if reason and reason not in row.off_recipe:
+                row.off_recipe.append(reason)
             for task, metric, _ in layout.columns:
                 if task != cell.task:
                     continue
@@ -121,6 +157,7 @@ def build_tables(collection: Collection, references: list[Reference]) -> list[Ta
                 entry.reference = index.get(reference_key(task, cell.recipe, cell.arch, cell.protocol, cell.resolution,
                                                           cell.eval_mode, metric))
                 entry.planned += 1
+                entry.off_recipe = entry.off_recipe or bool(reason)
                 if outcome.status == "done" and metric in outcome.result["metrics"]:
                     entry.values.append(float(outcome.result["metrics"][metric]))
                 elif outcome.status == "done":

@@ -17,7 +17,8 @@ def render_png(tables: list[Table]) -> bytes | None:
                 entry = row.entries.get((task, metric))
                 if entry is None or entry.mean is None:
                     continue
-                label = f"{row.backbone}\n{row.recipe}" + (f" {row.variant}" if row.variant else "")
+                label = (f"{row.backbone}\n{row.recipe}" + (f" {row.variant}" if row.variant else "")
+                         + (" †" if entry.off_recipe else ""))
                 reference = entry.reference.value if entry.reference else None
                 bars.append((label, entry.mean, entry.std or 0.0, reference))
             if bars:

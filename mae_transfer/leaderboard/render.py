@@ -3,7 +3,8 @@
 An entry reads ``mean ± std (n=k)`` followed by ``Δ delta`` against the reference; seeds that
 failed or have not run are marked (``2 failed``, ``1 missing``), and an entry with no finished
 seed says so instead of disappearing. Reference rows follow the user's rows, with numbered
-sources under each table.
+sources under each table. An entry trained off its recipe's batch or lr ends with ``†``; the
+footnote under the table names the row and the reason (CSV: the ``off_recipe`` column).
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import io
 from mae_transfer.leaderboard.aggregate import PROVENANCE, Entry, Row, Table
 
 PROVENANCE_HEADERS = ("eval", "ckpt", "batch", "GPUs", "commit")
+OFF_RECIPE_MARK = "†"
 
 
 def format_entry(entry: Entry | None) -> str:
@@ -31,7 +33,16 @@ def format_entry(entry: Entry | None) -> str:
         text += f" Δ {entry.delta:+.2f}"
     if notes:
         text += f" [{', '.join(notes)}]"
-    return text
+    return text + (f" {OFF_RECIPE_MARK}" if entry.off_recipe else "")
+
+
+def off_recipe_notes(table: Table) -> list[str]:
+    """The footnotes of a table's off-recipe rows: which row, and why."""
+    notes = []
+    for row in table.rows:
+        for reason in row.off_recipe:
+            notes.append(f"{OFF_RECIPE_MARK} off-recipe: {row.backbone} {row.recipe} {row.variant}: {reason}")
+    return notes
 
 
 def _provenance(row: Row, key: str) -> str:
@@ -79,7 +90,9 @@ def render_markdown(name: str, tables: list[Table], problems: list[str]) -> str:
         lines += ["| " + " | ".join(cells) + " |" for cells in body]
         lines.append("")
         lines += [f"- [{i}] {source}" for i, source in enumerate(sources, 1)]
-        if sources:
+        notes = off_recipe_notes(table)
+        lines += [f"- {note}" for note in notes]
+        if sources or notes:
             lines.append("")
     if problems:
         lines += ["## Problems", ""] + [f"- {problem}" for problem in problems] + [""]
@@ -87,7 +100,7 @@ def render_markdown(name: str, tables: list[Table], problems: list[str]) -> str:
 
 
 CSV_HEADER = ("table", "backbone", "arch", "task", "recipe", "variant", "metric", "mean", "std", "n", "planned",
-              "failed", "running", "missing", "reference", "delta", "reference_source", *PROVENANCE)
+              "failed", "running", "missing", "reference", "delta", "reference_source", *PROVENANCE, "off_recipe")
 
 
 def _number(value: float | None) -> str:
@@ -109,6 +122,7 @@ def render_csv(tables: list[Table]) -> str:
                     entry.missing, "" if reference is None else f"{reference.value:g}", _number(entry.delta),
                     "" if reference is None else reference.source,
                     *("/".join(sorted(row.provenance[key])) for key in PROVENANCE),
+                    "; ".join(row.off_recipe) if entry.off_recipe else "",
                 ])
     return buffer.getvalue()
 
@@ -132,6 +146,7 @@ def render_html(name: str, tables: list[Table], problems: list[str], chart_png: 
             parts.append(f"<tr{css}>" + "".join(f"<td>{escape(c)}</td>" for c in cells) + "</tr>")
         parts.append("</table>")
         parts += [f"<p>[{i}] {escape(source)}</p>" for i, source in enumerate(sources, 1)]
+        parts += [f"<p class='off-recipe'>{escape(note)}</p>" for note in off_recipe_notes(table)]
     if chart_png:
         encoded = base64.b64encode(chart_png).decode()
         parts.append(f"<h2>User vs paper</h2><img alt='bar chart' src='data:image/png;base64,{encoded}'>")

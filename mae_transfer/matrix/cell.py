@@ -74,6 +74,29 @@ def flatten_options(options: dict[str, Any], prefix: str = "") -> list[str]:
     return items
 
 
+def launched_processes(cell: Cell, launcher: str, nproc: int) -> int:
+    """Training processes a launch starts: ``nproc`` per node under torchrun/srun, else one."""
+    if launcher == "slurm":
+        return nproc * cell.resources.nodes
+    return nproc if launcher == "pytorch" else 1
+
+
+def process_mismatch(cell: Cell, launcher: str, nproc: int) -> str | None:
+    """Why a launch would not train at the planned batch (None when it matches the plan).
+
+    The per-GPU batch and accumulation are planned for ``cell.processes`` processes; another
+    process count would change the effective batch, so the cell is refused before training.
+    """
+    world = launched_processes(cell, launcher, nproc)
+    if cell.effective_batch is None or world == cell.processes:
+        return None
+    return (f"cell {cell.label} ({cell.config}): planned for {cell.processes} process(es) "
+            f"({cell.processes} x {cell.per_gpu_batch} per GPU x {cell.accumulation} accumulation = batch "
+            f"{cell.effective_batch}), but this launch ({launcher}, {nproc} per node) starts {world}, which would "
+            f"train at batch {world * (cell.per_gpu_batch or 0) * cell.accumulation}; run it with the executor "
+            f"and process count its resources ask for (resources.gpus_per_cell x nodes), or change its resources")
+
+
 def _free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -190,6 +213,11 @@ def run_cell(cell_dir: Path, launcher: str = "none", nproc: int = 1) -> bool:
                   f"on {socket.gethostname()}\n")
         if found:
             log.write(f"[mae-transfer] resuming from checkpoint {found[0]} (iteration {found[1]})\n")
+        mismatch = process_mismatch(cell, launcher, nproc)
+        if mismatch is not None:
+            log.write(f"[mae-transfer] {mismatch}\n")
+            mark_finished(cell_dir, ok=False, error_tail=mismatch)
+            return False
         try:
             command = train_command(cell, launcher, nproc, resume=found is not None)
         except OptionError as error:
@@ -213,7 +241,7 @@ def run_cell(cell_dir: Path, launcher: str = "none", nproc: int = 1) -> bool:
         step = None
         if cell.checkpoint_policy == "best":
             raw, step = best_step(train_dir, cell, raw)
-        write_result(cell_dir, build_result(cell, train_dir, nproc if launcher == "pytorch" else 1, raw, step))
+        write_result(cell_dir, build_result(cell, train_dir, launched_processes(cell, launcher, nproc), raw, step))
     except (ResultError, OSError) as error:
         with log_path.open("a") as log:
             log.write(f"[mae-transfer] {error}\n{traceback.format_exc()}")

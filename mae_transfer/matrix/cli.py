@@ -28,7 +28,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         return parser
 
     command("doctor", "check packages, configs, checkpoints, datasets, GPUs and disk before running", _doctor)
-    plan = command("plan", "list the cells, their configs, work dirs and estimated GPU-hours", _plan)
+    plan = command("plan", "list the cells, their configs, batch (per GPU x accumulation), lr, work dirs and "
+                           "estimated GPU-hours; exits 1 when a cell is refused", _plan)
     plan.add_argument("--resolve", action="store_true", help="also write each cell's resolved config (needs mmengine)")
     run = command("run", "run every unfinished cell (idempotent; resumes interrupted cells)", _run)
     run.add_argument("--executor", choices=("local", "torchrun", "slurm"), default="local")
@@ -68,7 +69,10 @@ def _doctor(args: argparse.Namespace) -> int:
 
 
 def _plan(args: argparse.Namespace) -> int:
+    from dataclasses import asdict
+
     from rich.console import Console
+    from rich.markup import escape
     from rich.table import Table
 
     plan = _plan_of(args)
@@ -78,22 +82,33 @@ def _plan(args: argparse.Namespace) -> int:
         write_resolved_configs(plan)
     if args.json:
         print(json.dumps({"matrix": plan.spec.name, "work_root": str(plan.spec.work_root), "cells": [c.to_json() for c in plan.cells],
-                          "total_gpu_hours": plan.total_gpu_hours, "warnings": plan.warnings}, indent=2, default=str))
-        return 0
-    table = Table(title=f"{plan.spec.name}: {len(plan.cells)} cells, ~{plan.total_gpu_hours:,.0f} GPU-hours")
-    for column in ("cell", "id", "config", "GPUs", "GPU-h", "work dir"):
+                          "refused": [asdict(r) for r in plan.refused], "total_gpu_hours": plan.total_gpu_hours,
+                          "warnings": plan.warnings}, indent=2, default=str))
+        return 1 if plan.refused else 0
+    table = Table(title=f"{plan.spec.name}: {len(plan.cells)} cells, ~{plan.total_gpu_hours:,.0f} GPU-hours"
+                  + (f", {len(plan.refused)} refused" if plan.refused else ""))
+    for column in ("cell", "id", "config", "nodes x GPUs", "effective_batch", "per_gpu_batch", "accumulation", "lr",
+                   "GPU-h", "work dir"):
         table.add_column(column, overflow="fold")
     for cell in plan.cells:
         config = Path(cell.config)
         shown = config.relative_to(Path.cwd()) if config.is_relative_to(Path.cwd()) else config
-        table.add_row(cell.label, cell.id, str(shown), str(cell.resources.gpus_per_cell), f"{cell.gpu_hours:,.1f}",
-                      str(Path(cell.work_dir).name))
+        batch = f"{cell.effective_batch}" + (f" (recipe {cell.recipe_batch}) †" if cell.off_recipe else "")
+        table.add_row(cell.label, cell.id, str(shown), f"{cell.resources.nodes} x {cell.resources.gpus_per_cell}", batch,
+                      str(cell.per_gpu_batch), str(cell.accumulation), f"{cell.lr:g}" if cell.lr is not None else "-",
+                      f"{cell.gpu_hours:,.1f}", str(Path(cell.work_dir).name))
     console = Console()
     console.print(table)
     console.print(f"work root: {plan.spec.work_root}")
+    for cell in plan.cells:
+        if cell.off_recipe:
+            console.print(f"† off-recipe: {cell.label}: {cell.off_recipe_reason}", markup=False, highlight=False)
+    for refusal in plan.refused:
+        console.print(f"[red]refused:[/red] {escape(refusal.message)}", markup=True, highlight=False)
     for warning in plan.warnings:
-        console.print(f"[yellow]warning:[/yellow] {warning}", markup=True, highlight=False)
-    return 0
+        if not any(refusal.message in warning for refusal in plan.refused):
+            console.print(f"[yellow]warning:[/yellow] {warning}", markup=True, highlight=False)
+    return 1 if plan.refused else 0
 
 
 def _run(args: argparse.Namespace) -> int:

@@ -6,13 +6,19 @@ Layout (schema 1)::
                            config, checkpoint},
      "metrics": {"AP_box": 51.2, ...},          # leaderboard names, percent
      "raw_metrics": {"coco/bbox_mAP": 51.2, ...},  # as tools/train.py wrote them (percent)
-     "provenance": {git_commit, git_dirty, packages, device, gpus, effective_batch, eval_mode,
-                    checkpoint_policy, evaluated_step, finished}}
+     "provenance": {git_commit, git_dirty, packages, device, gpus, processes, effective_batch,
+                    per_gpu_batch, accumulation, lr, recipe_batch, recipe_lr, off_recipe,
+                    off_recipe_reason, eval_mode, checkpoint_policy, evaluated_step, finished}}
+
+The batch and lr in the provenance are read back from the config mmengine dumped into the
+training work dir (what really ran) and compared with the plan: a mismatch fails the cell
+instead of being recorded as if it were the recipe.
 """
 
 from __future__ import annotations
 
 import json
+import math
 import platform
 import subprocess
 import time
@@ -98,28 +104,63 @@ def device_description(gpus: int) -> str:
     return f"cpu ({platform.machine()}, {platform.processor() or 'unknown'})"
 
 
-def effective_batch(train_dir: Path, world_size: int) -> int | None:
-    """Images per optimizer step: per-process batch x processes x gradient accumulation.
-
-    Read from the config mmengine dumped into the training work dir.
-    """
-    dumped = sorted(p for p in train_dir.glob("*.py"))
+def dumped_config(train_dir: Path, config: str) -> Path:
+    """The config mmengine dumped into the training work dir (named after the cell's config)."""
+    named = train_dir / Path(config).name
+    if named.is_file():
+        return named
+    dumped = sorted(train_dir.glob("*.py"))
     if not dumped:
-        return None
-    try:
-        from mmengine.config import Config
+        raise ResultError(f"{train_dir}: no dumped config (*.py); cannot read the batch the run used")
+    return dumped[0]
 
-        cfg = Config.fromfile(str(dumped[0]))
+
+def run_batch(train_dir: Path, config: str, world_size: int) -> dict[str, Any]:
+    """The batch and lr a finished run used: per-process batch x processes x gradient accumulation.
+
+    Raises:
+        ResultError: the dumped config is missing or lacks the keys, naming the file.
+    """
+    path = dumped_config(train_dir, config)
+    from mmengine.config import Config
+
+    try:
+        cfg = Config.fromfile(str(path), import_custom_modules=False)
         per_process = int(cfg.train_dataloader.batch_size)
-        accumulate = int(cfg.get("optim_wrapper", {}).get("accumulative_counts", 1))
-    except Exception:  # noqa: BLE001 - a provenance field must never fail a finished cell
-        return None
-    return per_process * max(world_size, 1) * accumulate
+        accumulation = int(cfg.get("optim_wrapper", {}).get("accumulative_counts", 1))
+        lr = float(cfg.optim_wrapper.optimizer.lr)
+    except Exception as error:  # noqa: BLE001 - any parse or key error is named with the file
+        raise ResultError(f"{path}: cannot read train_dataloader.batch_size, optim_wrapper.accumulative_counts "
+                          f"and optim_wrapper.optimizer.lr: {error}") from error
+    return {"effective_batch": per_process * max(world_size, 1) * accumulation, "per_gpu_batch": per_process,
+            "accumulation": accumulation, "lr": lr, "config": str(path)}
+
+
+def check_batch(cell: Cell, run: dict[str, Any]) -> None:
+    """Raise ResultError when the run's batch or lr differs from the cell's plan."""
+    if cell.effective_batch is None:
+        return
+    planned = (cell.effective_batch, cell.per_gpu_batch, cell.accumulation)
+    used = (run["effective_batch"], run["per_gpu_batch"], run["accumulation"])
+    if planned != used:
+        raise ResultError(
+            f"cell {cell.label}: effective batch mismatch: planned {cell.effective_batch} = {cell.processes} processes x "
+            f"{cell.per_gpu_batch} per GPU x {cell.accumulation} accumulation, the run used {run['effective_batch']} = "
+            f"{run['per_gpu_batch']} per process x accumulation {run['accumulation']} (read from {run['config']})")
+    if cell.lr is not None and not math.isclose(run["lr"], cell.lr, rel_tol=1e-6):
+        raise ResultError(f"cell {cell.label}: lr mismatch: planned {cell.lr:g}, the run used {run['lr']:g} "
+                          f"(optim_wrapper.optimizer.lr in {run['config']})")
 
 
 def build_result(cell: Cell, train_dir: Path, world_size: int, raw: dict[str, float],
                  evaluated_step: int | None) -> dict[str, Any]:
-    """The ``result.json`` payload of a finished cell."""
+    """The ``result.json`` payload of a finished cell.
+
+    Raises:
+        ResultError: metrics are missing, or the run's batch or lr differs from the plan.
+    """
+    run = run_batch(train_dir, cell.config, world_size)
+    check_batch(cell, run)
     return {
         "schema": SCHEMA,
         "cell": {
@@ -135,7 +176,14 @@ def build_result(cell: Cell, train_dir: Path, world_size: int, raw: dict[str, fl
             "device": device_description(world_size if cell.resources.gpus_per_cell else 0),
             "gpus": world_size if cell.resources.gpus_per_cell else 0,
             "processes": world_size,
-            "effective_batch": effective_batch(train_dir, world_size),
+            "effective_batch": run["effective_batch"],
+            "per_gpu_batch": run["per_gpu_batch"],
+            "accumulation": run["accumulation"],
+            "lr": run["lr"],
+            "recipe_batch": cell.recipe_batch,
+            "recipe_lr": cell.recipe_lr,
+            "off_recipe": cell.off_recipe,
+            "off_recipe_reason": cell.off_recipe_reason,
             "eval_mode": cell.eval_mode,
             "checkpoint_policy": cell.checkpoint_policy,
             "evaluated_step": evaluated_step,
