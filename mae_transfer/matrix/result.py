@@ -144,7 +144,7 @@ def check_batch(cell: Cell, run: dict[str, Any]) -> None:
     used = (run["effective_batch"], run["per_gpu_batch"], run["accumulation"])
     if planned != used:
         raise ResultError(
-            f"cell {cell.label}: effective batch mismatch: planned {cell.effective_batch} = {cell.processes} processes x "
+            f"cell {cell.label}: effective batch mismatch: planned {cell.effective_batch} = {cell.processes} process(es) x "
             f"{cell.per_gpu_batch} per GPU x {cell.accumulation} accumulation, the run used {run['effective_batch']} = "
             f"{run['per_gpu_batch']} per process x accumulation {run['accumulation']} (read from {run['config']})")
     if cell.lr is not None and not math.isclose(run["lr"], cell.lr, rel_tol=1e-6):

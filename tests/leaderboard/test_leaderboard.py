@@ -98,11 +98,11 @@ def test_markdown_is_exact(board) -> None:
 
 def test_csv_is_exact(board) -> None:
     leaderboard, _ = board
-    expected = """table,backbone,arch,task,recipe,variant,metric,mean,std,n,planned,failed,running,missing,reference,delta,reference_source,eval_mode,checkpoint_policy,effective_batch,gpus,git_commit
-table4,mine_b,vit_base_patch16,coco-maskrcnn,vitdet,,AP_box,51.2000,0.2828,2,2,0,0,0,51.6,-0.4000,Test source A,ss,last,64,8,abcdef1
-table4,mine_b,vit_base_patch16,coco-maskrcnn,vitdet,,AP_mask,45.3000,0.4243,2,2,0,0,0,45.9,-0.6000,Test source A,ss,last,64,8,abcdef1
-table6,mine_b,vit_base_patch16,inat2017,paper,finetune,top1,70.0000,,1,2,1,0,0,70.5,-0.5000,Test source B,ss,last,1024,8,abcdef1
-table6,mine_l,vit_large_patch16,inat2017,paper,finetune,top1,,,0,2,1,0,1,75.7,,Test source B,,,,,
+    expected = """table,backbone,arch,task,recipe,variant,metric,mean,std,n,planned,failed,running,missing,reference,delta,reference_source,eval_mode,checkpoint_policy,effective_batch,gpus,git_commit,off_recipe
+table4,mine_b,vit_base_patch16,coco-maskrcnn,vitdet,,AP_box,51.2000,0.2828,2,2,0,0,0,51.6,-0.4000,Test source A,ss,last,64,8,abcdef1,
+table4,mine_b,vit_base_patch16,coco-maskrcnn,vitdet,,AP_mask,45.3000,0.4243,2,2,0,0,0,45.9,-0.6000,Test source A,ss,last,64,8,abcdef1,
+table6,mine_b,vit_base_patch16,inat2017,paper,finetune,top1,70.0000,,1,2,1,0,0,70.5,-0.5000,Test source B,ss,last,1024,8,abcdef1,
+table6,mine_l,vit_large_patch16,inat2017,paper,finetune,top1,,,0,2,1,0,1,75.7,,Test source B,,,,,,
 """
     assert leaderboard.render("csv") == expected
 
@@ -131,3 +131,41 @@ def test_html_is_self_contained_and_png_is_a_chart(board) -> None:
     assert "51.20 ± 0.28 (n=2) Δ -0.40" in page
     png = leaderboard.render("png")
     assert png[:8] == b"\x89PNG\r\n\x1a\n" and len(png) > 1000
+
+
+OFF_RECIPE_MATRIX = """
+name: board
+backbones:
+  - {name: mine_b, checkpoint: b.pth, arch: vit_base_patch16}
+resources: {gpus_per_cell: 8}
+tasks:
+  - {task: inat2017, recipe: paper}
+  - {task: inat2017, recipe: paper, batch: 512}
+references: [refs.yaml]
+"""
+
+
+def test_off_recipe_cell_has_its_own_row_a_marker_and_a_footnote(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("MAE_TRANSFER_CACHE", str(tmp_path / "cache"))
+    (tmp_path / "m.yaml").write_text(OFF_RECIPE_MATRIX)
+    (tmp_path / "refs.yaml").write_text(REFERENCES)
+    plan = plan_matrix(load_spec(tmp_path / "m.yaml"))
+    for cell in plan.cells:
+        payload = result({"top1": 70.0 if cell.off_recipe else 71.0}, cell.effective_batch)
+        payload["provenance"].update(off_recipe=cell.off_recipe, off_recipe_reason=cell.off_recipe_reason)
+        Path(cell.work_dir).mkdir(parents=True)
+        (Path(cell.work_dir) / "result.json").write_text(json.dumps(payload))
+    board = build_leaderboard(plan)
+    lines = board.render("md").splitlines()
+    assert "| mine_b | ViT-B | paper | finetune | 71.00 (n=1) Δ +0.50 | - | - | - | - | ss | last | 1024 | 8 | abcdef1 |" in lines
+    assert ("| mine_b | ViT-B | paper | finetune batch 512 | 70.00 (n=1) Δ -0.50 † | - | - | - | - | ss | last | 512 | 8 "
+            "| abcdef1 |") in lines
+    assert ("- † off-recipe: mine_b paper finetune batch 512: batch 512 set in tasks[1].batch (recipe batch 1024); "
+            "lr by the linear scaling rule 0.002 x 512 / 1024 = 0.001") in lines
+    rows = board.render("csv").splitlines()
+    assert rows[0].endswith(",off_recipe")
+    assert rows[1].endswith(",1024,8,abcdef1,")
+    assert rows[2].endswith(",512,8,abcdef1,batch 512 set in tasks[1].batch (recipe batch 1024); lr by the linear "
+                            "scaling rule 0.002 x 512 / 1024 = 0.001")
+    page = board.render("html")
+    assert "<td>70.00 (n=1) Δ -0.50 †</td>" in page and "<p class='off-recipe'>† off-recipe: mine_b paper" in page

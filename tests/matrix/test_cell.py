@@ -60,3 +60,64 @@ def test_progress_and_eta_from_mmengine_log(tmp_path: Path) -> None:
         "y Iter(train) [ 40/300]  lr: 1e-3  eta: 0:01:30  time: 0.3\n")
     progress = read_progress(tmp_path)
     assert progress.text == "iter 40/300" and progress.eta == "0:01:30" and abs(progress.fraction - 40 / 300) < 1e-9
+
+
+def _planned_cell(tmp_path: Path, processes: int, per_gpu: int, accumulation: int) -> Cell:
+    return Cell(id="1" * 16, label="inat2017.smoke.finetune.tiny.s0", backbone="tiny", arch="vit_tiny_patch16",
+                checkpoint="c.pth", task="inat2017", dataset="inat2017", recipe="smoke", protocol="finetune",
+                resolution=224, eval_mode="ss", seed=0, config="configs/smoke/inat_finetune.py",
+                cfg_options={"randomness.seed": 0}, work_dir=str(tmp_path), resources=Resources(gpus_per_cell=processes),
+                gpu_hours=0.0, checkpoint_policy="last", max_attempts=3, processes=processes,
+                effective_batch=processes * per_gpu * accumulation, per_gpu_batch=per_gpu, accumulation=accumulation,
+                lr=1e-3, recipe_batch=8, recipe_lr=1e-3)
+
+
+def test_launch_with_another_process_count_is_refused_before_training(tmp_path: Path) -> None:
+    import json
+
+    from mae_transfer.matrix.cell import run_cell
+
+    cell = _planned_cell(tmp_path, processes=2, per_gpu=4, accumulation=1)
+    (tmp_path / "cell.json").write_text(json.dumps(cell.to_json()))
+    assert not run_cell(tmp_path, launcher="none", nproc=1)
+    state = read_state(tmp_path)
+    assert state.state == "failed" and not (tmp_path / "train").exists()
+    assert ("cell inat2017.smoke.finetune.tiny.s0 (configs/smoke/inat_finetune.py): planned for 2 process(es) "
+            "(2 x 4 per GPU x 1 accumulation = batch 8), but this launch (none, 1 per node) starts 1, which would "
+            "train at batch 4") in state.error_tail
+
+
+def _dumped(train_dir: Path, batch_size: int, accumulation: int, lr: float) -> None:
+    train_dir.mkdir(parents=True)
+    (train_dir / "inat_finetune.py").write_text(
+        f"train_dataloader = dict(batch_size={batch_size})\n"
+        f"optim_wrapper = dict(optimizer=dict(type='AdamW', lr={lr}), accumulative_counts={accumulation})\n")
+
+
+def test_result_reads_back_the_batch_and_records_the_plan(tmp_path: Path) -> None:
+    pytest.importorskip("mmengine")
+    from mae_transfer.matrix.result import build_result
+
+    _dumped(tmp_path / "train", batch_size=4, accumulation=2, lr=1e-3)
+    cell = _planned_cell(tmp_path, processes=1, per_gpu=4, accumulation=2)
+    provenance = build_result(cell, tmp_path / "train", 1, {"accuracy/top1": 50.0}, None)["provenance"]
+    assert {k: provenance[k] for k in ("effective_batch", "per_gpu_batch", "accumulation", "lr", "recipe_batch",
+                                       "recipe_lr", "off_recipe", "off_recipe_reason")} == {
+        "effective_batch": 8, "per_gpu_batch": 4, "accumulation": 2, "lr": 1e-3, "recipe_batch": 8, "recipe_lr": 1e-3,
+        "off_recipe": False, "off_recipe_reason": None}
+
+
+@pytest.mark.parametrize(("batch_size", "accumulation", "lr", "message"), [
+    (4, 1, 1e-3, "effective batch mismatch: planned 8 = 1 process(es) x 4 per GPU x 2 accumulation, the run used 4 "
+                 "= 4 per process x accumulation 1"),
+    (4, 2, 2e-3, "lr mismatch: planned 0.001, the run used 0.002"),
+])
+def test_result_with_another_batch_or_lr_than_planned_is_an_error(tmp_path: Path, batch_size, accumulation, lr,
+                                                                   message: str) -> None:
+    pytest.importorskip("mmengine")
+    from mae_transfer.matrix.result import ResultError, build_result
+
+    _dumped(tmp_path / "train", batch_size=batch_size, accumulation=accumulation, lr=lr)
+    with pytest.raises(ResultError, match="cell inat2017.smoke.finetune.tiny.s0: ") as raised:
+        build_result(_planned_cell(tmp_path, 1, 4, 2), tmp_path / "train", 1, {"accuracy/top1": 50.0}, None)
+    assert message in str(raised.value) and str(tmp_path / "train" / "inat_finetune.py") in str(raised.value)

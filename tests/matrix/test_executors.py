@@ -19,7 +19,9 @@ from mae_transfer.matrix.spec import load_spec
 @pytest.mark.slow
 def test_torchrun_two_cpu_processes_for_one_classification_cell(tmp_path: Path, env) -> None:
     matrix = tmp_path / "m.yaml"
-    matrix.write_text(matrix_text(f"  - {{task: inat2017, recipe: smoke, overrides: {TINY_CLASSIFIER}}}"))
+    # two processes planned (gpus_per_cell: 2 runs as two CPU processes on a machine without GPUs)
+    tasks = f"  - {{task: inat2017, recipe: smoke, overrides: {TINY_CLASSIFIER}, resources: {{gpus_per_cell: 2}}}}"
+    matrix.write_text(matrix_text(tasks))
     run = cli(["run", str(matrix), "--executor", "torchrun", "--nproc-per-node", "2"], env)
     assert run.returncode == 0, run.stdout + run.stderr
     cell_dir = Path(json.loads(cli(["plan", str(matrix), "--json"], env).stdout)["cells"][0]["work_dir"])
@@ -28,7 +30,8 @@ def test_torchrun_two_cpu_processes_for_one_classification_cell(tmp_path: Path, 
     assert "env_cfg.dist_cfg.backend=gloo" in log
     result = json.loads((cell_dir / "result.json").read_text())
     assert result["provenance"]["processes"] == 2
-    assert result["provenance"]["effective_batch"] == 16  # 8 per process x 2 processes
+    # the smoke recipe's batch 8 = 4 per process x 2 processes (the planner halves the per-process batch)
+    assert (result["provenance"]["effective_batch"], result["provenance"]["per_gpu_batch"]) == (8, 4)
 
 
 @pytest.mark.slow
