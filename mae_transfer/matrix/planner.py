@@ -272,7 +272,7 @@ class Planner:
                     {"cell": coordinates, "checkpoint": digest, "config": config_digest, "options": options,
                      "packages": package_versions()}, sort_keys=True, default=str)
                 cell_id = hashlib.sha256(identity.encode()).hexdigest()[:16]
-                length = _lookup(spec.overrides, recipe.length_key) or _lookup(entry.overrides, recipe.length_key)
+                length = _lookup(entry.overrides, recipe.length_key) or _lookup(spec.overrides, recipe.length_key)
                 cells.append(Cell(
                     id=cell_id, label=label, backbone=backbone.name, arch=arch, checkpoint=checkpoint, task=entry.task,
                     dataset=dataset, recipe=entry.recipe, protocol=entry.protocol, resolution=entry.resolution,
