@@ -11,7 +11,7 @@ Iteration-based loops (COCO, ADE20K) count dataloader iterations: mmengine's
 ``accumulative_counts`` steps the optimizer every k iterations but divides nothing else, and
 ``ParamSchedulerHook`` steps iteration-based schedulers every iteration. So with accumulation k
 the loop's ``max_iters`` and every iteration-valued key (validation and checkpoint intervals,
-scheduler begin/end/milestones/T_max) are multiplied by k; with a batch other than the recipe's
+scheduler begin/end/milestones/T_max/step_size) are multiplied by k; with a batch other than the recipe's
 the number of optimizer steps is rescaled too, keeping the epochs (images seen) of the recipe.
 """
 
@@ -145,8 +145,9 @@ def iteration_options(cfg: Any, plan: BatchPlan) -> dict[str, Any]:
     """Rescaled iteration-valued keys of a parsed config (mmengine ``Config``) for ``plan``.
 
     Covers ``train_cfg.max_iters``/``val_interval``/``val_begin``, every iteration-based
-    scheduler's ``begin``/``end``/``milestones``/``T_max`` and an iteration-based checkpoint
-    interval. Epoch-based loops and schedulers are left alone (epochs do not change).
+    scheduler's ``begin``/``end``/``milestones``/``T_max``/``step_size``/``total_steps`` and an
+    iteration-based checkpoint interval. Epoch-based loops and schedulers are left alone
+    (epochs do not change).
     """
     if not plan.rescales_iterations:
         return {}
@@ -163,7 +164,7 @@ def iteration_options(cfg: Any, plan: BatchPlan) -> dict[str, Any]:
     for prefix, scheduler in indexed:
         if scheduler.get("by_epoch", True):
             continue
-        for key in ("begin", "end", "T_max"):
+        for key in ("begin", "end", "T_max", "step_size", "total_steps"):
             value = scheduler.get(key)
             if isinstance(value, int) and value < _INFINITE:
                 options[f"{prefix}.{key}"] = plan.scaled_iterations(value)
