@@ -17,8 +17,8 @@ from dataclasses import dataclass, field
 
 from mae_transfer.leaderboard.collect import CellOutcome, Collection
 from mae_transfer.leaderboard.references import Reference, reference_index, reference_key
-from mae_transfer.matrix.spec import CLASSIFICATION_TASKS
 from mae_transfer.matrix.planner import Cell
+from mae_transfer.matrix.spec import CLASSIFICATION_TASKS
 from mae_transfer.matrix.tasks import ARCH_LABEL, ARCH_SHORT
 
 

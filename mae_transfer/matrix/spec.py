@@ -98,7 +98,8 @@ class TaskEntry:
     """One task row of the matrix: evaluated on every selected backbone for every seed.
 
     ``batch`` sets a total batch on purpose (None: the recipe's); the lr then follows the
-    recipe's linear scaling rule and the cells are marked off-recipe.
+    recipe's linear scaling rule and the cells are marked off-recipe. ``key`` is the entry's
+    key path in the matrix file (``tasks[i]``), for messages.
     """
 
     task: str
