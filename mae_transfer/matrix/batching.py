@@ -166,7 +166,7 @@ def iteration_options(cfg: Any, plan: BatchPlan) -> dict[str, Any]:
             continue
         for key in ("begin", "end", "T_max", "step_size", "total_steps"):
             value = scheduler.get(key)
-            if isinstance(value, int) and value < _INFINITE:
+            if isinstance(value, int) and 0 < value < _INFINITE:
                 options[f"{prefix}.{key}"] = plan.scaled_iterations(value)
         if isinstance(scheduler.get("milestones"), (list, tuple)):
             options[f"{prefix}.milestones"] = [plan.scaled_iterations(m) for m in scheduler["milestones"]]
