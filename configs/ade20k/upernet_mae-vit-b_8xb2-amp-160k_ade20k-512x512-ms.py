@@ -3,7 +3,7 @@
 #
 # The whole test-time augmentation lives in the config: the segmentor is wrapped in mmseg's
 # SegTTAModel and the test pipeline yields 6 scales x 2 flips per image
-# (configs/_base_/ade20k/ms_flip_test.py), each segmented by slide inference, logits averaged.
+# (configs/_base_/ade20k/ms_flip_test.py), each segmented by slide inference, softmax scores averaged.
 # (MMSeg 1.2.2's `...-512x512-ms.py` repeats the single-scale pipeline; it only does TTA when
 # its tools/test.py is given --tta.)
 _base_ = ['./upernet_mae-vit-b_8xb2-amp-160k_ade20k-512x512.py', '../_base_/ade20k/ms_flip_test.py']

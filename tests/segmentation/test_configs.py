@@ -135,7 +135,8 @@ def test_ms_flip_pipeline_uses_the_min_size_resize() -> None:
         resizes = cfg.test_dataloader.dataset.pipeline[1].transforms[0]
         assert [r.type for r in resizes] == ["MAETransferMinSizeResize"] * 6
         assert all(r.min_size == 512 and r.keep_ratio for r in resizes)
-        assert [tuple(r.scale) for r in resizes] == [(int(2048 * f), int(512 * f)) for f in (0.5, 0.75, 1.0, 1.25, 1.5, 1.75)]
+        ratios = (0.5, 0.75, 1.0, 1.25, 1.5, 1.75)
+        assert [tuple(r.scale) for r in resizes] == [(int(2048 * f), int(512 * f)) for f in ratios]
 
 
 def test_min_size_resize_without_min_size_is_mmcv_resize() -> None:
