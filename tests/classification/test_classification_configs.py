@@ -67,6 +67,20 @@ def test_paper_config_follows_the_recipe(path: Path) -> None:
     assert cfg.model.pretrained is None and cfg.model.protocol.name == "finetune"
 
 
+@pytest.mark.parametrize("path", LINEAR_CONFIGS, ids=_id)
+def test_linear_config_matches_its_name(path: Path) -> None:
+    cfg = Config.fromfile(str(path))
+    arch, recipe, dataset = path.stem.split("_")
+    assert recipe == "linear-amp-90e" and cfg.optim_wrapper.type == "AmpOptimWrapper"
+    assert cfg.train_cfg.max_epochs == 90 == cfg.param_scheduler[-1].end
+    assert cfg.model.backbone.arch.replace("_", "-").replace("patch", "p") == arch
+    assert dataset.endswith("-224") and cfg.model.backbone.img_size == 224
+    assert cfg.val_dataloader.dataset.pipeline[1].input_size == 224
+    assert cfg.train_dataloader.dataset.pipeline[1].type == "MAETransferLinearProbeTransform"
+    assert all(cfg[loader].dataset.num_classes == cfg.model.num_classes for loader in LOADERS)
+    assert cfg.model.protocol.name == "linear" and cfg.optim_wrapper.optimizer.type == "MAETransferLars"
+
+
 def _build_everything(cfg: Config) -> None:
     # the configured arch, width and resolution, but 2 blocks: ViT-H's 32 would take GBs on CPU
     model = MODELS.build({**cfg.model, "backbone": {**cfg.model.backbone, "depth": 2}})

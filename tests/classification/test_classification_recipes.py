@@ -23,7 +23,7 @@ from mae_transfer.optim import LARS
 
 DATASETS = {"inat2017": 5089, "inat2018": 8142, "inat2019": 1010, "places205": 205, "places365": 365}
 ARCHS = {"vit_base_patch16": "vit-base-p16", "vit_large_patch16": "vit-large-p16", "vit_huge_patch14": "vit-huge-p14"}
-HEAVY_STEPS = ("RandAugment", "RandomErasing", "ColorJitter", "AutoAugment", "TrivialAugment")
+LOADERS = ("train_dataloader", "val_dataloader", "test_dataloader")
 
 
 @pytest.fixture(autouse=True)
@@ -38,8 +38,9 @@ def _cells(tmp_path: Path, protocol: str, resolution: int = 224) -> list:
     backbones = "\n".join(f"  - {{name: {a}, checkpoint: {a}.pth, arch: {a}}}" for a in ARCHS)
     for arch in ARCHS:
         (tmp_path / f"{arch}.pth").write_bytes(b"x")
+    datasets = "\n".join(f"  {d}: {{root: {tmp_path / d}}}" for d in DATASETS)
     matrix = tmp_path / "matrix.yaml"
-    matrix.write_text(f"name: recipes\nbackbones:\n{backbones}\ntasks:\n{tasks}\n")
+    matrix.write_text(f"name: recipes\nbackbones:\n{backbones}\ndatasets:\n{datasets}\ntasks:\n{tasks}\n")
     return plan_matrix(load_spec(matrix, work_root=tmp_path / "runs")).cells
 
 
@@ -64,6 +65,9 @@ def test_linear_cells_run_the_linear_probe_recipe(tmp_path: Path) -> None:
         assert path.name == f"{ARCHS[cell.arch]}_linear-amp-90e_{cell.task}-224.py" and path.is_file()
         cfg = _resolved(cell)
         assert cfg.model.backbone.arch == cell.arch and cfg.model.num_classes == DATASETS[cell.task]
+        # the planner's checkpoint and data-root keys land in the config
+        assert cfg.model.pretrained == str(tmp_path / f"{cell.arch}.pth")
+        assert {cfg[loader].dataset.data_root for loader in LOADERS} == {str(tmp_path / cell.task)}
         assert Protocol.parse(cfg.model.protocol) == Protocol("linear")
         # MAE Table 10 / main_linprobe.py: LARS, blr 0.1 at 16384, wd 0, no regularisation
         optimizer = cfg.optim_wrapper.optimizer
