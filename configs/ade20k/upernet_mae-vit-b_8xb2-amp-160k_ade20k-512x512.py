@@ -51,7 +51,8 @@ model = dict(
         embed_dim=embed_dim,
         rescales=[4, 2, 1, 0.5],
         norm_cfg=dict(type='SyncBN', requires_grad=True)),
-    # MMSeg uses 768 decoder channels (BEiT's code and the paper: 512).
+    # 768 decoder channels: MMSeg configs/mae and BEiT's upernet_beit_base_*_pt2ft.py set 768 over
+    # their bases' 512; the paper (A.4) does not say.
     decode_head=dict(in_channels=[embed_dim] * 4, channels=768, num_classes=150),
     auxiliary_head=dict(in_channels=embed_dim, num_classes=150),
     test_cfg=dict(mode='slide', crop_size=crop_size, stride=(341, 341)))

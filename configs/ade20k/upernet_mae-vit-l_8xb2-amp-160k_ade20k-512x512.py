@@ -5,7 +5,10 @@
 # neither the lr nor the layer decay for ADE20K, and MMSegmentation ships no ViT-L MAE config.
 # 0.75 is the official MAE repository's ViT-L fine-tuning value (FINETUNE.md: ViT-B 0.65,
 # ViT-L 0.75), which matches the ViT-B segmentation value 0.65 = its ViT-B fine-tuning value.
-# Drop path 0.2: the official MAE ViT-L fine-tuning value (ViT-B uses 0.1 in both settings).
+# Drop path 0.2: the official MAE ViT-L fine-tuning value (FINETUNE.md) and BEiT's ViT-L ADE20K
+# config (ViT-B uses 0.1 in both settings).
+# lr 1e-4 (from the ViT-B config): unpublished for ViT-L (A.4 searched it per entry); declared
+# deviation.
 # Decoder channels 1024: BEiT's ViT-L UperNet config (the code the paper used).
 # Taps: blocks [7, 11, 15, 23] (BEiT-L / MAE-L segmentation).
 _base_ = './upernet_mae-vit-b_8xb2-amp-160k_ade20k-512x512.py'

@@ -2,3 +2,6 @@
 _base_ = ["../_base_/classification/places365.py", "../_base_/classification/finetune_vit-huge.py"]
 
 model = dict(num_classes=365)  # Places365-Standard categories, as num_classes in places365.py
+# 1024 images per step = 16 per GPU x 64 GPUs (FINETUNE.md ViT-H: 8 nodes x 8 GPUs x --batch_size 16);
+# on 32 GPUs set optim_wrapper.accumulative_counts=2
+train_dataloader = dict(batch_size=16)

@@ -3,7 +3,8 @@
 - :mod:`~mae_transfer.classification.annotations`: readers for the official annotation files
   (pure Python; class-index rule and error messages);
 - :mod:`~mae_transfer.classification.datasets`: mmengine datasets over those readers;
-- :mod:`~mae_transfer.classification.transforms`: image loading and timm's MAE augmentation;
+- :mod:`~mae_transfer.classification.transforms`: image loading, timm's MAE fine-tuning augmentation
+  and MAE's weak linear-probe augmentation;
 - :mod:`~mae_transfer.classification.model`: ``MAEClassifier`` (MAEViT + pooling + fc_norm + head,
   Mixup/CutMix and the soft-target loss);
 - :mod:`~mae_transfer.classification.protocols`: full / linear / partial fine-tuning;

@@ -14,7 +14,11 @@ The augmentation itself is timm's ``create_transform`` with MAE's fine-tuning ar
 (``main_finetune.py``'s ``build_transform``): RandomResizedCrop + flip + RandAugment
 ``rand-m9-mstd0.5-inc1`` + normalisation + random erasing (p 0.25, per-pixel noise) for
 training; resize to ``input_size / crop_pct`` and center crop for evaluation, with no
-randomness at all.
+randomness at all. MAE's ``util/datasets.py`` uses ``crop_pct = 224 / 256`` for inputs up to
+224 and ``1.0`` above (448: resize 448, crop 448); :func:`mae_eval_crop_pct` is that rule.
+
+The linear probe (``main_linprobe.py``) trains with weak augmentation only:
+:class:`LinearProbeTransform` (MAE's single-draw RandomResizedCrop, bicubic, + flip).
 
 Pillow >= 13 raises on ``ImageOps.posterize(img, 0)``, which timm's ``PosterizeIncreasing``
 reaches at RandAugment magnitude >= 10 (m9 with mstd 0.5 gets there), crashing training.
@@ -26,11 +30,20 @@ from __future__ import annotations
 
 from typing import Any
 
+import math
+
 import torch
 from PIL import Image, ImageOps, UnidentifiedImageError
 from timm.data import IMAGENET_DEFAULT_MEAN, IMAGENET_DEFAULT_STD, auto_augment, create_transform
+from torchvision.transforms import InterpolationMode
+from torchvision.transforms import functional as F
 
-EVAL_CROP_PCT = 224 / 256  # resize 256 -> center crop 224 (and 512 -> 448)
+EVAL_CROP_PCT = 224 / 256  # MAE util/datasets.py, input <= 224: resize 256 -> center crop 224
+
+
+def mae_eval_crop_pct(input_size: int) -> float:
+    """MAE's evaluation crop fraction (``util/datasets.py``): 224 / 256 up to 224, else 1.0."""
+    return EVAL_CROP_PCT if input_size <= 224 else 1.0
 
 
 def _posterize(img: Image.Image, bits_to_keep: int, **_: Any) -> Image.Image:
@@ -88,7 +101,8 @@ class TimmTransform:
         re_mode: random-erasing fill (MAE: ``pixel``, per-pixel normal noise).
         re_count: erased regions per image.
         interpolation: resize interpolation (MAE: bicubic).
-        crop_pct: evaluation center-crop fraction (224 / 256).
+        crop_pct: evaluation center-crop fraction; None = MAE's rule (:func:`mae_eval_crop_pct`:
+            224 / 256 up to 224, 1.0 above).
         hflip: horizontal-flip probability for training.
         scale: RandomResizedCrop area range for training (timm default (0.08, 1)).
         mean: normalisation mean (ImageNet).
@@ -104,7 +118,7 @@ class TimmTransform:
         re_mode: str = "pixel",
         re_count: int = 1,
         interpolation: str = "bicubic",
-        crop_pct: float = EVAL_CROP_PCT,
+        crop_pct: float | None = None,
         hflip: float = 0.5,
         scale: tuple[float, float] | None = None,
         mean: tuple[float, ...] = IMAGENET_DEFAULT_MEAN,
@@ -131,7 +145,7 @@ class TimmTransform:
                 input_size=input_size,
                 is_training=False,
                 interpolation=interpolation,
-                crop_pct=crop_pct,
+                crop_pct=mae_eval_crop_pct(input_size) if crop_pct is None else crop_pct,
                 mean=tuple(mean),
                 std=tuple(std),
             )
@@ -142,6 +156,66 @@ class TimmTransform:
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(is_training={self.is_training}, transform={self.transform})"
+
+
+class LinearProbeTransform:
+    """MAE's linear-probe training augmentation (``main_linprobe.py``): crop, flip, normalise.
+
+    The crop is MAE's ``util/crop.py`` RandomResizedCrop (made to match the TF/TPU code): one
+    draw of area fraction ``U(scale)`` and log-uniform aspect ratio, the box clipped to the
+    image, no retry loop (torchvision and timm retry 10 times and fall back to a centre crop).
+    Then bicubic resize to ``input_size``, horizontal flip with probability ``hflip``,
+    ToTensor and ImageNet normalisation. No RandAugment, colour jitter, random erasing.
+
+    Args:
+        input_size: output side in pixels (224).
+        scale: area fraction range of the crop (torchvision default (0.08, 1.0), as MAE).
+        ratio: aspect-ratio range (3/4, 4/3).
+        hflip: horizontal-flip probability (0.5).
+        mean: normalisation mean (ImageNet).
+        std: normalisation std (ImageNet).
+    """
+
+    def __init__(
+        self,
+        input_size: int = 224,
+        scale: tuple[float, float] = (0.08, 1.0),
+        ratio: tuple[float, float] = (3 / 4, 4 / 3),
+        hflip: float = 0.5,
+        mean: tuple[float, ...] = IMAGENET_DEFAULT_MEAN,
+        std: tuple[float, ...] = IMAGENET_DEFAULT_STD,
+    ) -> None:
+        self.input_size = input_size
+        self.scale = tuple(scale)
+        self.ratio = tuple(ratio)
+        self.hflip = hflip
+        self.mean = list(mean)
+        self.std = list(std)
+
+    def crop_box(self, width: int, height: int) -> tuple[int, int, int, int]:
+        """One random crop box ``(top, left, height, width)`` inside a ``width`` x ``height`` image."""
+        area = width * height * torch.empty(1).uniform_(self.scale[0], self.scale[1]).item()
+        log_low, log_high = math.log(self.ratio[0]), math.log(self.ratio[1])
+        aspect = math.exp(torch.empty(1).uniform_(log_low, log_high).item())
+        crop_w = min(int(round(math.sqrt(area * aspect))), width)
+        crop_h = min(int(round(math.sqrt(area / aspect))), height)
+        top = int(torch.randint(0, height - crop_h + 1, (1,)).item())
+        left = int(torch.randint(0, width - crop_w + 1, (1,)).item())
+        return top, left, crop_h, crop_w
+
+    def __call__(self, results: dict[str, Any]) -> dict[str, Any]:
+        image = results["img"]
+        top, left, crop_h, crop_w = self.crop_box(*image.size)
+        size = [self.input_size, self.input_size]
+        image = F.resized_crop(image, top, left, crop_h, crop_w, size, interpolation=InterpolationMode.BICUBIC)
+        if torch.rand(1).item() < self.hflip:
+            image = F.hflip(image)
+        results["img"] = F.normalize(F.to_tensor(image), self.mean, self.std)
+        return results
+
+    def __repr__(self) -> str:
+        return (f"{type(self).__name__}(input_size={self.input_size}, scale={self.scale}, ratio={self.ratio}, "
+                f"hflip={self.hflip})")
 
 
 class PackClassificationInputs:

@@ -9,10 +9,12 @@ its ``ImageClassifier``/``Places205``/``iNat2018``/``Accuracy``):
 
 - ``MAETransferClassifier`` (``MODELS``): :class:`mae_transfer.classification.model.MAEClassifier`;
 - ``MAETransferINaturalistDataset``, ``MAETransferPlacesDataset`` (``DATASETS``);
-- ``MAETransferLoadRGBImage``, ``MAETransferTimmTransform``,
+- ``MAETransferLoadRGBImage``, ``MAETransferTimmTransform``, ``MAETransferLinearProbeTransform``,
   ``MAETransferPackClassificationInputs`` (``TRANSFORMS``);
 - ``MAETransferTopKAccuracy`` (``METRICS``): ``accuracy/top1`` and ``accuracy/top5`` in percent;
-- ``MAETransferLars`` (``OPTIMIZERS``): timm's LARS, for MAE's linear probe;
+- ``MAETransferLars`` (``OPTIMIZERS``): :class:`mae_transfer.optim.LARS`, MAE's LARS for the
+  linear probe (trust ratio on every parameter with ndim > 1, also at weight decay 0; timm's
+  ``Lars`` skips it at weight decay 0);
 - ``MAELayerDecayOptimWrapperConstructor`` and the resume fix, through
   ``mae_transfer.integrations.engine``.
 """
@@ -20,13 +22,18 @@ its ``ImageClassifier``/``Places205``/``iNat2018``/``Accuracy``):
 from __future__ import annotations
 
 from mmengine.registry import DATASETS, METRICS, MODELS, OPTIMIZERS, TRANSFORMS
-from timm.optim import Lars
 
 import mae_transfer.integrations.engine  # noqa: F401  (resume fix, layer-decay constructor)
 from mae_transfer.classification.datasets import INaturalistDataset, PlacesDataset
 from mae_transfer.classification.metric import TopKAccuracy
 from mae_transfer.classification.model import MAEClassifier
-from mae_transfer.classification.transforms import LoadRGBImage, PackClassificationInputs, TimmTransform
+from mae_transfer.classification.transforms import (
+    LinearProbeTransform,
+    LoadRGBImage,
+    PackClassificationInputs,
+    TimmTransform,
+)
+from mae_transfer.optim.lars import LARS
 
 REGISTERED = {
     MODELS: {"MAETransferClassifier": MAEClassifier},
@@ -34,10 +41,11 @@ REGISTERED = {
     TRANSFORMS: {
         "MAETransferLoadRGBImage": LoadRGBImage,
         "MAETransferTimmTransform": TimmTransform,
+        "MAETransferLinearProbeTransform": LinearProbeTransform,
         "MAETransferPackClassificationInputs": PackClassificationInputs,
     },
     METRICS: {"MAETransferTopKAccuracy": TopKAccuracy},
-    OPTIMIZERS: {"MAETransferLars": Lars},
+    OPTIMIZERS: {"MAETransferLars": LARS},
 }
 
 for _registry, _modules in REGISTERED.items():

@@ -34,7 +34,8 @@ class TaskProfile:
         family: ``coco``, ``ade20k`` or ``classification``.
         configs: recipe -> config path template (``{arch}`` = vit-b etc., ``{folder}``,
             ``{resolution}``, ``{eval}``), or a mapping arch (vit-b ...) -> template; relative to
-            the repository root.
+            the repository root. A ``recipe:protocol`` key (``paper:linear``) replaces the
+            recipe's template for cells of that protocol.
         checkpoint_keys: config key paths that receive the checkpoint path.
         data_keys: (key path, suffix): the key receives ``data_root + suffix``.
         recipe_data_keys: recipe -> data keys, for recipes whose configs wrap datasets differently.
@@ -65,14 +66,21 @@ _CLASSIFICATION_METRICS = {"top1": ("accuracy/top1", "top1", "acc/top1"), "top5"
 
 
 def _classification(dataset: str) -> TaskProfile:
+    # Table 9 / FINETUNE.md lengths: 100 epochs (B), 50 (L/H) at batch 1024; the per-dataset
+    # adjustments of MAE A.5 are not published.
+    archs = (("vit-b", "vit-base-p16", 100), ("vit-l", "vit-large-p16", 50), ("vit-h", "vit-huge-p14", 50))
     return TaskProfile(
         family="classification",
-        # One fine-tuning config per dataset x arch x resolution; other protocols override
-        # model.protocol (protocol_options). No reduced preset is shipped: point `config:` at one.
+        # One fine-tuning config per dataset x arch x resolution; partial fine-tuning overrides
+        # model.protocol on it (protocol_options; MAE A.1: partial fine-tuning follows the
+        # fine-tuning setting). The linear probe has its own recipe (MAE Table 10: LARS, BN head,
+        # no mixup/RandAugment), so `paper:linear` names its configs. No reduced preset is
+        # shipped: point `config:` at one.
         configs={
             "paper": {arch: f"configs/{{folder}}/{name}_ft-amp-{epochs}e_{dataset}-{{resolution}}.py"
-                      for arch, name, epochs in (("vit-b", "vit-base-p16", 100), ("vit-l", "vit-large-p16", 50),
-                                                 ("vit-h", "vit-huge-p14", 50))},
+                      for arch, name, epochs in archs},
+            "paper:linear": {arch: f"configs/{{folder}}/{name}_linear-amp-90e_{dataset}-{{resolution}}.py"
+                             for arch, name, _ in archs},
             "reduced": f"configs/{{folder}}/reduced_{dataset}_{{arch}}-{{resolution}}.py",
             "smoke": f"configs/smoke/{'inat' if dataset.startswith('inat') else 'places'}_finetune.py",
         },
@@ -147,7 +155,7 @@ RESOLUTION_COST = {224: 1.0, 448: 5.0}
 def config_path(task: str, recipe: str, arch: str, protocol: str | None, resolution: int, eval_mode: str) -> str:
     """The config file (relative to the repository root) of one cell."""
     profile = TASKS[task]
-    template = profile.configs[recipe]
+    template = profile.configs.get(f"{recipe}:{protocol}", profile.configs[recipe])
     if isinstance(template, dict):
         template = template.get(ARCH_SHORT[arch], f"configs/<no {recipe} config for {arch}>.py")
     return template.format(
@@ -159,7 +167,12 @@ def config_path(task: str, recipe: str, arch: str, protocol: str | None, resolut
 
 
 def protocol_options(protocol: str | None) -> dict[str, object]:
-    """``--cfg-options`` that select a classification protocol on a fine-tuning config."""
+    """``--cfg-options`` that select a classification protocol.
+
+    Partial fine-tuning runs on the fine-tuning configs, so its options select the protocol
+    there. The linear probe's own configs (``paper:linear``) already set ``model.protocol``;
+    the option is repeated so that a cell with its own ``config:`` still probes linearly.
+    """
     if protocol in (None, "finetune"):
         return {}
     if protocol == "linear":

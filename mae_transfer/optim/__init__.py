@@ -1,7 +1,9 @@
-"""Layer-wise lr decay for MAE ViT fine-tuning: spec -> parameter groups -> audit table.
+"""Optimisation for MAE transfer: layer-wise lr decay (spec -> parameter groups -> audit table)
+and MAE's LARS for the linear probe.
 
-Pure PyTorch; the mmengine optimizer-wrapper constructor that uses it lives in
-``mae_transfer.integrations.optim_constructor``.
+Pure PyTorch; the mmengine optimizer-wrapper constructor that uses layer decay lives in
+``mae_transfer.integrations.optim_constructor``, and ``MAETransferLars`` is registered by
+``mae_transfer.integrations.classification``.
 """
 
 from mae_transfer.optim.audit import (
@@ -20,8 +22,10 @@ from mae_transfer.optim.layer_decay import (
     layer_id_for,
     param_groups,
 )
+from mae_transfer.optim.lars import LARS, lars_direction
 
 __all__ = [
+    "LARS",
     "AuditRow",
     "LayerAssignment",
     "LayerDecaySpec",
@@ -31,6 +35,7 @@ __all__ = [
     "find_backbone",
     "format_audit_table",
     "format_layer_summary",
+    "lars_direction",
     "layer_id_for",
     "layer_summary",
     "param_groups",

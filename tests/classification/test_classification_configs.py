@@ -14,9 +14,17 @@ from mmengine.registry import DATASETS, METRICS, MODELS, PARAM_SCHEDULERS, TRANS
 import mae_transfer.integrations.classification  # noqa: F401  (registers the task)
 
 PAPER_CONFIGS = sorted([*REPO.glob("configs/inat/*.py"), *REPO.glob("configs/places/*.py")])
+FINETUNE_CONFIGS = [path for path in PAPER_CONFIGS if "_ft-" in path.stem]
+LINEAR_CONFIGS = [path for path in PAPER_CONFIGS if "_linear-" in path.stem]
 SMOKE_CONFIGS = [REPO / "configs/smoke/inat_finetune.py", REPO / "configs/smoke/places_finetune.py"]
 LOADERS = ("train_dataloader", "val_dataloader", "test_dataloader")
-BLR = {"vit-base-p16": 5e-4, "vit-large-p16": 1e-3, "vit-huge-p14": 1e-3}  # MAE Table 9
+BLR = {"vit-base-p16": 5e-4, "vit-large-p16": 1e-3, "vit-huge-p14": 1e-3}  # official FINETUNE.md
+LAYER_DECAY = {"vit-base-p16": 0.65, "vit-large-p16": 0.75, "vit-huge-p14": 0.75}  # official FINETUNE.md
+DROP_PATH = {"vit-base-p16": 0.1, "vit-large-p16": 0.2, "vit-huge-p14": 0.3}  # official FINETUNE.md
+# (per-GPU batch, GPUs, accumulation) = 1024: FINETUNE.md B/L 32 x 4 nodes x 8, H 16 x 8 nodes x 8;
+# H at 448: 8 per GPU (MMPretrain's 32xb8 448 config) x 32 GPUs x 4
+BATCH = {("vit-base-p16", 224): (32, 32, 1), ("vit-large-p16", 224): (32, 32, 1),
+         ("vit-huge-p14", 224): (16, 64, 1), ("vit-huge-p14", 448): (8, 32, 4)}
 
 
 def _id(path: Path) -> str:
@@ -29,10 +37,12 @@ def test_every_table6_cell_has_a_config() -> None:
         for arch in ("vit-base-p16_ft-amp-100e", "vit-large-p16_ft-amp-50e", "vit-huge-p14_ft-amp-50e"):
             assert f"{arch}_{dataset}-224" in names
         assert f"vit-huge-p14_ft-amp-50e_{dataset}-448" in names
-    assert len(PAPER_CONFIGS) == 20
+    assert len(FINETUNE_CONFIGS) == 20
+    assert len(LINEAR_CONFIGS) == 15
+    assert set(PAPER_CONFIGS) == {*FINETUNE_CONFIGS, *LINEAR_CONFIGS}
 
 
-@pytest.mark.parametrize("path", PAPER_CONFIGS, ids=_id)
+@pytest.mark.parametrize("path", FINETUNE_CONFIGS, ids=_id)
 def test_paper_config_follows_the_recipe(path: Path) -> None:
     cfg = Config.fromfile(str(path))
     arch, recipe, dataset = path.stem.split("_")
@@ -45,12 +55,30 @@ def test_paper_config_follows_the_recipe(path: Path) -> None:
     assert cfg.model.backbone.img_size == size
     assert cfg.train_dataloader.dataset.pipeline[1].input_size == size
     assert cfg.val_dataloader.dataset.pipeline[1].input_size == size
-    # lr = blr x 1024 / 256 with 1024 = per-GPU batch x 32 GPUs x accumulation steps
-    accumulation = cfg.optim_wrapper.get("accumulative_counts", 1)
-    assert cfg.train_dataloader.batch_size * 32 * accumulation == 1024
+    # lr = blr x 1024 / 256 with 1024 = per-GPU batch x GPUs x accumulation steps
+    per_gpu, gpus, accumulation = BATCH[(arch, size)]
+    assert cfg.train_dataloader.batch_size == per_gpu
+    assert cfg.optim_wrapper.get("accumulative_counts", 1) == accumulation
+    assert per_gpu * gpus * accumulation == 1024
     assert cfg.optim_wrapper.optimizer.lr == pytest.approx(BLR[arch] * 1024 / 256)
+    assert cfg.optim_wrapper.paramwise_cfg.layer_decay_rate == LAYER_DECAY[arch]
+    assert cfg.model.backbone.drop_path_rate == DROP_PATH[arch]
     assert cfg.train_dataloader.drop_last  # Mixup/CutMix needs even batches
     assert cfg.model.pretrained is None and cfg.model.protocol.name == "finetune"
+
+
+@pytest.mark.parametrize("path", LINEAR_CONFIGS, ids=_id)
+def test_linear_config_matches_its_name(path: Path) -> None:
+    cfg = Config.fromfile(str(path))
+    arch, recipe, dataset = path.stem.split("_")
+    assert recipe == "linear-amp-90e" and cfg.optim_wrapper.type == "AmpOptimWrapper"
+    assert cfg.train_cfg.max_epochs == 90 == cfg.param_scheduler[-1].end
+    assert cfg.model.backbone.arch.replace("_", "-").replace("patch", "p") == arch
+    assert dataset.endswith("-224") and cfg.model.backbone.img_size == 224
+    assert cfg.val_dataloader.dataset.pipeline[1].input_size == 224
+    assert cfg.train_dataloader.dataset.pipeline[1].type == "MAETransferLinearProbeTransform"
+    assert all(cfg[loader].dataset.num_classes == cfg.model.num_classes for loader in LOADERS)
+    assert cfg.model.protocol.name == "linear" and cfg.optim_wrapper.optimizer.type == "MAETransferLars"
 
 
 def _build_everything(cfg: Config) -> None:
@@ -103,7 +131,9 @@ def test_linear_probe_base_builds_with_a_dataset_base(tmp_path: Path) -> None:
         "train_dataloader = dict(batch_size=512, dataset=dict(pipeline={{_base_.linear_probe_train_pipeline}}))\n"
     )
     cfg = Config.fromfile(str(leaf))
-    assert cfg.train_dataloader.dataset.pipeline[1].auto_augment is None
+    # MAE's weak linear-probe augmentation replaces timm's (RandAugment, random erasing) entirely
+    assert [step.type for step in cfg.train_dataloader.dataset.pipeline] == [
+        "MAETransferLoadRGBImage", "MAETransferLinearProbeTransform", "MAETransferPackClassificationInputs"]
     assert cfg.optim_wrapper.optimizer.lr == pytest.approx(0.1 * 16384 / 256)
     _build_everything(cfg)
     model = MODELS.build({**cfg.model, "backbone": {**cfg.model.backbone, "depth": 2}})

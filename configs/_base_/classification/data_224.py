@@ -1,10 +1,15 @@
-# Data loading shared by the iNaturalist / Places configs at 224 (MAE Table 9 augmentation).
+# Data loading shared by the iNaturalist / Places configs at 224, as the official MAE
+# main_finetune.py builds it (util/datasets.py build_transform):
 # Train: timm create_transform = RandomResizedCrop 224 (bicubic) + flip + RandAugment
-# rand-m9-mstd0.5-inc1 + normalise + random erasing 0.25 (pixel mode, 1 region).
-# Eval: resize the short side to 256 (224 / 0.875), center crop 224, no randomness.
-# Batch: 32 per GPU x 32 GPUs (MAE: 4 nodes x 8 GPUs) = 1024 images per step. With fewer GPUs
-# keep 1024 through optim_wrapper.accumulative_counts (8 GPUs: 4).
-# Mixup/CutMix (in the model) needs even batches: drop_last=True.
+#   rand-m9-mstd0.5-inc1 (main_finetune.py --aa default; Table 9 "RandAug (9, 0.5)") + normalise +
+#   random erasing 0.25 (FINETUNE.md --reprob 0.25), pixel mode, 1 region (main_finetune.py
+#   --remode / --recount defaults); color_jitter None (main_finetune.py default).
+# Eval: input <= 224 -> crop_pct 224 / 256 (util/datasets.py): resize the short side to 256
+#   (bicubic), centre crop 224; no randomness.
+# Batch: 32 per GPU x 32 GPUs (FINETUNE.md ViT-B/L: 4 nodes x 8 GPUs x --batch_size 32) = 1024
+# images per step. With fewer GPUs keep 1024 through optim_wrapper.accumulative_counts (8 GPUs: 4,
+# as FINETUNE.md's single-node --accum_iter 4). ViT-H leaves use 16 per GPU (FINETUNE.md ViT-H).
+# Mixup/CutMix (in the model) needs even batches: drop_last=True (main_finetune.py drop_last=True).
 train_pipeline = [
     dict(type="MAETransferLoadRGBImage"),
     dict(

@@ -1,0 +1,8 @@
+# ViT-L/16 linear probe on Places205 at 224: MAE's linear-probing recipe (Table 10,
+# main_linprobe.py); values and their sources in _base_/classification/linear_probe.py.
+# The paper reports no linear-probe number for this dataset (Table 6 is fine-tuning).
+_base_ = ["../_base_/classification/places205.py", "../_base_/classification/linear_probe_vit-large.py"]
+
+model = dict(num_classes=205)  # Places205 categories, as num_classes in places205.py
+# 16384 images per step = 512 per GPU x 32 GPUs (FINETUNE.md linear probing); weak augmentation only
+train_dataloader = dict(batch_size=512, dataset=dict(pipeline={{_base_.linear_probe_train_pipeline}}))
