@@ -76,7 +76,8 @@ def test_linear_cells_run_the_linear_probe_recipe(tmp_path: Path) -> None:
         assert (optimizer.weight_decay, optimizer.momentum) == (0.0, 0.9)
         assert optimizer.trust_coefficient == 0.001
         assert "constructor" not in cfg.optim_wrapper  # no layer decay
-        assert cfg.train_dataloader.batch_size * 32 * cfg.optim_wrapper.accumulative_counts == 16384
+        assert cfg.train_dataloader.batch_size * cell.processes * cfg.optim_wrapper.accumulative_counts == 16384
+        assert cfg.train_dataloader.batch_size <= 512  # MAE LINPROBE: 512 per GPU
         assert cfg.model.mixup is None and cfg.model.label_smoothing == 0.0
         assert cfg.model.backbone.drop_path_rate == 0.0
         warmup, cosine = cfg.param_scheduler
