@@ -1,5 +1,5 @@
 # Smoke MAE pre-training: a ViT-Tiny encoder cut to 4 blocks with a small decoder, on 64 px generated
-# images, on CPU in a couple of minutes (the demo's pre-training stage). The model and the loss are
+# images, on CPU in about a minute (the demo's pre-training stage). The model and the loss are
 # the official ones (mask ratio 0.75, norm-pix targets, AdamW betas (0.9, 0.95), wd 0.05, warmup +
 # cosine to 0); batch, lr, schedule and decoder are shrunk for 2 CPU cores.
 #
@@ -7,7 +7,7 @@
 #   python tools/train.py configs/pretrain/mae_vit-tiny-d4_smoke-64px.py --work-dir /tmp/mae \
 #       --cfg-options train_dataloader.dataset.data_root=/tmp/imagenet_smoke \
 #                     val_dataloader.dataset.data_root=/tmp/imagenet_smoke
-#   -> /tmp/mae/checkpoint-{9,19,39}.pth (official format; the encoder loads into the smoke transfer
+#   -> /tmp/mae/checkpoint-{24,49,99}.pth (official format; the encoder loads into the smoke transfer
 #      configs' backbone build_vit("vit_tiny_patch16", depth=4, img_size=64)), metrics.json with the
 #      held-out mae/masked_patch_loss.
 #
@@ -22,7 +22,7 @@ _base_ = ["../_base_/imagenet/mae_pretrain.py"]
 
 data_root = "data/smoke/imagenet"
 image_size = 64
-epochs = 40
+epochs = 100
 
 model = dict(
     arch="vit_tiny_patch16",
@@ -67,13 +67,13 @@ optim_wrapper = dict(
     optimizer=dict(type="AdamW", lr=1.5e-3, betas=(0.9, 0.95), weight_decay=0.05),
 )
 param_scheduler = [
-    dict(type="LinearLR", start_factor=1e-6, by_epoch=True, begin=0, end=4, convert_to_iter_based=True),
-    dict(type="CosineAnnealingLR", eta_min=0.0, by_epoch=True, begin=4, end=epochs, convert_to_iter_based=True),
+    dict(type="LinearLR", start_factor=1e-6, by_epoch=True, begin=0, end=5, convert_to_iter_based=True),
+    dict(type="CosineAnnealingLR", eta_min=0.0, by_epoch=True, begin=5, end=epochs, convert_to_iter_based=True),
 ]
-train_cfg = dict(max_epochs=epochs, val_interval=10)
-default_hooks = dict(logger=dict(interval=4), checkpoint=dict(interval=10, max_keep_ckpts=2))
+train_cfg = dict(max_epochs=epochs, val_interval=25)
+default_hooks = dict(logger=dict(interval=4), checkpoint=dict(interval=25, max_keep_ckpts=2))
 custom_hooks = [
-    dict(type="MAETransferOfficialCheckpointHook", save_epochs=[10, 20], save_last=True,
-         args=dict(blr=1.5e-3 * 256 / 16, min_lr=0.0, warmup_epochs=4))
+    dict(type="MAETransferOfficialCheckpointHook", save_epochs=[25, 50], save_last=True,
+         args=dict(blr=1.5e-3 * 256 / 16, min_lr=0.0, warmup_epochs=5))
 ]
 env_cfg = dict(cudnn_benchmark=False, dist_cfg=dict(backend="gloo"))

@@ -25,7 +25,8 @@ from typing import Any, Mapping
 import torch
 from torch import nn
 
-from mae_transfer.checkpoints import CheckpointError, arch_name, arch_shape, read_checkpoint
+from mae_transfer.checkpoints import CheckpointError, arch_shape, read_checkpoint
+from mae_transfer.checkpoints.arch import arch_name
 from mae_transfer.models.archs import ARCHS
 from mae_transfer.pretrain.model import MaskedAutoencoderViT
 
