@@ -245,7 +245,15 @@ class OfficialCheckpointHook(Hook):
         if checkpoint.optimizer is None or checkpoint.epoch is None:
             runner.logger.info(f"{source}: no optimizer state or epoch; pre-training starts a new schedule")
             return
-        load_optimizer_state(runner.optim_wrapper.optimizer, checkpoint.optimizer, source)
+        optimizer = runner.optim_wrapper.optimizer
+        schedulers = list(runner.param_schedulers or [])
+        # the schedulers are chained (each step scales the group's current value): keep their
+        # step-0 values through the load, then replay the steps up to the checkpoint's position
+        scheduled = {scheduler.param_name for scheduler in schedulers}
+        start_values = [{key: group[key] for key in scheduled if key in group} for group in optimizer.param_groups]
+        load_optimizer_state(optimizer, checkpoint.optimizer, source)
+        for group, values in zip(optimizer.param_groups, start_values):
+            group.update(values)
         scaler = getattr(runner.optim_wrapper, "loss_scaler", None)
         if scaler is not None and checkpoint.scaler:
             scaler.load_state_dict(checkpoint.scaler)
@@ -253,7 +261,7 @@ class OfficialCheckpointHook(Hook):
         iterations = start * len(runner.train_dataloader)
         runner.train_loop._epoch = start  # as mmengine's own resume sets the loop position
         runner.train_loop._iter = iterations
-        for scheduler in runner.param_schedulers or []:
+        for scheduler in schedulers:
             for _ in range(iterations):
                 scheduler.step()
         runner.logger.info(f"continuing {source} at epoch {start} (iteration {iterations}) with its optimizer state")
