@@ -47,7 +47,8 @@ def test_config_name_is_true(path: Path) -> None:
     assert ("-amp-" in recipe) == (cfg.optim_wrapper.type == "AmpOptimWrapper")
     epochs = int(re.search(r"(\d+)e$", recipe).group(1))
     assert cfg.train_cfg.max_epochs == epochs == cfg.param_scheduler[-1].end
-    assert cfg.train_dataloader.dataset.pipeline[1].input_size == cfg.val_dataloader.dataset.pipeline[1].input_size == size
+    assert cfg.train_dataloader.dataset.pipeline[1].input_size == size
+    assert cfg.val_dataloader.dataset.pipeline[1].input_size == size
     protocol = cfg.model.protocol if isinstance(cfg.model.protocol, str) else cfg.model.protocol.name
     accumulation = cfg.optim_wrapper.get("accumulative_counts", 1)
     if recipe.startswith("linear"):
@@ -91,6 +92,7 @@ def test_config_builds_on_generated_imagenet(path: Path, imagenet: Path) -> None
             n for n, _ in model.named_parameters() if n.startswith("backbone.blocks.1.")}
     if "partial-mlp" in path.stem:
         assert {n for n in trainable if n.startswith("backbone.")} == {
-            n for n, _ in model.named_parameters() if n.startswith(("backbone.blocks.1.mlp.", "backbone.blocks.1.norm2."))}
+            n for n, _ in model.named_parameters()
+            if n.startswith(("backbone.blocks.1.mlp.", "backbone.blocks.1.norm2."))}
     if "linear" in path.stem:
         assert trainable == {"head.weight", "head.bias"}

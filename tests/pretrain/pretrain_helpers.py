@@ -48,7 +48,8 @@ def official_mae_shapes(
         "decoder_pos_embed": (1, tokens, decoder_dim),
         "decoder_embed.weight": (decoder_dim, embed_dim), "decoder_embed.bias": (decoder_dim,),
         "decoder_norm.weight": (decoder_dim,), "decoder_norm.bias": (decoder_dim,),
-        "decoder_pred.weight": (patch * patch * channels, decoder_dim), "decoder_pred.bias": (patch * patch * channels,),
+        "decoder_pred.weight": (patch * patch * channels, decoder_dim),
+        "decoder_pred.bias": (patch * patch * channels,),
     }
     for index in range(depth):
         shapes.update(block(f"blocks.{index}", embed_dim))

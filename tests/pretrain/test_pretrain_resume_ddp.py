@@ -69,7 +69,8 @@ def test_two_process_ddp_pretraining_through_torchrun(imagenet: Path, tmp_path: 
     # CPU DDP: mmengine passes device_ids=[LOCAL_RANK] unless the wrapper config says otherwise
     options = _options(imagenet, **{"model_wrapper_cfg.device_ids": None, "env_cfg.dist_cfg.backend": "gloo"})
     # DDP without find_unused_parameters fails at the second step if any trainable parameter goes unused
-    command = [sys.executable, "-m", "torch.distributed.run", "--nproc-per-node", "2", "--master-port", str(_free_port()),
+    command = [sys.executable, "-m", "torch.distributed.run", "--nproc-per-node", "2",
+               "--master-port", str(_free_port()),
                *train_command(SMOKE_PRETRAIN, work_dir, options, "--launcher", "pytorch")[1:]]
     result = subprocess.run(command, cwd=REPO, env=subprocess_env(), capture_output=True, text=True, timeout=600)
     assert result.returncode == 0, result.stderr[-4000:]

@@ -112,7 +112,8 @@ def test_visualize_writes_one_row_per_image(trained, tmp_path: Path) -> None:
 def test_visualize_refuses_an_encoder_only_checkpoint(trained, tmp_path: Path) -> None:
     raw = torch.load(pretrain_checkpoint_path(trained["work_dir"], EPOCHS), map_location="cpu", weights_only=True)
     encoder_only = tmp_path / "encoder.pth"
-    torch.save({"model": {k: v for k, v in raw["model"].items() if not k.startswith(("decoder", "mask"))}}, encoder_only)
+    encoder = {k: v for k, v in raw["model"].items() if not k.startswith(("decoder", "mask"))}
+    torch.save({"model": encoder}, encoder_only)
     image = str(next((trained["root"] / "val").glob("*/*.JPEG")))
     result = subprocess.run([sys.executable, "-m", "mae_transfer.cli", "visualize", str(encoder_only), image,
                              "--out", str(tmp_path / "x.png")], cwd=REPO, capture_output=True, text=True)

@@ -115,4 +115,4 @@ log_processor = dict(by_epoch=True, window_size=50)
 log_level = "INFO"
 load_from = None
 resume = False
-randomness = dict(seed=0)  # main_pretrain.py --seed 0
+randomness = dict(seed=0, diff_rank_seed=True)  # main_pretrain.py: seed = args.seed (0) + rank
