@@ -4,7 +4,7 @@ Each dataset module exposes two functions with the same signatures:
 
 - ``make(kind, out, *, seed=0, **options) -> Path``: write a small synthetic dataset in the
   official layout under ``out`` and return the dataset root;
-- ``check(kind, root) -> CheckReport``: validate a dataset root in the official layout.
+- ``check(kind, root, **options) -> CheckReport``: validate a dataset root in the official layout.
 """
 
 from __future__ import annotations
@@ -24,6 +24,7 @@ DATASET_MODULES: dict[str, str] = {
     "inat2019": "mae_transfer.data.inat",
     "places205": "mae_transfer.data.places",
     "places365": "mae_transfer.data.places",
+    "imagenet": "mae_transfer.data.imagenet",
 }
 
 
@@ -39,9 +40,12 @@ def make_dataset(kind: str, out: str | Path, *, seed: int = 0, **options) -> Pat
     return dataset_module(kind).make(kind, Path(out), seed=seed, **options)
 
 
-def check_dataset(kind: str, root: str | Path) -> CheckReport:
-    """Validate a dataset root of ``kind``; the report lists every defect found."""
-    return dataset_module(kind).check(kind, Path(root))
+def check_dataset(kind: str, root: str | Path, **options) -> CheckReport:
+    """Validate a dataset root of ``kind``; the report lists every defect found.
+
+    ``options`` go to the kind's ``check`` (``imagenet``: ``num_classes``).
+    """
+    return dataset_module(kind).check(kind, Path(root), **options)
 
 
 __all__ = ["CheckReport", "Problem", "DATASET_MODULES", "check_dataset", "dataset_module", "make_dataset"]

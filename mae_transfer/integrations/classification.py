@@ -8,7 +8,8 @@ Registered names, all in mmengine's root registries (no mmpretrain needed, no co
 its ``ImageClassifier``/``Places205``/``iNat2018``/``Accuracy``):
 
 - ``MAETransferClassifier`` (``MODELS``): :class:`mae_transfer.classification.model.MAEClassifier`;
-- ``MAETransferINaturalistDataset``, ``MAETransferPlacesDataset`` (``DATASETS``);
+- ``MAETransferINaturalistDataset``, ``MAETransferPlacesDataset``, ``MAETransferImageFolderDataset``
+  (ImageNet-1k ``train/``/``val/``) (``DATASETS``);
 - ``MAETransferLoadRGBImage``, ``MAETransferTimmTransform``, ``MAETransferLinearProbeTransform``,
   ``MAETransferPackClassificationInputs`` (``TRANSFORMS``);
 - ``MAETransferTopKAccuracy`` (``METRICS``): ``accuracy/top1`` and ``accuracy/top5`` in percent;
@@ -25,6 +26,7 @@ from mmengine.registry import DATASETS, METRICS, MODELS, OPTIMIZERS, TRANSFORMS
 
 import mae_transfer.integrations.engine  # noqa: F401  (resume fix, layer-decay constructor)
 from mae_transfer.classification.datasets import INaturalistDataset, PlacesDataset
+from mae_transfer.classification.imagefolder import ImageFolderDataset
 from mae_transfer.classification.metric import TopKAccuracy
 from mae_transfer.classification.model import MAEClassifier
 from mae_transfer.classification.transforms import (
@@ -37,7 +39,11 @@ from mae_transfer.optim.lars import LARS
 
 REGISTERED = {
     MODELS: {"MAETransferClassifier": MAEClassifier},
-    DATASETS: {"MAETransferINaturalistDataset": INaturalistDataset, "MAETransferPlacesDataset": PlacesDataset},
+    DATASETS: {
+        "MAETransferINaturalistDataset": INaturalistDataset,
+        "MAETransferPlacesDataset": PlacesDataset,
+        "MAETransferImageFolderDataset": ImageFolderDataset,
+    },
     TRANSFORMS: {
         "MAETransferLoadRGBImage": LoadRGBImage,
         "MAETransferTimmTransform": TimmTransform,
