@@ -30,7 +30,7 @@ def test_every_protocol_has_a_config() -> None:
     assert {p.stem for p in CONFIGS} == {
         "vit-base-p16_ft-amp-100e_in1k-224", "vit-large-p16_ft-amp-50e_in1k-224", "vit-huge-p14_ft-amp-50e_in1k-224",
         "vit-huge-p14_ft-amp-50e_in1k-448",
-        "vit-base-p16_linear-90e_in1k-224", "vit-large-p16_linear-90e_in1k-224", "vit-huge-p14_linear-90e_in1k-224",
+        "vit-base-p16_linear-amp-90e_in1k-224", "vit-large-p16_linear-amp-90e_in1k-224", "vit-huge-p14_linear-amp-90e_in1k-224",
         "vit-large-p16_partial-1blk-amp-200e_in1k-224", "vit-large-p16_partial-mlp-amp-200e_in1k-224",
     }
 
@@ -55,7 +55,7 @@ def test_config_name_is_true(path: Path) -> None:
         assert protocol == "linear" and cfg.optim_wrapper.optimizer.type == "MAETransferLars"
         assert cfg.train_dataloader.batch_size * 32 == 16384  # Table 10; 32 GPUs
         assert cfg.optim_wrapper.optimizer.lr == pytest.approx(0.1 * 16384 / 256) and cfg.param_scheduler[0].end == 10
-        assert cfg.train_dataloader.dataset.pipeline[1].auto_augment is None
+        assert cfg.train_dataloader.dataset.pipeline[1].type == "MAETransferLinearProbeTransform"  # crop + flip only
     else:
         expected = ("mlp_last_block" if recipe.startswith("partial-mlp") else
                     "partial" if recipe.startswith("partial-1blk") else "finetune")

@@ -15,7 +15,7 @@ from mae_transfer.data import make_dataset
 from mae_transfer.pretrain import build_mae, save_official_checkpoint
 
 REPO = Path(__file__).resolve().parents[2]
-LINEAR = REPO / "configs" / "imagenet" / "vit-base-p16_linear-90e_in1k-224.py"
+LINEAR = REPO / "configs" / "imagenet" / "vit-base-p16_linear-amp-90e_in1k-224.py"
 pytestmark = pytest.mark.slow
 
 
