@@ -174,10 +174,8 @@ class MAEViT(nn.Module):
             for i in range(num_built)
         )
         self.shared_rel_pos = self._shared_rel_pos(num_built, num_heads)
-        if maps_only:
-            self.register_module("norm", None)
-        else:
-            self.norm = nn.LayerNorm(embed_dim, eps=1e-6)
+        # a plain None attribute, not a registered empty module: strict loads still flag norm.*
+        self.norm = None if maps_only else nn.LayerNorm(embed_dim, eps=1e-6)
         self._init_weights()
 
     @property
