@@ -85,7 +85,8 @@ def infer_model_overrides(
     """`build_vit` keywords that make a model whose keys and shapes match a canonical state dict.
 
     The result covers the input grid (from ``pos_embed``), layer scale, BEiT relative position
-    bias, ViTDet window attention (the global blocks' grid from their table length) and, with ``shape_overrides`` and a non-standard shape,
+    bias, ViTDet window attention (the global blocks' grid from their table length) and, with
+    ``shape_overrides`` and a non-standard shape,
     ``embed_dim``/``depth``/``patch_size``/``num_heads`` (heads read off a relative position
     table, else one per 64 channels).
     """

@@ -246,7 +246,7 @@ def _fit(
             new_hw = _table_grid(want[0], grid_size)
             if new_hw is not None:
                 resized, method = fit_rel_pos_bias_table(tensor, new_hw), "bicubic on distances"
-        elif key.startswith("shared_rel_pos.") and key.endswith("relative_position_bias_table") and want[1:] == have[1:]:
+        elif fnmatch.fnmatchcase(key, "shared_rel_pos.*.relative_position_bias_table") and want[1:] == have[1:]:
             old_hw, new_hw = rel_pos_table_grid(have[0], cls_rows=0), rel_pos_table_grid(want[0], cls_rows=0)
             if old_hw is not None and new_hw is not None:
                 resized = fit_rel_pos_bias_table(tensor, new_hw, old_hw, cls_rows=0)

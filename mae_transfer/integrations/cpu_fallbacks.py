@@ -42,6 +42,7 @@ SYNC_BN_TYPES = {"SyncBN": "BN", "MMSyncBN": "BN"}
 # keyword arguments of mae_transfer modules that take a core norm name (models.pyramid.make_norm)
 CORE_NORM_KEYS = ("adapter_norm", "norm")
 NO_GPU = "no GPU on this machine"
+SYNC_BN_REASON = f"{NO_GPU}: synchronised batch norm needs GPU tensors; per-process BN instead"
 
 
 @dataclass(frozen=True)
@@ -111,10 +112,10 @@ def _sync_bn_to_bn(node: Any, path: str) -> list[Deviation]:
             value, where = node[key], f"{path}.{key}"
             if key == "type" and isinstance(value, str) and value in SYNC_BN_TYPES:
                 node[key] = SYNC_BN_TYPES[value]
-                deviations.append(Deviation(where, value, node[key], f"{NO_GPU}: SyncBN needs GPU tensors; per-process BN"))
+                deviations.append(Deviation(where, value, node[key], SYNC_BN_REASON))
             elif key in CORE_NORM_KEYS and value == "syncbn":
                 node[key] = "bn"
-                deviations.append(Deviation(where, value, "bn", f"{NO_GPU}: SyncBatchNorm needs GPU tensors; per-process BN"))
+                deviations.append(Deviation(where, value, "bn", SYNC_BN_REASON))
             else:
                 deviations += _sync_bn_to_bn(value, where)
     elif isinstance(node, MutableSequence):
@@ -127,7 +128,7 @@ def _cpu_distributed(cfg: MutableMapping) -> list[Deviation]:
     deviations = []
     if cfg.get("sync_bn") is not None:  # Runner.wrap_model would turn every BN into SyncBN
         deviations.append(
-            Deviation("sync_bn", cfg["sync_bn"], None, f"{NO_GPU}: SyncBN needs GPU tensors; per-process BN")
+            Deviation("sync_bn", cfg["sync_bn"], None, SYNC_BN_REASON)
         )
         cfg["sync_bn"] = None
     if cfg.get("env_cfg") is None:

@@ -56,7 +56,9 @@ class WindowConfig:
         if isinstance(rel_pos, bool):
             rel_pos = "decomposed" if rel_pos else None
         if rel_pos is not None and rel_pos not in REL_POS_KINDS:
-            raise ValueError(f"window.rel_pos: expected one of {REL_POS_KINDS}, True, False or None, got {self.rel_pos!r}")
+            raise ValueError(
+                f"window.rel_pos: expected one of {REL_POS_KINDS}, True, False or None, got {self.rel_pos!r}"
+            )
         if not isinstance(self.size, int) or self.size < 1:
             raise ValueError(f"window.size: expected a positive int, got {self.size!r}")
         grid = pair(self.global_grid) if self.global_grid is not None else None

@@ -42,7 +42,9 @@ def _as_training(batch: dict) -> dict:
     masks = np.zeros((1, height, width), dtype=np.uint8)
     masks[0, 10:50, 20:80] = 1
     sample.gt_instances = InstanceData(
-        bboxes=torch.tensor([[20.0, 10.0, 80.0, 50.0]]), labels=torch.tensor([0]), masks=BitmapMasks(masks, height, width)
+        bboxes=torch.tensor([[20.0, 10.0, 80.0, 50.0]]),
+        labels=torch.tensor([0]),
+        masks=BitmapMasks(masks, height, width),
     )
     return {"inputs": [batch["inputs"][0].clone()], "data_samples": [sample]}
 

@@ -54,7 +54,8 @@ class DDPRecordHook(Hook):
         self.losses.append(loss if loss is not None else math.nan)
 
     def after_val_epoch(self, runner, metrics=None) -> None:
-        self.validations.append({k: v for k, v in ((k, _number(v)) for k, v in (metrics or {}).items()) if v is not None})
+        numbers = {name: _number(value) for name, value in (metrics or {}).items()}
+        self.validations.append({name: value for name, value in numbers.items() if value is not None})
 
     def after_train(self, runner) -> None:
         optimizer = runner.optim_wrapper.optimizer
