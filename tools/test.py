@@ -4,7 +4,8 @@
     python tools/test.py CONFIG CHECKPOINT [--work-dir DIR] [--cfg-options KEY=VALUE ...]
                          [--launcher none|pytorch|slurm] [--out-name test_metrics.json]
 
-The metrics land in ``WORK_DIR/test_metrics.json`` in percent.
+The metrics land in ``WORK_DIR/test_metrics.json`` in percent. Without a GPU the config is
+adapted as in ``tools/train.py``; the changes land in ``WORK_DIR/test_deviations.json``.
 """
 
 from __future__ import annotations
@@ -15,12 +16,10 @@ import sys
 from pathlib import Path
 
 from mmengine.config import Config, DictAction
-from mmengine.registry import RUNNERS
-from mmengine.runner import Runner
 
 import mae_transfer.integrations.engine  # noqa: F401  (safe checkpoint loading)
 from mae_transfer.integrations.metrics_file import write_metrics_file
-from train import init_cpu_process_group
+from train import build_runner
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -46,8 +45,7 @@ def main(argv: list[str] | None = None) -> int:
     cfg.work_dir = args.work_dir or cfg.get("work_dir") or str(Path("work_dirs") / Path(args.config).stem)
     cfg.load_from = args.checkpoint
     cfg.resume = False
-    init_cpu_process_group(args.launcher)
-    runner = RUNNERS.build(cfg) if "runner_type" in cfg else Runner.from_cfg(cfg)
+    runner, _ = build_runner(cfg, "test_deviations.json")  # CPU adaptations as in training
     metrics = runner.test()
     if runner.rank == 0:
         path = write_metrics_file(

@@ -6,6 +6,11 @@
 
 After training, ``WORK_DIR/metrics.json`` holds the final validation metrics in percent (the
 last validation of the run, or a fresh one when the schedule did not end on one).
+
+The same command runs on a machine without a GPU, under ``torchrun`` too: the config is adapted
+by ``mae_transfer.integrations.cpu_fallbacks.apply_cpu_fallbacks`` (AMP -> float32, SyncBN ->
+BN, gloo and a CPU DDP wrapper), each change is logged as a warning, and the list is written to
+``WORK_DIR/deviations.json`` (``[]`` when nothing changed) before training starts.
 """
 
 from __future__ import annotations
@@ -19,9 +24,13 @@ from mmengine.config import Config, DictAction
 from mmengine.registry import RUNNERS
 from mmengine.runner import Runner
 
-import torch
-
 import mae_transfer.integrations.engine as engine
+from mae_transfer.integrations.cpu_fallbacks import (
+    Deviation,
+    apply_cpu_fallbacks,
+    start_cpu_process_group,
+    write_deviations,
+)
 from mae_transfer.integrations.metrics_file import write_metrics_file
 
 
@@ -59,25 +68,25 @@ def load_config(args: argparse.Namespace) -> Config:
     return cfg
 
 
-def init_cpu_process_group(launcher: str) -> None:
-    """Start a gloo process group for CPU-only distributed runs.
+def build_runner(cfg: Config, deviations_name: str = "deviations.json") -> tuple[Runner, list[Deviation]]:
+    """Adapt the config to the machine (see ``apply_cpu_fallbacks``) and build its Runner.
 
-    mmengine's pytorch launcher always calls ``torch.cuda.set_device``; it skips its own set-up
-    when a process group already exists, so CPU runs (tests, laptops) start one here.
+    The deviations are logged as warnings and written to ``WORK_DIR/<deviations_name>`` (rank 0).
     """
-    if launcher == "pytorch" and not torch.cuda.is_available() and not torch.distributed.is_initialized():
-        torch.distributed.init_process_group(backend="gloo")
-
-
-def build_runner(cfg: Config) -> Runner:
-    init_cpu_process_group(cfg.launcher)
-    return RUNNERS.build(cfg) if "runner_type" in cfg else Runner.from_cfg(cfg)
+    deviations = apply_cpu_fallbacks(cfg)
+    start_cpu_process_group(cfg.launcher)  # gloo, without a GPU only
+    runner = RUNNERS.build(cfg) if "runner_type" in cfg else Runner.from_cfg(cfg)
+    for deviation in deviations:
+        runner.logger.warning(f"deviation from the config: {deviation.describe()}")
+    if runner.rank == 0:
+        write_deviations(Path(cfg.work_dir) / deviations_name, deviations)
+    return runner, deviations
 
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     cfg = load_config(args)
-    runner = build_runner(cfg)
+    runner, _ = build_runner(cfg)
     runner.train()
     recorder = next(hook for hook in runner.hooks if isinstance(hook, engine.MAETransferFinalMetricsHook))
     metrics = recorder.latest if recorder.latest_iter == runner.iter else None

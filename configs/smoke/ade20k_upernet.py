@@ -11,8 +11,9 @@
 #   data root   train_dataloader.dataset.data_root=ROOT
 #               val_dataloader.dataset.data_root=ROOT
 #               test_dataloader.dataset.data_root=ROOT
-#   checkpoint  model.backbone.pretrained=PATH (a vit_tiny_patch16 checkpoint in any format;
-#               blocks 4-11 of a 12-block one are reported as unexpected and dropped)
+#   checkpoint  model.backbone.pretrained=PATH (a 4-block vit_tiny_patch16 checkpoint in any
+#               format; a 12-block one is refused as the wrong architecture; its final norm is
+#               reported as dropped)
 #   length      train_cfg.max_iters=N train_cfg.val_interval=N
 #               param_scheduler.1.end=N (the poly decay's last iteration)
 #               default_hooks.checkpoint.interval=N

@@ -12,8 +12,9 @@
 #               test_dataloader.dataset.data_root=ROOT/
 #               val_evaluator.ann_file=ROOT/annotations/instances_val2017.json
 #               test_evaluator.ann_file=ROOT/annotations/instances_val2017.json
-#   checkpoint  model.backbone.pretrained=PATH (a vit_tiny_patch16 checkpoint; blocks 4-11
-#               of a 12-block one are reported as unexpected and dropped)
+#   checkpoint  model.backbone.pretrained=PATH (a 4-block vit_tiny_patch16 checkpoint, e.g.
+#               the smoke matrix's generated one; a 12-block one is refused as the wrong
+#               architecture; its final norm and cls token are reported as dropped)
 #   length      train_cfg.max_iters=N train_cfg.val_interval=N
 # Example:
 #   mae-transfer data make coco /tmp/coco_synth
@@ -43,7 +44,7 @@ model = dict(
         arch='vit_tiny_patch16',
         depth=4,
         img_size=image_size,
-        window=dict(size=4, global_blocks=[1, 3], rel_pos=True),
+        window=dict(size=4, global_blocks=[1, 3], rel_pos='decomposed'),
         pretrained=pretrained),
     neck=dict(
         _delete_=True,

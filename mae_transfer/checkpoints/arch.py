@@ -85,7 +85,8 @@ def infer_model_overrides(
     """`build_vit` keywords that make a model whose keys and shapes match a canonical state dict.
 
     The result covers the input grid (from ``pos_embed``), layer scale, BEiT relative position
-    bias, ViTDet window attention and, with ``shape_overrides`` and a non-standard shape,
+    bias, ViTDet window attention (the global blocks' grid from their table length) and, with
+    ``shape_overrides`` and a non-standard shape,
     ``embed_dim``/``depth``/``patch_size``/``num_heads`` (heads read off a relative position
     table, else one per 64 channels).
     """
@@ -115,15 +116,12 @@ def infer_model_overrides(
         overrides["rel_pos_bias"] = True
     window = _infer_window(state_dict)
     if window is not None:
-        global_side = window.pop("global_side")
-        if global_side is not None:
-            overrides["img_size"] = global_side * shape.patch_size
         overrides["window"] = window
     return overrides
 
 
 def _infer_window(state_dict: Mapping[str, Any]) -> dict[str, Any] | None:
-    """Window size and global blocks from ViTDet ``rel_pos_h`` lengths (2S-1 per block)."""
+    """Window size, global blocks and their grid from ViTDet ``rel_pos_h`` lengths (2S-1 per block)."""
     lengths = {
         int(m.group(1)): int(value.shape[0])
         for key, value in state_dict.items()
@@ -134,9 +132,7 @@ def _infer_window(state_dict: Mapping[str, Any]) -> dict[str, Any] | None:
     window_len = Counter(lengths.values()).most_common(1)[0][0]
     global_blocks = sorted(i for i, n in lengths.items() if n != window_len)
     global_lens = {lengths[i] for i in global_blocks}
-    return {
-        "size": (window_len + 1) // 2,
-        "global_blocks": global_blocks,
-        "rel_pos": True,
-        "global_side": (global_lens.pop() + 1) // 2 if len(global_lens) == 1 else None,
-    }
+    window = {"size": (window_len + 1) // 2, "global_blocks": global_blocks, "rel_pos": "decomposed"}
+    if len(global_lens) == 1:
+        window["global_grid"] = (global_lens.pop() + 1) // 2
+    return window

@@ -84,7 +84,9 @@ def check_against_model(
             f"cannot build {name} with {overrides} to check the checkpoint: {error}",
             file=converted.source,
         ) from error
-    state, report = plan_load(model.state_dict(), converted, grid_size=model.grid_size)
+    state, report = plan_load(
+        model.state_dict(), converted, grid_size=model.grid_size, omitted=model.omitted_keys()
+    )
     return name, overrides, state, report
 
 

@@ -49,6 +49,10 @@ ALLOWED_MISSING: tuple[tuple[str, str], ...] = (
     ("blocks.*.attn.rel_pos_w", _NO_REL_POS),
     ("blocks.*.ls1.gamma", "no layer scale in the checkpoint; keeps its init"),
     ("blocks.*.ls2.gamma", "no layer scale in the checkpoint; keeps its init"),
+    (
+        "shared_rel_pos.*.relative_position_bias_table",
+        "no shared relative position bias in the checkpoint; keeps its zero init",
+    ),
     ("*relative_position_index", "derived index buffer, computed by the model"),
     ("head.*", "task head; keeps its init"),
     ("fc_norm.*", "task head norm; keeps its init"),
@@ -73,7 +77,10 @@ def load_pretrained(
     """Load a pretrained checkpoint of any supported format into a ViT, or raise.
 
     Args:
-        model: an `MAEViT` (or any module with timm ViT parameter names).
+        model: an `MAEViT` (or any module with timm ViT parameter names). Checkpoint keys of
+            parts the model leaves out on purpose (its ``omitted_keys()``: the final norm and
+            blocks after the last tap of a maps-only backbone, the cls token under window
+            attention) are dropped and reported with the model's reason.
         source: a checkpoint path (``.pth``/``.safetensors``/...) or an in-memory checkpoint.
         ignore: fnmatch patterns of checkpoint keys (canonical or stored names) to drop on
             purpose; they are reported as dropped by the caller.
@@ -88,12 +95,14 @@ def load_pretrained(
             missing. The model is not modified in that case.
     """
     converted = open_checkpoint(source)
+    omitted = getattr(model, "omitted_keys", None)
     state, report = plan_load(
         model.state_dict(),
         converted,
         grid_size=_model_grid(model),
         ignore=ignore,
         allow_missing=allow_missing,
+        omitted=omitted() if callable(omitted) else (),
     )
     with torch.no_grad():
         result = model.load_state_dict(state, strict=False)
@@ -119,16 +128,30 @@ def plan_load(
     grid_size: GridSize | None = None,
     ignore: Sequence[str] = (),
     allow_missing: Sequence[str] = (),
+    omitted: Sequence[tuple[str, str]] = (),
 ) -> tuple[dict[str, torch.Tensor], LoadReport]:
     """Validate a converted checkpoint against a model's state (shapes only) without writing.
 
-    Works with meta-device model states. Returns the tensors to load and the report.
+    Works with meta-device model states. ``omitted`` holds (fnmatch pattern, reason) pairs of
+    canonical checkpoint keys the model does not own on purpose (``MAEViT.omitted_keys()``);
+    they are dropped with that reason before anything else is checked. Returns the tensors to
+    load and the report.
 
     Raises:
         CheckpointError: as `load_pretrained`.
     """
     file = converted.source
     checkpoint = converted.state_dict
+    omitted_reasons: list[DroppedKey] = []
+    if omitted:
+        kept = {}
+        for key, tensor in checkpoint.items():
+            reason = next((why for pattern, why in omitted if fnmatch.fnmatchcase(key, pattern)), None)
+            if reason is None or key in model_state:
+                kept[key] = tensor
+            else:
+                omitted_reasons.append(DroppedKey(converted.origin.get(key, key), reason))
+        checkpoint = kept
     if not checkpoint:
         raise CheckpointError(
             "no encoder weights left after conversion (everything was dropped: "
@@ -141,7 +164,7 @@ def plan_load(
         format=converted.format,
         arch=arch_name(ckpt_shape),
         model_arch=arch_name(model_shape),
-        unexpected=list(converted.dropped),
+        unexpected=list(converted.dropped) + omitted_reasons,
         notes=list(converted.notes),
     )
     _check_architecture(checkpoint, model_state, ckpt_shape, model_shape, file)
@@ -223,6 +246,11 @@ def _fit(
             new_hw = _table_grid(want[0], grid_size)
             if new_hw is not None:
                 resized, method = fit_rel_pos_bias_table(tensor, new_hw), "bicubic on distances"
+        elif fnmatch.fnmatchcase(key, "shared_rel_pos.*.relative_position_bias_table") and want[1:] == have[1:]:
+            old_hw, new_hw = rel_pos_table_grid(have[0], cls_rows=0), rel_pos_table_grid(want[0], cls_rows=0)
+            if old_hw is not None and new_hw is not None:
+                resized = fit_rel_pos_bias_table(tensor, new_hw, old_hw, cls_rows=0)
+                method = "bicubic on distances"
         elif key.endswith(("attn.rel_pos_h", "attn.rel_pos_w")) and want[1:] == have[1:]:
             resized, method = fit_rel_pos(tensor, want[0]), "linear"
         elif key == "patch_embed.proj.weight" and len(want) == 4 and want[:2] == have[:2]:
@@ -256,9 +284,12 @@ def _unused_reason(key: str, tensor: torch.Tensor, stored: str, file: str) -> st
         if torch.equal(tensor, neutral):
             value = "zero" if is_table else "one"
             return f"the model has no {what}; this one is all {value} (no effect)"
-        option = "rel_pos_bias=True" if key.endswith("bias_table") else (
-            "window=... with rel_pos" if is_table else "layer_scale_init"
-        )
+        if key.startswith("shared_rel_pos."):
+            option = "window=dict(..., rel_pos='shared')"
+        elif key.endswith("bias_table"):
+            option = "rel_pos_bias=True"
+        else:
+            option = "window=dict(..., rel_pos='decomposed')" if is_table else "layer_scale_init"
         raise CheckpointError(
             f"the checkpoint has a trained {what} the model lacks; build the model with "
             f"{option} to load it, or pass ignore=['{key}'] to drop it knowingly",

@@ -6,7 +6,7 @@ resize of the backbone); this module infers the checkpoint's grid from tensor sh
 - absolute ``pos_embed`` (1, 1+H*W, C): bicubic on the grid (align_corners=False), cls slot kept;
   a (1, H*W, C) table without cls slot gets a zero one;
 - BEiT ``relative_position_bias_table`` ((2H-1)(2W-1)+3, heads): bicubic on the distance grid,
-  the 3 cls rows kept;
+  the 3 cls rows kept; the shared tables of window attention ((2H-1)(2W-1), heads) alike;
 - ViTDet ``rel_pos_h``/``rel_pos_w`` (2S-1, head_dim): linear along the distances.
 """
 
@@ -50,9 +50,9 @@ def fit_pos_embed(
     return resize_pos_embed(pos_embed, new_hw, old_hw=old_hw, num_prefix_tokens=1)
 
 
-def rel_pos_table_grid(num_rows: int) -> GridSize | None:
-    """The square grid (G, G) of a BEiT table with (2G-1)^2 + 3 rows, or None."""
-    span = square_grid(num_rows - 3)
+def rel_pos_table_grid(num_rows: int, cls_rows: int = 3) -> GridSize | None:
+    """The square grid (G, G) of a BEiT table with (2G-1)^2 + ``cls_rows`` rows, or None."""
+    span = square_grid(num_rows - cls_rows)
     if span is None or span[0] % 2 == 0:
         return None
     side = (span[0] + 1) // 2
@@ -60,17 +60,20 @@ def rel_pos_table_grid(num_rows: int) -> GridSize | None:
 
 
 def fit_rel_pos_bias_table(
-    table: torch.Tensor, new_hw: GridSize, old_hw: GridSize | None = None
+    table: torch.Tensor, new_hw: GridSize, old_hw: GridSize | None = None, cls_rows: int = 3
 ) -> torch.Tensor:
     """Resize a BEiT relative position bias table to the grid ``new_hw``.
+
+    ``cls_rows``: 3 for BEiT's per-block tables, 0 for a grid without cls token (the shared
+    tables of window attention).
 
     Raises:
         ValueError: the table's grid is not square and ``old_hw`` is not given.
     """
-    old_hw = old_hw or rel_pos_table_grid(table.shape[0])
+    old_hw = old_hw or rel_pos_table_grid(table.shape[0], cls_rows)
     if old_hw is None:
         raise ValueError(f"a relative position table with {table.shape[0]} rows is not square")
-    return resize_rel_pos_bias_table(table, old_hw, new_hw)
+    return resize_rel_pos_bias_table(table, old_hw, new_hw, cls_rows=cls_rows)
 
 
 def fit_rel_pos(rel_pos: torch.Tensor, new_length: int) -> torch.Tensor:

@@ -43,7 +43,7 @@ def to_percent(metrics: Mapping[str, Any]) -> dict[str, float]:
     return percent
 
 
-def write_json_atomic(path: str | Path, payload: Mapping[str, Any]) -> Path:
+def write_json_atomic(path: str | Path, payload: Mapping[str, Any] | list[Any]) -> Path:
     """Write JSON through a temporary file and ``os.replace``: readers never see half a file."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -88,7 +88,10 @@ class MAETransferViT(BaseModule):
         adapter_norm: normalisation inside the adapter's x4 branch (``bn``, ``syncbn``, ``ln``,
             ``gn``; see ``mae_transfer.models.pyramid.make_norm``).
         **overrides: any other ``MAEViT`` keyword (``img_size``, ``drop_path_rate``,
-            ``window``, ``depth`` ...).
+            ``window`` (``size``, ``global_blocks``, ``rel_pos`` ``"decomposed"``/``"shared"``,
+            ``global_grid``), ``depth`` ...). The backbone is built with ``maps_only=True``: the
+            checkpoint's final norm (and cls token, with window attention) is reported as
+            dropped.
     """
 
     def __init__(
@@ -112,7 +115,9 @@ class MAETransferViT(BaseModule):
             out_indices = group_end_indices(probe_depth) if adapter else [probe_depth - 1]
         if adapter and len(out_indices) != 4:
             raise ValueError(f"MAETransferViT: the multi-level adapter takes 4 block taps, got {list(out_indices)}")
-        self.vit: MAEViT = build_vit(arch, out_indices=tuple(out_indices), **overrides)
+        # maps_only: no final norm, no cls token under window attention, no block after the
+        # last tap, so every backbone parameter gets a gradient (DDP without unused parameters)
+        self.vit: MAEViT = build_vit(arch, out_indices=tuple(out_indices), maps_only=True, **overrides)
         self.adapter = MultiLevelRescale(self.vit.embed_dim, norm=adapter_norm) if adapter else None
 
     def init_weights(self) -> None:

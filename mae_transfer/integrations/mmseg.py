@@ -82,7 +82,9 @@ class MAETransferSegViT(BaseModule):
     """MAE ViT backbone for mmseg segmentors: images -> one NCHW map (stride p) per tapped block.
 
     The maps are the raw outputs of the tapped blocks with the cls token dropped (no final
-    norm), as in mmseg's ``MAE`` backbone with ``final_norm=False``.
+    norm), as in mmseg's ``MAE`` backbone with ``final_norm=False``. The ViT is built with
+    ``maps_only=True``: it has no final norm and no block after the last tap, and their
+    checkpoint keys are reported as dropped.
 
     Args:
         arch: a ``mae_transfer.models.ARCHS`` name, e.g. ``"vit_base_patch16"``.
@@ -120,8 +122,15 @@ class MAETransferSegViT(BaseModule):
                 raise ValueError("MAETransferSegViT: pass out_indices when overriding depth")
             out_indices = UPERNET_TAPS[arch]
         self.pretrained = pretrained
+        # maps_only: no final norm and no block after the last tap, so every backbone parameter
+        # gets a gradient (DDP without unused parameters)
         self.vit: MAEViT = build_vit(
-            arch, img_size=img_size, rel_pos_bias=rel_pos_bias, out_indices=tuple(out_indices), **overrides
+            arch,
+            img_size=img_size,
+            rel_pos_bias=rel_pos_bias,
+            out_indices=tuple(out_indices),
+            maps_only=True,
+            **overrides,
         )
         if len(self.vit.out_indices) != len(out_indices):
             raise ValueError(f"MAETransferSegViT: out_indices {list(out_indices)} repeat a block")

@@ -1,12 +1,16 @@
 """Multi-head self-attention through fused scaled-dot-product attention, with optional biases.
 
-Two position biases from the transfer recipes are supported, both computed as an additive
+Three position biases from the transfer recipes are supported, all computed as an additive
 float mask for ``torch.nn.functional.scaled_dot_product_attention``:
 
 - BEiT-style relative position bias (one learned table per block, zero-initialised), used by
   MAE's ADE20K recipe (MAE paper A.4);
 - ViTDet-style decomposed relative positions (separate row and column tables applied to the
-  queries, zero-initialised; Li et al. 2022), used with window attention for COCO.
+  queries, zero-initialised; Li et al. 2022), used with window attention for COCO;
+- a T5/BEiT-style bias table without cls rows owned outside the blocks and shared by several of
+  them (:class:`SharedRelativePositionBias`; Li et al. 2021, "Benchmarking Detection Transfer
+  Learning with Vision Transformers", Sec. 3.1: one table for the windowed blocks, one for the
+  global blocks), passed to :class:`Attention` as ``attn_bias``.
 """
 
 from __future__ import annotations
@@ -18,6 +22,17 @@ from torch import nn
 from mae_transfer.models.pos_embed import resize_rel_pos_1d, resize_rel_pos_bias_table
 
 
+def relative_offset_index(grid_hw: tuple[int, int]) -> torch.Tensor:
+    """Index (H*W, H*W) of each query/key pair's offset into a (2H-1) x (2W-1) table, row-major."""
+    height, width = grid_hw
+    rows, cols = torch.meshgrid(torch.arange(height), torch.arange(width), indexing="ij")
+    coords = torch.stack([rows.flatten(), cols.flatten()])
+    offsets = coords[:, :, None] - coords[:, None, :]
+    offsets[0] += height - 1
+    offsets[1] += width - 1
+    return offsets[0] * (2 * width - 1) + offsets[1]
+
+
 def beit_relative_position_index(grid_hw: tuple[int, int]) -> torch.Tensor:
     """Index (1 + H*W, 1 + H*W) into a BEiT bias table; the last three rows serve the cls token.
 
@@ -25,14 +40,9 @@ def beit_relative_position_index(grid_hw: tuple[int, int]) -> torch.Tensor:
     cls-as-key row ``-2`` and cls-to-cls row ``-1`` of the table.
     """
     height, width = grid_hw
-    rows, cols = torch.meshgrid(torch.arange(height), torch.arange(width), indexing="ij")
-    coords = torch.stack([rows.flatten(), cols.flatten()])
-    offsets = coords[:, :, None] - coords[:, None, :]
-    offsets[0] += height - 1
-    offsets[1] += width - 1
     num_entries = (2 * height - 1) * (2 * width - 1) + 3
     index = torch.zeros(height * width + 1, height * width + 1, dtype=torch.long)
-    index[1:, 1:] = offsets[0] * (2 * width - 1) + offsets[1]
+    index[1:, 1:] = relative_offset_index(grid_hw)
     index[0, :] = num_entries - 3
     index[:, 0] = num_entries - 2
     index[0, 0] = num_entries - 1
@@ -48,6 +58,36 @@ def relative_position_bias(
         index = beit_relative_position_index(tuple(grid_hw)).to(table.device)
     tokens = index.shape[0]
     return table[index.reshape(-1)].reshape(tokens, tokens, -1).permute(2, 0, 1)
+
+
+class SharedRelativePositionBias(nn.Module):
+    """A T5/BEiT-style relative position bias for a token grid without cls token, zero-initialised.
+
+    One learned scalar per relative offset and head: ``relative_position_bias_table`` has
+    (2H-1)(2W-1) rows and ``num_heads`` columns. One instance is owned by the backbone and its
+    bias is passed to every block of a kind (Li et al. 2021, Sec. 3.1), so the table is one
+    parameter however many blocks use it.
+
+    Args:
+        grid_hw: the grid the table is made for (the window, or the global blocks' run grid).
+        num_heads: attention heads.
+    """
+
+    def __init__(self, grid_hw: tuple[int, int], num_heads: int) -> None:
+        super().__init__()
+        self.grid_hw = (int(grid_hw[0]), int(grid_hw[1]))
+        rows = (2 * self.grid_hw[0] - 1) * (2 * self.grid_hw[1] - 1)
+        self.relative_position_bias_table = nn.Parameter(torch.zeros(rows, num_heads))
+        self.register_buffer("relative_position_index", relative_offset_index(self.grid_hw), persistent=False)
+
+    def forward(self, grid_hw: tuple[int, int]) -> torch.Tensor:
+        """The bias (heads, H*W, H*W) for ``grid_hw``; the table is resized if the grid differs."""
+        table, index = self.relative_position_bias_table, self.relative_position_index
+        if tuple(grid_hw) != self.grid_hw:
+            table = resize_rel_pos_bias_table(table, self.grid_hw, tuple(grid_hw), cls_rows=0)
+            index = relative_offset_index(tuple(grid_hw)).to(table.device)
+        tokens = index.shape[0]
+        return table[index.reshape(-1)].reshape(tokens, tokens, -1).permute(2, 0, 1)
 
 
 def _relative_table(q_size: int, k_size: int, rel_pos: torch.Tensor) -> torch.Tensor:
@@ -119,17 +159,23 @@ class Attention(nn.Module):
             self.rel_pos_h = nn.Parameter(torch.zeros(2 * size_h - 1, self.head_dim))
             self.rel_pos_w = nn.Parameter(torch.zeros(2 * size_w - 1, self.head_dim))
 
-    def forward(self, x: torch.Tensor, grid_hw: tuple[int, int]) -> torch.Tensor:
-        """x: (B, T, C) tokens; ``grid_hw`` is the patch grid (T = H*W, or 1 + H*W with cls)."""
+    def forward(
+        self, x: torch.Tensor, grid_hw: tuple[int, int], attn_bias: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        """x: (B, T, C) tokens; ``grid_hw`` is the patch grid (T = H*W, or 1 + H*W with cls).
+
+        ``attn_bias`` (heads, T, T) is added to the attention logits (a shared bias table's).
+        """
         batch, tokens, channels = x.shape
         qkv = self.qkv(x).reshape(batch, tokens, 3, self.num_heads, self.head_dim).permute(2, 0, 3, 1, 4)
         q, k, v = qkv.unbind(0)
-        bias = None
+        bias = attn_bias.to(q.dtype).unsqueeze(0) if attn_bias is not None else None
         if self.relative_position_bias_table is not None:
             table_bias = relative_position_bias(
                 self.relative_position_bias_table, self.relative_position_index, self.rel_pos_bias_grid, grid_hw
             )
-            bias = table_bias.to(q.dtype).unsqueeze(0)
+            table_bias = table_bias.to(q.dtype).unsqueeze(0)
+            bias = table_bias if bias is None else bias + table_bias
         if self.rel_pos_h is not None:
             decomposed = decomposed_rel_pos_bias(q, self.rel_pos_h, self.rel_pos_w, grid_hw)
             bias = decomposed if bias is None else bias + decomposed

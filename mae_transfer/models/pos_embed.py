@@ -68,21 +68,23 @@ def resize_pos_embed(
     return torch.cat([prefix, grid], dim=1)
 
 
-def resize_rel_pos_bias_table(table: torch.Tensor, old_hw: tuple[int, int], new_hw: tuple[int, int]) -> torch.Tensor:
-    """Resize a BEiT relative position bias table ((2h-1)(2w-1) + 3, heads) to a new grid.
+def resize_rel_pos_bias_table(
+    table: torch.Tensor, old_hw: tuple[int, int], new_hw: tuple[int, int], cls_rows: int = 3
+) -> torch.Tensor:
+    """Resize a BEiT relative position bias table ((2h-1)(2w-1) + cls_rows, heads) to a new grid.
 
-    The (2h-1, 2w-1) part is interpolated bicubically; the three cls-related entries at the end
-    are kept.
+    The (2h-1, 2w-1) part is interpolated bicubically; the ``cls_rows`` cls-related entries at
+    the end (3 in BEiT, 0 for a grid without cls token) are kept.
     """
     old_hw, new_hw = tuple(old_hw), tuple(new_hw)
     if old_hw == new_hw:
         return table
     old_span = (2 * old_hw[0] - 1, 2 * old_hw[1] - 1)
     new_span = (2 * new_hw[0] - 1, 2 * new_hw[1] - 1)
-    expected = old_span[0] * old_span[1] + 3
+    expected = old_span[0] * old_span[1] + cls_rows
     if table.shape[0] != expected:
         raise ValueError(f"relative position table has {table.shape[0]} rows, expected {expected} for grid {old_hw}")
-    grid, extra = table[:-3], table[-3:]
+    grid, extra = table[: table.shape[0] - cls_rows], table[table.shape[0] - cls_rows :]
     heads = table.shape[1]
     grid = grid.reshape(1, old_span[0], old_span[1], heads).permute(0, 3, 1, 2).float()
     grid = F.interpolate(grid, size=new_span, mode="bicubic", align_corners=False)

@@ -125,7 +125,7 @@ def _matches(name: str, pattern: str) -> bool:
 
 
 def _backbone_num_layers(backbone: MAEViT, spec: LayerDecaySpec) -> int:
-    depth = len(backbone.blocks)
+    depth = backbone.depth  # the architecture's; a maps-only backbone may build fewer blocks
     if spec.num_layers is None:
         return depth + 1
     if spec.num_layers < depth + 1:

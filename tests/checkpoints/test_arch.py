@@ -7,8 +7,8 @@ import torch
 
 from checkpoint_cases import timm_state, to_openmmlab
 from mae_transfer.checkpoints import detect_arch
-from mae_transfer.models import ARCHS
 from mae_transfer.checkpoints.arch import infer_model_overrides
+from mae_transfer.models import ARCHS, build_vit
 
 
 def _shapes(dim: int, depth: int, patch: int) -> dict[str, torch.Tensor]:
@@ -43,10 +43,15 @@ def test_overrides_for_a_vitdet_checkpoint() -> None:
         sd[f"blocks.{i}.attn.rel_pos_h"] = torch.empty(length, 64, device="meta")
     sd["pos_embed"] = torch.empty(1, 197, 768, device="meta")
     overrides = infer_model_overrides(sd)
+    # the global blocks' 127-row tables give their run grid (64); pos_embed keeps its 224 grid
     assert overrides == {
-        "img_size": 1024,
-        "window": {"size": 14, "global_blocks": [2, 5, 8, 11], "rel_pos": True},
+        "img_size": 224,
+        "window": {"size": 14, "global_blocks": [2, 5, 8, 11], "rel_pos": "decomposed", "global_grid": 64},
     }
+    with torch.device("meta"):
+        model = build_vit("vit_base_patch16", **overrides)
+    shapes = {k: tuple(v.shape) for k, v in model.state_dict().items()}
+    assert all(shapes[k] == tuple(v.shape) for k, v in sd.items()), "the inferred model holds the checkpoint as is"
 
 
 def test_overrides_for_a_non_standard_shape() -> None:

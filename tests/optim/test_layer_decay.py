@@ -58,14 +58,18 @@ def test_embeddings_fully_decayed_and_head_at_base_lr(classifier: TinyClassifier
         {},
         {"rel_pos_bias": True, "layer_scale_init": 0.1},
         {"window": {"size": 1, "global_blocks": (1, 3), "rel_pos": True}},
+        {"window": {"size": 1, "global_blocks": (1, 3), "rel_pos": "shared"}},
     ],
-    ids=["plain", "rel_pos_bias+layer_scale", "window"],
+    ids=["plain", "rel_pos_bias+layer_scale", "window", "window+shared_rel_pos"],
 )
 def test_weight_decay_exemptions(make_classifier, vit_overrides: dict) -> None:
     model = make_classifier(**vit_overrides)
     settings = settings_by_name(model, LayerDecaySpec(RATE))
     exempt_by_name = {f"backbone.{name}" for name in model.backbone.no_weight_decay()}
-    assert {"backbone.pos_embed", "backbone.cls_token"} <= exempt_by_name
+    if model.backbone.uses_cls_token:
+        assert {"backbone.pos_embed", "backbone.cls_token"} <= exempt_by_name
+    else:  # window attention: the model has no cls token at all
+        assert "backbone.pos_embed" in exempt_by_name and "backbone.cls_token" not in settings
     for name, param in model.named_parameters():
         exempt = param.ndim <= 1 or name in exempt_by_name
         assert settings[name]["weight_decay"] == (0.0 if exempt else WEIGHT_DECAY), name
@@ -79,6 +83,11 @@ def test_weight_decay_exemptions(make_classifier, vit_overrides: dict) -> None:
         assert settings[table]["weight_decay"] == 0.0
         assert settings[table]["layer_id"] == 3
         assert settings["backbone.blocks.2.ls1.gamma"]["layer_id"] == 3
+    if vit_overrides.get("window", {}).get("rel_pos") == "shared":
+        for kind in ("window", "global"):  # owned by the backbone, above its blocks
+            table = f"backbone.shared_rel_pos.{kind}.relative_position_bias_table"
+            assert settings[table]["weight_decay"] == 0.0
+            assert settings[table]["layer_id"] == DEPTH + 1
 
 
 def test_layers_follow_module_tree_not_names(make_classifier) -> None:

@@ -4,6 +4,8 @@
 #
 # What differs from mmdet's R-50 Mask R-CNN with LSJ (the two mmdet:: bases):
 #   backbone  MAE ViT, window attention 14 + 4 global blocks, decomposed relative positions
+#             (tables sized for the grid each block runs at), no cls token, no final norm
+#   padding   train and test batches padded to 1024x1024 after normalisation (one path)
 #   neck      simple feature pyramid from the last map (x4, x2, x1, x0.5 + p6), LayerNorm
 #   heads     RPN with 2 convs, box head 4conv1fc with LayerNorm, mask head with LayerNorm
 #   schedule  AdamW + layer decay, iteration based, AMP
@@ -29,15 +31,22 @@ image_size = (1024, 1024)
 norm_cfg = dict(type='MAETransferLayerNorm2d', eps=1e-6)
 
 model = dict(
-    data_preprocessor=dict(
-        batch_augments=[dict(type='BatchFixedSizePad', size=image_size, pad_mask=True)]),
+    # One padding path for training and evaluation: every image is at most 1024x1024 (LSJ crop,
+    # test resize), so padding the batch to a multiple of 1024 pads it to 1024x1024, after
+    # normalisation, with 0 (the mean pixel), and pads the training masks alike (pad_mask).
+    # mmdet's lsj base pads only training batches (BatchFixedSizePad, a training-only batch
+    # augment) and mmdet's ViTDet project pads raw pixels with 114 in both pipelines; detectron2
+    # pads its test images after normalisation with 0, as here (ImageList square_pad=1024).
+    data_preprocessor=dict(pad_size_divisor=image_size[0], pad_mask=True, batch_augments=None),
     backbone=dict(
         _delete_=True,
         type='MAETransferViT',
         arch='vit_base_patch16',
         img_size=224,  # grid of the pre-trained pos_embed; resized to 64x64 at run time
         drop_path_rate=0.1,
-        window=dict(size=14, global_blocks=[2, 5, 8, 11], rel_pos=True),
+        # global_grid 1024 / 16 = 64: global blocks hold rel-pos tables of 2 * 64 - 1 = 127 rows,
+        # sized for the grid they run at as in detectron2 (windowed blocks: 2 * 14 - 1 = 27)
+        window=dict(size=14, global_blocks=[2, 5, 8, 11], rel_pos='decomposed', global_grid=64),
         pretrained=pretrained),
     neck=dict(
         _delete_=True,
@@ -50,11 +59,10 @@ model = dict(
         bbox_head=dict(type='Shared4Conv1FCBBoxHead', conv_out_channels=256, norm_cfg=norm_cfg),
         mask_head=dict(norm_cfg=norm_cfg)))
 
-# Test: longer side 1024, padded to 1024x1024 as in training.
+# Test: longer side 1024; the data preprocessor pads to 1024x1024 as in training (see above).
 test_pipeline = [
     dict(type='LoadImageFromFile', backend_args=None),
     dict(type='Resize', scale=image_size, keep_ratio=True),
-    dict(type='Pad', size=image_size, pad_val=dict(img=(114, 114, 114))),
     dict(type='LoadAnnotations', with_bbox=True, with_mask=True),
     dict(
         type='PackDetInputs',
