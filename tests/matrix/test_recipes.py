@@ -13,9 +13,6 @@ from mae_transfer.matrix.tasks import config_path
 REPO = Path(__file__).resolve().parents[2]
 # Li et al. 2021 (the COCO "paper" recipe) trains at lr 8e-5 (Sec. 4.2); the shipped A.3 configs
 # still carry the ViTDet optimizer (1e-4) until the COCO recipe rewrite of issue 10 item 4 lands.
-PENDING = {"mae-fpn_mask-rcnn_vit-b_lsj-1024_100e_amp.py", "mae-fpn_mask-rcnn_vit-l_lsj-1024_100e_amp.py"}
-
-
 def _cases() -> list:
     cases = {}
     for task, recipes in TASK_RECIPES.items():
@@ -30,9 +27,7 @@ def _cases() -> list:
                             cases.setdefault((path, recipe_for(task, recipe, arch, protocol, resolution)), task)
     params = []
     for (path, recipe), task in cases.items():
-        marks = [pytest.mark.xfail(strict=True, reason="COCO A.3 configs move to Li et al.'s lr 8e-5 (issue 10 item 4)")
-                 ] if path.name in PENDING else []
-        params.append(pytest.param(path, recipe, id=f"{task}:{path.name}", marks=marks))
+        params.append(pytest.param(path, recipe, id=f"{task}:{path.name}"))
     return params
 
 
