@@ -22,6 +22,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     check.add_argument("kind", choices=sorted(DATASET_MODULES))
     check.add_argument("root")
     check.add_argument("--json", action="store_true", help="machine-readable report")
+    check.add_argument("--quick", action="store_true",
+                       help="read image headers only instead of decoding every image (misses truncated files)")
     check.set_defaults(func=_check)
 
 
@@ -32,6 +34,6 @@ def _make(args: argparse.Namespace) -> int:
 
 
 def _check(args: argparse.Namespace) -> int:
-    report = check_dataset(args.kind, args.root)
+    report = check_dataset(args.kind, args.root, quick=args.quick)
     print(report.to_json() if args.json else report.render())
     return 0 if report.ok else 1

@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import logging
 import math
+import re
+import shlex
 import sys
 from collections import defaultdict
 from pathlib import Path
@@ -25,6 +27,32 @@ from mae_transfer.matrix.spec import Resources
 logger = logging.getLogger(__name__)
 
 REQUEUE_SIGNAL_SECONDS = 120
+# SLURM partition names (comma-separated for several): no spaces, quotes or shell metacharacters,
+# which would end the #SBATCH header or run as shell lines.
+PARTITION_PATTERN = re.compile(r"[A-Za-z0-9_.\-]+(,[A-Za-z0-9_.\-]+)*")
+
+
+class SlurmSpecError(ValueError):
+    """A matrix's resources cannot be expressed as a SLURM job; the message names file and key."""
+
+
+def check_resources(plan: Plan, resources: Resources) -> None:
+    """Refuse what would break a SLURM job: matrix name or partition syntax, non-finite time limit.
+
+    Raises:
+        SlurmSpecError: naming the matrix file, the key and what was expected.
+    """
+    if not PARTITION_PATTERN.fullmatch(plan.spec.name):
+        raise SlurmSpecError(f"{plan.spec.path}: name={plan.spec.name!r}: a SLURM job name needs letters, digits, "
+                             "'_', '.', '-' only")
+    where = f"{plan.spec.path}: resources"
+    partition = resources.partition
+    if partition is not None and not (isinstance(partition, str) and PARTITION_PATTERN.fullmatch(partition)):
+        raise SlurmSpecError(f"{where}.partition={partition!r}: expected a SLURM partition name (letters, digits, "
+                             "'_', '.', '-'; several separated by commas), with no spaces or shell characters")
+    hours = resources.time_limit_hours
+    if not (isinstance(hours, (int, float)) and math.isfinite(hours) and hours > 0):
+        raise SlurmSpecError(f"{where}.time_limit_hours={hours!r}: expected a finite number of hours above 0")
 
 
 def launcher_for(cell: Cell, nproc: int) -> str:
@@ -65,6 +93,7 @@ def run_submitit(plan: Plan, cells: list[Cell], max_parallel: int, summary, clus
 
     jobs = []
     for resources, group in _groups(cells).items():
+        check_resources(plan, resources)
         if resources.nodes > 1:
             raise ValueError(f"{plan.spec.path}: resources.nodes={resources.nodes}: multi-node cells need the sbatch "
                              "path (--sbatch-only); submitit runs one node per cell here")
@@ -101,7 +130,14 @@ def _time(hours: float) -> str:
 
 def sbatch_script(plan: Plan, resources: Resources, cell_list: Path, count: int, max_parallel: int,
                   python: str = sys.executable) -> str:
-    """The text of one sbatch array script running the cells listed in ``cell_list``."""
+    """The text of one sbatch array script running the cells listed in ``cell_list``.
+
+    Paths are shell-quoted (a work root may contain spaces); the resources are checked first.
+
+    Raises:
+        SlurmSpecError: a partition or time limit that SLURM cannot take.
+    """
+    check_resources(plan, resources)
     gpus, nodes = resources.gpus_per_cell, resources.nodes
     nproc = max(gpus, 1)
     launcher = "slurm" if nodes > 1 else ("pytorch" if nproc > 1 else "none")
@@ -118,17 +154,25 @@ def sbatch_script(plan: Plan, resources: Resources, cell_list: Path, count: int,
         *([f"#SBATCH --partition={resources.partition}"] if resources.partition else []),
         "#SBATCH --requeue",
         f"#SBATCH --signal=B:USR1@{REQUEUE_SIGNAL_SECONDS}",
-        f"#SBATCH --output={logs}/%A_%a.out",
+        f"#SBATCH --output={_sbatch_path(logs / '%A_%a.out')}",
         "set -euo pipefail",
-        f'CELL_DIR="$(sed -n "$((SLURM_ARRAY_TASK_ID + 1))p" {cell_list})"',
+        f'CELL_DIR="$(sed -n "$((SLURM_ARRAY_TASK_ID + 1))p" {shlex.quote(str(cell_list))})"',
         'requeue() { scontrol requeue "${SLURM_ARRAY_JOB_ID}_${SLURM_ARRAY_TASK_ID}"; }',
         "trap requeue USR1",
-        f"cd {REPO_ROOT}",
-        f'{python} -m mae_transfer.matrix.cell "$CELL_DIR" --launcher {launcher} --nproc {nproc} &',
+        f"cd {shlex.quote(str(REPO_ROOT))}",
+        f'{shlex.quote(python)} -m mae_transfer.matrix.cell "$CELL_DIR" --launcher {launcher} --nproc {nproc} &',
         "wait $!",
         "",
     ]
     return "\n".join(lines)
+
+
+def _sbatch_path(path: Path) -> str:
+    """A path in an ``#SBATCH`` line: sbatch reads these itself and takes double quotes."""
+    text = str(path)
+    if '"' in text or "\n" in text:
+        raise SlurmSpecError(f"{text!r}: a SLURM log path cannot contain double quotes or newlines")
+    return f'"{text}"' if any(c.isspace() for c in text) else text
 
 
 def write_sbatch(plan: Plan, cells: list[Cell], max_parallel: int) -> list[Path]:
@@ -138,6 +182,8 @@ def write_sbatch(plan: Plan, cells: list[Cell], max_parallel: int) -> list[Path]
     scripts = []
     for index, (resources, group) in enumerate(_groups(cells).items()):
         cell_list = folder / f"cells-{index}.txt"
+        if any("\n" in cell.work_dir for cell in group):
+            raise SlurmSpecError(f"{plan.spec.work_root}: a work root with a newline cannot be listed for sbatch")
         cell_list.write_text("".join(f"{cell.work_dir}\n" for cell in group))
         script = folder / f"array-{index}.sbatch"
         script.write_text(sbatch_script(plan, resources, cell_list, len(group), max_parallel))
