@@ -134,6 +134,7 @@ def check(kind: str, root: Path, *, quick: bool = False) -> CheckReport:
     class_lists = {}
     for split in ("train", "val"):
         ann_file = root / f"{split}{year}.json"
+        known = len(report.problems)
         try:
             annotations = read_inat_json(ann_file, on_error=report.add)
         except UnicodeDecodeError as error:
@@ -141,7 +142,7 @@ def check(kind: str, root: Path, *, quick: bool = False) -> CheckReport:
             annotations = ClassificationAnnotations([], ())
         class_lists[split] = annotations.classes
         report.counts[f"{split} images"] = len(annotations.samples)
-        if not annotations.samples and ann_file.is_file():
+        if not annotations.samples and len(report.problems) == known:
             report.add(str(ann_file), "images", f"no labelled images in the {split} split; expected at least one")
         for sample in annotations.samples:
             image_path = root / sample.path

@@ -151,11 +151,11 @@ def check(kind: str, root: Path, *, quick: bool = False) -> CheckReport:
         ("train", layout.train_list, layout.train_images),
         ("val", layout.val_list, layout.val_images),
     ):
-        list_file = root / list_name
+        list_file, known = root / list_name, len(report.problems)
         samples = _read_text_safely(list_file, report, lambda: read_places_list(
             list_file, num_classes, on_error=report.add), [])
         report.counts[f"{split} images"] = len(samples)
-        if not samples and list_file.is_file():
+        if not samples and len(report.problems) == known:
             report.add(str(list_file), "", f"the {split} list has no samples; expected 'relative/path.jpg label' lines")
         for sample in samples:
             image_path = root / image_dir / sample.path
