@@ -1,0 +1,85 @@
+"""The SLURM executor against a real one-node SLURM cluster: submitit jobs and sbatch scripts."""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+
+from matrix_helpers import TINY_CLASSIFIER, cli
+
+pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("slurm_cluster")]
+
+CELL = f"  - {{task: inat2017, recipe: smoke, overrides: {TINY_CLASSIFIER}}}"
+# one CPU per cell: the test node has two
+MATRIX = """
+name: t
+work_root: {work_root}
+backbones:
+  - {{name: tiny, checkpoint: "generate:vit_tiny_patch16"}}
+datasets:
+  inat2017: {{generate: true}}
+resources: {{gpus_per_cell: 0, time_limit_hours: 0.25, cpus_per_gpu: 1}}
+seeds: {seeds}
+max_attempts: 2
+tasks:
+{tasks}
+"""
+
+
+def _matrix(tmp_path: Path, work_root: Path, seeds: int) -> Path:
+    path = tmp_path / "m.yaml"
+    path.write_text(MATRIX.format(work_root=json.dumps(str(work_root)), seeds=seeds, tasks=CELL))
+    return path
+
+
+def _cells(matrix: Path, env: dict[str, str]) -> list[dict]:
+    planned = cli(["plan", str(matrix), "--json"], env)
+    assert planned.returncode == 0, planned.stderr
+    return json.loads(planned.stdout)["cells"]
+
+
+def _job_state(job_id: str) -> str:
+    shown = subprocess.run(["scontrol", "show", "job", job_id], capture_output=True, text=True, timeout=30)
+    match = re.search(r"JobState=(\w+)", shown.stdout)
+    return match.group(1) if match else f"unknown ({shown.stderr.strip()})"
+
+
+def test_run_with_the_slurm_executor_finishes_two_smoke_cells(tmp_path: Path, env) -> None:
+    matrix = _matrix(tmp_path, tmp_path / "runs", seeds=2)
+    run = cli(["run", str(matrix), "--executor", "slurm", "--cluster", "slurm", "--wait"], env, timeout=900)
+    assert run.returncode == 0, run.stdout + run.stderr[-4000:]
+    assert "2 done, 0 failed" in run.stdout
+    job_ids = re.findall(r"submitted as job (\d+_\d+)", run.stderr)
+    assert len(job_ids) == 2, run.stderr[-3000:]
+    assert [_job_state(job_id) for job_id in job_ids] == ["COMPLETED", "COMPLETED"]
+    for cell in _cells(matrix, env):
+        result = json.loads((Path(cell["work_dir"]) / "result.json").read_text())
+        assert result["cell"]["seed"] == cell["seed"]
+    again = cli(["run", str(matrix), "--executor", "slurm", "--cluster", "slurm", "--wait"], env)
+    assert "nothing to do" in again.stdout
+
+
+def test_sbatch_only_script_runs_under_real_sbatch_from_a_work_root_with_a_space(tmp_path: Path, env) -> None:
+    work_root = tmp_path / "work root"
+    matrix = _matrix(tmp_path, work_root, seeds=1)
+    written = cli(["run", str(matrix), "--executor", "slurm", "--sbatch-only"], env)
+    assert written.returncode == 0, written.stdout + written.stderr
+    script = work_root / "slurm" / "array-0.sbatch"
+    submitted = subprocess.run(["sbatch", "--parsable", str(script)], capture_output=True, text=True, env=env,
+                               cwd=str(tmp_path), timeout=30)
+    assert submitted.returncode == 0, submitted.stderr
+    job_id = submitted.stdout.strip().split(";")[0]
+    deadline = time.monotonic() + 600
+    while subprocess.run(["squeue", "-h", "-j", job_id], capture_output=True, text=True).stdout.strip():
+        assert time.monotonic() < deadline, f"job {job_id} still queued or running after 10 minutes"
+        time.sleep(2)
+    log = work_root / "slurm" / "logs" / f"{job_id}_0.out"
+    assert log.is_file(), sorted(p.name for p in (work_root / "slurm").rglob("*"))
+    assert _job_state(f"{job_id}_0") == "COMPLETED", log.read_text()[-3000:]
+    (cell,) = _cells(matrix, env)
+    assert json.loads((Path(cell["work_dir"]) / "result.json").read_text())["cell"]["id"] == cell["id"]
