@@ -88,7 +88,6 @@ def load_pretrained(
             missing. The model is not modified in that case.
     """
     converted = open_checkpoint(source)
-    refuse_non_finite(converted)
     state, report = plan_load(
         model.state_dict(),
         converted,
@@ -96,6 +95,7 @@ def load_pretrained(
         ignore=ignore,
         allow_missing=allow_missing,
     )
+    refuse_non_finite(converted)
     with torch.no_grad():
         result = model.load_state_dict(state, strict=False)
     expected_missing = {m.key for m in report.missing} - set(state)
