@@ -7,7 +7,8 @@ environment variable (``TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD=1``) turns off. Local c
 routed instead (mmengine's ``CheckpointLoader`` scheme for plain paths) to
 `mae_transfer.checkpoints.reader.read_training_checkpoint`, which passes ``weights_only=True``
 explicitly: runner.resume, ``load_from``, ``load_checkpoint`` and ``tools/test.py`` all read
-through it. The weights-only unpickler refuses the few non-tensor objects mmengine stores (its
+through it. URLs and model-zoo names (``https://``, ``torchvision://``, ...) are refused: they
+would be downloaded and read with a bare ``torch.load``. The weights-only unpickler refuses the few non-tensor objects mmengine stores (its
 message hub's ``HistoryBuffer`` and numpy arrays/scalars inside it); we allow-list exactly those
 types with ``torch.serialization.add_safe_globals``. A pickled ``HistoryBuffer`` also names its
 statistics methods through ``getattr``; instead of allowing ``getattr`` itself, a stand-in
@@ -27,6 +28,7 @@ from mmengine.logging.history_buffer import HistoryBuffer
 from mmengine.registry import HOOKS
 from mmengine.runner.checkpoint import CheckpointLoader
 
+from mae_transfer.checkpoints.errors import CheckpointError
 from mae_transfer.checkpoints.reader import read_training_checkpoint
 from mae_transfer.integrations import finite_loss, optim_constructor, resume_state  # noqa: F401  (registers)
 
@@ -76,7 +78,18 @@ def load_local_checkpoint(filename: str, map_location=None) -> dict:
     return read_training_checkpoint(path, map_location=map_location)
 
 
+def refuse_remote_checkpoint(filename: str, map_location=None, *args, **kwargs) -> dict:
+    """mmengine's loader for URLs and model-zoo names: refused (they would load with a bare
+    ``torch.load``, and nothing is downloaded at run time)."""
+    raise CheckpointError("remote checkpoints are not loaded by mae-transfer (no downloads at run time, and "
+                          "mmengine would read them without weights_only); download the file and give its path",
+                          file=filename)
+
+
 CheckpointLoader.register_scheme(prefixes="", loader=load_local_checkpoint, force=True)
+# every other scheme mmengine registered (http(s)://, torchvision://, open-mmlab://, s3://, ...)
+for _prefix in [prefix for prefix in CheckpointLoader._schemes if prefix]:
+    CheckpointLoader.register_scheme(prefixes=_prefix, loader=refuse_remote_checkpoint, force=True)
 
 
 def safety_hooks() -> list[dict]:

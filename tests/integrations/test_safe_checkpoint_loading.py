@@ -88,6 +88,13 @@ def test_missing_local_file_is_still_file_not_found(tmp_path: Path) -> None:
         CheckpointLoader.load_checkpoint(str(tmp_path / "absent.pth"))
 
 
+@pytest.mark.parametrize("url", ["https://example.org/w.pth", "torchvision://resnet50", "open-mmlab://x"])
+def test_remote_checkpoints_are_refused_without_a_download(url: str) -> None:
+    with pytest.raises(CheckpointError, match="remote checkpoints are not loaded") as caught:
+        CheckpointLoader.load_checkpoint(url)
+    assert str(caught.value).startswith(url)
+
+
 def _env() -> dict[str, str]:
     env = dict(os.environ, OMP_NUM_THREADS="1", CUDA_VISIBLE_DEVICES="", TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD="1")
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO), env.get("PYTHONPATH")]))
