@@ -160,15 +160,17 @@ def route_data_randomness(dataset: Any, streams: DataRandomStreams) -> int:
 
 
 class _SkipFirstBatches:
-    """A dataloader whose next pass loads and drops its first ``skip`` batches."""
+    """A dataloader whose next pass loads and drops its first ``skip`` batches, then restores
+    the training random state (starting the pass drew from it, as it did before the checkpoint)."""
 
-    def __init__(self, loader: Any, skip: int) -> None:
-        self.loader, self.skip = loader, skip
+    def __init__(self, loader: Any, skip: int, state: dict[str, Any]) -> None:
+        self.loader, self.skip, self.state = loader, skip, state
 
     def __iter__(self) -> Iterator[Any]:
         batches = iter(self.loader)
         for _ in range(self.skip):
             next(batches)
+        restore_random_state(self.state)
         yield from batches
 
     def __len__(self) -> int:
@@ -188,7 +190,7 @@ class MAETransferExactResumeHook(Hook):
 
     def __init__(self) -> None:
         self._loaded: tuple[int, dict[str, Any]] | None = None
-        self._skip = 0
+        self._skip: tuple[int, dict[str, Any]] | None = None
         self._streams: DataRandomStreams | None = None
         self._outside_eval: list[dict[str, Any]] = []
 
@@ -212,20 +214,24 @@ class MAETransferExactResumeHook(Hook):
                 logger.warning("resumed at iteration %d from a checkpoint without random state: the rest of the "
                                "run will not match an uninterrupted one", runner.iter)
             return
-        restore_random_state(self._loaded[1])
-        self._loaded = None
+        state, self._loaded = self._loaded[1], None
+        done = 0
         if isinstance(runner.train_loop, EpochBasedTrainLoop):
-            self._skip = runner.iter - runner.epoch * len(runner.train_loop.dataloader)
-        logger.info("restored the random state of iteration %d%s", runner.iter,
-                    f"; skipping the {self._skip} batches of epoch {runner.epoch + 1} already trained on"
-                    if self._skip else "")
+            done = runner.iter - runner.epoch * len(runner.train_loop.dataloader)
+        if done > 0:
+            self._skip = (done, state)  # restored once the epoch's first batches are skipped
+            logger.info("resuming inside epoch %d: its first %d batches are loaded and skipped", runner.epoch + 1,
+                        done)
+        else:
+            restore_random_state(state)
+        logger.info("restored the random state of iteration %d", runner.iter)
 
     def before_train_epoch(self, runner) -> None:
         if self._streams is not None:
             self._streams.epoch.fill_(runner.epoch)
-        if self._skip > 0:
-            runner.train_loop.dataloader = _SkipFirstBatches(runner.train_loop.dataloader, self._skip)
-            self._skip = 0
+        if self._skip is not None:
+            runner.train_loop.dataloader = _SkipFirstBatches(runner.train_loop.dataloader, *self._skip)
+            self._skip = None
 
     def after_train_epoch(self, runner) -> None:
         if isinstance(runner.train_loop.dataloader, _SkipFirstBatches):
