@@ -41,7 +41,7 @@ def test_partition_with_shell_or_header_characters_is_refused(tmp_path: Path, mo
 
 
 def test_valid_partitions_pass(tmp_path: Path, monkeypatch) -> None:
-    plan = _plan(tmp_path, monkeypatch, partition="gpu-a100.long,debug_2")
+    plan = _plan(tmp_path, monkeypatch, partition='"gpu-a100.long,debug_2"')
     (script,) = write_sbatch(plan, plan.cells, max_parallel=1)
     assert "#SBATCH --partition=gpu-a100.long,debug_2" in script.read_text().splitlines()
 

@@ -79,9 +79,11 @@ class CellJob:
         return submitit.helpers.DelayedSubmission(CellJob(self.cell_dir, self.launcher, self.nproc))
 
 
-def _groups(cells: list[Cell]) -> dict[Resources, list[Cell]]:
+def _groups(plan: Plan, cells: list[Cell]) -> dict[Resources, list[Cell]]:
+    """The cells by resources, each checked first (`check_resources`)."""
     groups: dict[Resources, list[Cell]] = defaultdict(list)
     for cell in cells:
+        check_resources(plan, cell.resources)
         groups[cell.resources].append(cell)
     return groups
 
@@ -92,8 +94,7 @@ def run_submitit(plan: Plan, cells: list[Cell], max_parallel: int, summary, clus
     import submitit
 
     jobs = []
-    for resources, group in _groups(cells).items():
-        check_resources(plan, resources)
+    for resources, group in _groups(plan, cells).items():
         if resources.nodes > 1:
             raise ValueError(f"{plan.spec.path}: resources.nodes={resources.nodes}: multi-node cells need the sbatch "
                              "path (--sbatch-only); submitit runs one node per cell here")
@@ -180,7 +181,7 @@ def write_sbatch(plan: Plan, cells: list[Cell], max_parallel: int) -> list[Path]
     folder = plan.spec.work_root / "slurm"
     (folder / "logs").mkdir(parents=True, exist_ok=True)
     scripts = []
-    for index, (resources, group) in enumerate(_groups(cells).items()):
+    for index, (resources, group) in enumerate(_groups(plan, cells).items()):
         cell_list = folder / f"cells-{index}.txt"
         if any("\n" in cell.work_dir for cell in group):
             raise SlurmSpecError(f"{plan.spec.work_root}: a work root with a newline cannot be listed for sbatch")
