@@ -12,6 +12,8 @@ import pytest
 
 from matrix_helpers import TINY_CLASSIFIER, cli
 
+from mae_transfer.data import make_dataset
+
 pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("slurm_cluster")]
 
 CELL = f"  - {{task: inat2017, recipe: smoke, overrides: {TINY_CLASSIFIER}}}"
@@ -20,9 +22,9 @@ MATRIX = """
 name: t
 work_root: {work_root}
 backbones:
-  - {{name: tiny, checkpoint: "generate:vit_tiny_patch16"}}
+  - {{name: tiny, checkpoint: {checkpoint}}}
 datasets:
-  inat2017: {{generate: true}}
+  inat2017: {datasets}
 resources: {{gpus_per_cell: 0, time_limit_hours: 0.25, cpus_per_gpu: 1}}
 seeds: {seeds}
 max_attempts: 2
@@ -31,9 +33,22 @@ tasks:
 """
 
 
-def _matrix(tmp_path: Path, work_root: Path, seeds: int) -> Path:
+def _matrix(tmp_path: Path, work_root: Path, seeds: int, outside: bool = False) -> Path:
+    """A matrix of ``seeds`` tiny classification cells; ``outside``: its checkpoint and data live
+    outside the work root (cell.py cannot pass a path with a space to --cfg-options)."""
+    checkpoint, datasets = '"generate:vit_tiny_patch16"', "{generate: true}"
+    if outside:
+        import torch
+
+        from mae_transfer.models import build_vit
+
+        torch.manual_seed(0)
+        torch.save({"model": build_vit("vit_tiny_patch16").state_dict()}, tmp_path / "tiny.pth")
+        checkpoint = json.dumps(str(tmp_path / "tiny.pth"))
+        datasets = "{root: " + json.dumps(str(make_dataset("inat2017", tmp_path / "inat2017"))) + "}"
     path = tmp_path / "m.yaml"
-    path.write_text(MATRIX.format(work_root=json.dumps(str(work_root)), seeds=seeds, tasks=CELL))
+    path.write_text(MATRIX.format(work_root=json.dumps(str(work_root)), seeds=seeds, tasks=CELL,
+                                  checkpoint=checkpoint, datasets=datasets))
     return path
 
 
@@ -66,7 +81,7 @@ def test_run_with_the_slurm_executor_finishes_two_smoke_cells(tmp_path: Path, en
 
 def test_sbatch_only_script_runs_under_real_sbatch_from_a_work_root_with_a_space(tmp_path: Path, env) -> None:
     work_root = tmp_path / "work root"
-    matrix = _matrix(tmp_path, work_root, seeds=1)
+    matrix = _matrix(tmp_path, work_root, seeds=1, outside=True)
     written = cli(["run", str(matrix), "--executor", "slurm", "--sbatch-only"], env)
     assert written.returncode == 0, written.stdout + written.stderr
     script = work_root / "slurm" / "array-0.sbatch"
