@@ -5,12 +5,13 @@ from __future__ import annotations
 import json
 import re
 import subprocess
+import sys
 import time
 from pathlib import Path
 
 import pytest
 
-from matrix_helpers import TINY_CLASSIFIER, cli
+from matrix_helpers import REPO, TINY_CLASSIFIER, cli
 
 from mae_transfer.data import make_dataset
 
@@ -98,3 +99,31 @@ def test_sbatch_only_script_runs_under_real_sbatch_from_a_work_root_with_a_space
     assert _job_state(f"{job_id}_0") == "COMPLETED", log.read_text()[-3000:]
     (cell,) = _cells(matrix, env)
     assert json.loads((Path(cell["work_dir"]) / "result.json").read_text())["cell"]["id"] == cell["id"]
+
+
+def test_wait_ends_when_a_job_is_killed_before_its_result(tmp_path: Path, env) -> None:
+    """submitit asks sacct, which a cluster without accounting storage refuses: a cancelled job
+    used to be waited for forever. Now --wait reports the cell failed, naming the job's state."""
+    matrix = _matrix(tmp_path, tmp_path / "runs", seeds=1)
+    matrix.write_text(matrix.read_text().replace("name: t\n", "name: cancelled\n"))
+    command = [sys.executable, "-m", "mae_transfer.cli", "run", str(matrix), "--executor", "slurm", "--cluster",
+               "slurm", "--wait"]
+    process = subprocess.Popen(command, env=env, cwd=str(REPO), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                               text=True)
+    try:
+        deadline = time.monotonic() + 300
+        while True:
+            queued = subprocess.run(["squeue", "-h", "-n", "mae-transfer-cancelled", "-o", "%i %T"],
+                                    capture_output=True, text=True).stdout.split()
+            if queued[1:2] == ["RUNNING"]:
+                break
+            assert process.poll() is None and time.monotonic() < deadline, "the job never ran"
+            time.sleep(1)
+        subprocess.run(["scancel", queued[0]], check=True)
+        out, err = process.communicate(timeout=240)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+    assert process.returncode == 1 and "0 done, 1 failed" in out, out + err[-3000:]
+    assert re.search(r"job \d+(_\d+)? ended \((CANCELLED|FAILED)\) without a result", err), err[-3000:]

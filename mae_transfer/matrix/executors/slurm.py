@@ -16,7 +16,9 @@ import logging
 import math
 import re
 import shlex
+import subprocess
 import sys
+import time
 from collections import defaultdict
 from pathlib import Path
 
@@ -27,6 +29,9 @@ from mae_transfer.matrix.spec import Resources
 logger = logging.getLogger(__name__)
 
 REQUEUE_SIGNAL_SECONDS = 120
+# Job states after which a job runs no more (a requeued or preempted job is pending again).
+ENDED_STATES = frozenset({"COMPLETED", "FAILED", "CANCELLED", "TIMEOUT", "NODE_FAIL", "OUT_OF_MEMORY", "BOOT_FAIL",
+                          "DEADLINE", "SPECIAL_EXIT"})
 # SLURM partition names (comma-separated for several): no spaces, quotes or shell metacharacters,
 # which would end the #SBATCH header or run as shell lines.
 PARTITION_PATTERN = re.compile(r"[A-Za-z0-9_.\-]+(,[A-Za-z0-9_.\-]+)*")
@@ -102,7 +107,8 @@ def run_submitit(plan: Plan, cells: list[Cell], max_parallel: int, summary, clus
         gpus = resources.gpus_per_cell
         executor.update_parameters(
             name=f"mae-transfer-{plan.spec.name}", nodes=1, tasks_per_node=1, gpus_per_node=gpus,
-            cpus_per_task=resources.cpus_per_gpu * max(gpus, 1), timeout_min=int(resources.time_limit_hours * 60),
+            cpus_per_task=resources.cpus_per_gpu * max(gpus, 1),
+            timeout_min=max(1, math.ceil(resources.time_limit_hours * 60)),
             slurm_array_parallelism=max_parallel, slurm_signal_delay_s=REQUEUE_SIGNAL_SECONDS,
             **({"slurm_partition": resources.partition} if resources.partition else {}),
         )
@@ -117,11 +123,53 @@ def run_submitit(plan: Plan, cells: list[Cell], max_parallel: int, summary, clus
     if wait:
         for cell, job in jobs:
             try:
-                ok = bool(job.result())
+                ok = wait_for_job(job) if isinstance(job, submitit.SlurmJob) else bool(job.result())
             except Exception as error:  # noqa: BLE001 - a failed job is one failed cell
                 logger.error("cell %s: job %s failed: %s", cell.label, job.job_id, error)
                 ok = False
             (summary.succeeded if ok else summary.failed).append(cell.label)
+
+
+def slurm_job_state(job_id: str) -> str | None:
+    """A job's state as slurmctld reports it (``scontrol show job``), or None once it is forgotten.
+
+    Unlike ``sacct`` (what submitit asks), this needs no accounting storage; slurmctld keeps an
+    ended job for ``MinJobAge`` seconds.
+    """
+    try:
+        shown = subprocess.run(["scontrol", "show", "job", job_id], capture_output=True, text=True, timeout=60)
+    except (OSError, subprocess.TimeoutExpired) as error:
+        logger.warning("scontrol show job %s: %s", job_id, error)
+        return "UNKNOWN"
+    match = re.search(r"JobState=(\w+)", shown.stdout)
+    return match.group(1) if match else None
+
+
+def wait_for_job(job, poll_seconds: float = 5.0, grace_seconds: float = 30.0) -> bool:
+    """Block until a submitit SLURM job has ended; its cell function's return value.
+
+    submitit learns that a job ended from its result file or from ``sacct``; on a cluster without
+    accounting storage a job killed before it wrote a result (cancelled, out of memory, node
+    failure) would be waited for forever. Here a job that slurmctld reports ended, or no longer
+    knows, and that left no result within ``grace_seconds`` (a shared filesystem may show files
+    late) is a failure naming its state and log.
+
+    Raises:
+        RuntimeError: the job ended without a result.
+        submitit.core.utils.FailedJobError: the cell function raised inside the job.
+    """
+    ended_since = None
+    while not job.paths.result_pickle.exists():
+        state = slurm_job_state(job.job_id)
+        if state is None or state in ENDED_STATES:
+            ended_since = ended_since or time.monotonic()
+            if time.monotonic() - ended_since > grace_seconds:
+                raise RuntimeError(f"job {job.job_id} ended ({state or 'no longer known to slurmctld'}) without a "
+                                   f"result; its log: {job.paths.stderr}")
+        else:
+            ended_since = None
+        time.sleep(poll_seconds)
+    return bool(job.result())
 
 
 def _time(hours: float) -> str:
