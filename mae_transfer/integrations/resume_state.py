@@ -26,7 +26,10 @@ module closes the gaps, as one hook every task gets:
   already trained on, so the sample order and the augmentation streams continue where they
   stopped (iteration-based loops already replay the dataloader this way in mmengine).
 
-The resumed run must use the same seed, world size, dataloader workers and batch size.
+The resumed run must use the same seed, world size, dataloader workers and batch size. mmengine
+saves checkpoints from rank 0 only, so with several processes the restored training state is
+rank 0's on every rank: exact with mmengine's default ``randomness.diff_rank_seed=False`` (all
+ranks draw the same numbers), not with ``diff_rank_seed=True``.
 """
 
 from __future__ import annotations
@@ -59,7 +62,9 @@ def capture_random_state(cuda: bool = True) -> dict[str, Any]:
         "torch": torch.get_rng_state(),
     }
     if cuda:
-        state["cuda"] = torch.cuda.get_rng_state_all() if torch.cuda.is_available() else []
+        # this process's device only: reading every device's state would open a context on each
+        in_use = torch.cuda.is_available() and torch.cuda.is_initialized()
+        state["cuda"] = [torch.cuda.get_rng_state()] if in_use else []
     return state
 
 
@@ -73,11 +78,7 @@ def restore_random_state(state: dict[str, Any]) -> None:
     torch.set_rng_state(state["torch"])
     cuda = state.get("cuda") or []
     if cuda and torch.cuda.is_available():
-        if len(cuda) == torch.cuda.device_count():
-            torch.cuda.set_rng_state_all(cuda)
-        else:
-            logger.warning("checkpoint holds %d CUDA generator states, this process sees %d devices; CUDA "
-                           "randomness is not resumed", len(cuda), torch.cuda.device_count())
+        torch.cuda.set_rng_state(cuda[0])
 
 
 class DataRandomStreams:
