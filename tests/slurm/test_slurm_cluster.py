@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
 import re
+import signal
 import subprocess
 import sys
 import time
@@ -101,6 +104,25 @@ def test_sbatch_only_script_runs_under_real_sbatch_from_a_work_root_with_a_space
     assert json.loads((Path(cell["work_dir"]) / "result.json").read_text())["cell"]["id"] == cell["id"]
 
 
+def _kill_job_processes(job_id: str) -> None:
+    """SIGKILL the job's processes (as the OOM killer or a node failure would): none can write a result.
+
+    ``scancel`` sends SIGTERM first, which lets the cell record its failure and submitit write
+    a result; this is the harder case.
+    """
+    deadline = time.monotonic() + 60
+    while True:
+        listed = subprocess.run(["scontrol", "listpids", job_id], capture_output=True, text=True).stdout
+        pids = [int(line.split()[0]) for line in listed.splitlines()[1:] if line.split() and line.split()[0].isdigit()]
+        if pids:
+            break
+        assert time.monotonic() < deadline, f"scontrol listpids {job_id} shows no process"
+        time.sleep(0.5)
+    for pid in pids:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
+
+
 def test_wait_ends_when_a_job_is_killed_before_its_result(tmp_path: Path, env) -> None:
     """submitit asks sacct, which a cluster without accounting storage refuses: a cancelled job
     used to be waited for forever. Now --wait reports the cell failed, naming the job's state."""
@@ -119,7 +141,7 @@ def test_wait_ends_when_a_job_is_killed_before_its_result(tmp_path: Path, env) -
                 break
             assert process.poll() is None and time.monotonic() < deadline, "the job never ran"
             time.sleep(1)
-        subprocess.run(["scancel", queued[0]], check=True)
+        _kill_job_processes(queued[0])
         out, err = process.communicate(timeout=240)
     finally:
         if process.poll() is None:
