@@ -195,7 +195,7 @@ def read_training_checkpoint(path: str | os.PathLike, map_location: Any = None) 
                                   "set; unset TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD", file=source)
         logger.warning("TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD is set; ignored for %s: mae-transfer reads every "
                        "checkpoint with weights_only=True", source)
-    obj = _torch_load(path, map_location=map_location, stand_ins=None)
+    obj = _torch_load(path, map_location=map_location, process_allow_list=True)
     if not isinstance(obj, dict):
         raise CheckpointError(
             f"expected a dict at the top level of the checkpoint, found {type(obj).__name__}", file=source
@@ -207,15 +207,14 @@ def _truthy(value: str | None) -> bool:
     return (value or "0").lower() in ("1", "y", "yes", "true")
 
 
-def _torch_load(path: Path, map_location: Any = "cpu", stand_ins: list | None = ()) -> Any:
+def _torch_load(path: Path, map_location: Any = "cpu", process_allow_list: bool = False) -> Any:
     """``torch.load(weights_only=True)`` with errors as `CheckpointError`.
 
-    ``stand_ins``: the only globals allowed (the inert bookkeeping stand-ins by default); None
-    keeps the process's allow-list instead.
+    The only globals allowed are the inert bookkeeping stand-ins, or with ``process_allow_list``
+    the ones this process allow-listed (``torch.serialization.add_safe_globals``).
     """
     source = str(path)
-    if stand_ins == ():
-        stand_ins = [(obj, name) for name, obj in BOOKKEEPING_GLOBALS.items()]
+    stand_ins = None if process_allow_list else [(obj, name) for name, obj in BOOKKEEPING_GLOBALS.items()]
     allowed = _only_allowed(stand_ins) if stand_ins is not None else contextlib.nullcontext()
     try:
         with allowed:
