@@ -64,7 +64,7 @@ def load_config(args: argparse.Namespace) -> Config:
         cfg.resume, cfg.load_from = True, None
     elif args.resume:
         cfg.resume, cfg.load_from = True, args.resume
-    cfg.custom_hooks = [*cfg.get("custom_hooks", []), dict(type="MAETransferFinalMetricsHook")]
+    cfg.custom_hooks = [*cfg.get("custom_hooks", []), dict(type="MAETransferFinalMetricsHook"), *engine.safety_hooks()]
     return cfg
 
 

@@ -22,7 +22,7 @@ from mae_transfer.models.archs import ARCHS
 from mae_transfer.checkpoints.convert import ConvertedCheckpoint
 from mae_transfer.checkpoints.errors import CheckpointError
 from mae_transfer.checkpoints.formats import CANONICAL_META_KEY, FORMATS
-from mae_transfer.checkpoints.load import open_checkpoint, plan_load
+from mae_transfer.checkpoints.load import non_finite_tensors, open_checkpoint, plan_load, refuse_non_finite
 from mae_transfer.checkpoints.report import LoadReport
 
 _FALLBACK_ARCH = "vit_base_patch16"
@@ -107,6 +107,7 @@ def _inspect(args: argparse.Namespace) -> int:
     summary = _summary(converted)
     try:
         arch, overrides, _, report = check_against_model(converted, args.arch)
+        refuse_non_finite(converted)
     except CheckpointError as error:
         summary.update(ok=False, error=str(error))
         _emit(args, summary, None)
@@ -125,6 +126,7 @@ def _convert(args: argparse.Namespace) -> int:
     try:
         converted = open_checkpoint(args.checkpoint)
         _, _, planned, report = check_against_model(converted, args.arch)
+        refuse_non_finite(converted)
     except CheckpointError as error:
         return _fail(args, error)
     state_dict = dict(converted.state_dict)
@@ -184,6 +186,10 @@ def _summary(converted: ConvertedCheckpoint) -> dict[str, Any]:
         "parameters": sum(t.numel() for t in converted.state_dict.values()),
         "dtypes": dtypes,
         "dropped_in_conversion": len(converted.dropped),
+        "non_finite": [
+            {"key": converted.origin.get(key, key), "nan": nan, "inf": inf}
+            for key, nan, inf in non_finite_tensors(converted.state_dict)
+        ],
     }
 
 
@@ -199,6 +205,8 @@ def _emit(args: argparse.Namespace, summary: dict[str, Any], report: LoadReport 
         print(f"shape:      {dims} -> {summary['arch'] or 'no known arch'}")
     counts = f"{summary['parameters']:,} values, {summary['dtypes']}"
     print(f"tensors:    {summary['tensors']} ({counts})")
+    for entry in summary["non_finite"]:
+        print(f"NON-FINITE: {entry['key']}: {entry['nan']} NaN, {entry['inf']} inf", file=sys.stderr)
     if report is not None:
         print(f"load check against {summary['model']['arch']} {summary['model']['overrides']}:")
         print(report.render())

@@ -104,6 +104,7 @@ def load_pretrained(
         allow_missing=allow_missing,
         omitted=omitted() if callable(omitted) else (),
     )
+    refuse_non_finite(converted)
     with torch.no_grad():
         result = model.load_state_dict(state, strict=False)
     expected_missing = {m.key for m in report.missing} - set(state)
@@ -119,6 +120,38 @@ def load_pretrained(
         len(report.missing), len(report.unexpected), len(report.resized),
     )
     return report
+
+
+def non_finite_tensors(state_dict: Mapping[str, torch.Tensor]) -> list[tuple[str, int, int]]:
+    """(key, NaN count, inf count) of every floating-point tensor holding a non-finite value."""
+    found = []
+    for key, tensor in state_dict.items():
+        if not (tensor.is_floating_point() or tensor.is_complex()) or bool(torch.isfinite(tensor).all()):
+            continue
+        nan = int(torch.isnan(tensor).sum())
+        found.append((key, nan, int(tensor.numel() - torch.isfinite(tensor).sum()) - nan))
+    return found
+
+
+def refuse_non_finite(converted: ConvertedCheckpoint) -> None:
+    """Raise `CheckpointError` naming the keys if any weight to load is NaN or infinite.
+
+    A single NaN weight makes every loss NaN from the first step; the run would otherwise
+    finish at chance accuracy and look like a result.
+    """
+    bad = non_finite_tensors(converted.state_dict)
+    if not bad:
+        return
+    shown = ", ".join(
+        f"'{converted.origin.get(key, key)}' ({nan} NaN, {inf} inf)" for key, nan, inf in bad[:5]
+    )
+    more = f" and {len(bad) - 5} more" if len(bad) > 5 else ""
+    raise CheckpointError(
+        f"non-finite weights: {len(bad)} tensor(s) hold NaN or inf values: {shown}{more}; "
+        "refusing to load (the model is untouched)",
+        file=converted.source,
+        key=converted.origin.get(bad[0][0], bad[0][0]),
+    )
 
 
 def plan_load(

@@ -169,12 +169,56 @@ def _only_allowed(stand_ins: list):
         torch.serialization.add_safe_globals(previous)
 
 
-def _torch_load(path: Path) -> Any:
+def read_training_checkpoint(path: str | os.PathLike, map_location: Any = None) -> dict:
+    """Read a training checkpoint (resume, ``load_from``, evaluation) with the weights-only unpickler.
+
+    Unlike `read_checkpoint`, the objects a trainer stores are rebuilt for real, but only those
+    the process allow-listed with ``torch.serialization.add_safe_globals`` (the mmengine
+    integration allows its message hub's ``HistoryBuffer`` and numpy arrays). ``weights_only=True``
+    is passed explicitly: torch (2.4 and later) then ignores ``TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD``,
+    which only changes calls that leave ``weights_only`` unset; a warning says the variable has
+    no effect here.
+
+    Raises:
+        CheckpointError: the file is missing, empty, truncated, not a dict, or its pickle names
+            a global outside the allow-list (nothing from it is then run).
+    """
+    path = Path(path)
     source = str(path)
-    stand_ins = [(obj, name) for name, obj in BOOKKEEPING_GLOBALS.items()]
+    if not path.is_file():
+        raise CheckpointError("no such checkpoint file", file=source)
+    if path.stat().st_size == 0:
+        raise CheckpointError("the file is empty (0 bytes), expected a checkpoint", file=source)
+    if _truthy(os.environ.get("TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD")):
+        if _truthy(os.environ.get("TORCH_FORCE_WEIGHTS_ONLY_LOAD")):
+            raise CheckpointError("both TORCH_FORCE_WEIGHTS_ONLY_LOAD and TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD are "
+                                  "set; unset TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD", file=source)
+        logger.warning("TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD is set; ignored for %s: mae-transfer reads every "
+                       "checkpoint with weights_only=True", source)
+    obj = _torch_load(path, map_location=map_location, process_allow_list=True)
+    if not isinstance(obj, dict):
+        raise CheckpointError(
+            f"expected a dict at the top level of the checkpoint, found {type(obj).__name__}", file=source
+        )
+    return obj
+
+
+def _truthy(value: str | None) -> bool:
+    return (value or "0").lower() in ("1", "y", "yes", "true")
+
+
+def _torch_load(path: Path, map_location: Any = "cpu", process_allow_list: bool = False) -> Any:
+    """``torch.load(weights_only=True)`` with errors as `CheckpointError`.
+
+    The only globals allowed are the inert bookkeeping stand-ins, or with ``process_allow_list``
+    the ones this process allow-listed (``torch.serialization.add_safe_globals``).
+    """
+    source = str(path)
+    stand_ins = None if process_allow_list else [(obj, name) for name, obj in BOOKKEEPING_GLOBALS.items()]
+    allowed = _only_allowed(stand_ins) if stand_ins is not None else contextlib.nullcontext()
     try:
-        with _only_allowed(stand_ins):
-            return torch.load(path, map_location="cpu", weights_only=True)
+        with allowed:
+            return torch.load(path, map_location=map_location, weights_only=True)
     except pickle.UnpicklingError as error:
         detail = _unpickler_detail(str(error))
         refused = _refused_globals(path, stand_ins)
@@ -201,10 +245,11 @@ def _torch_load(path: Path) -> Any:
         ) from error
 
 
-def _refused_globals(path: Path, stand_ins: list) -> list[str]:
+def _refused_globals(path: Path, stand_ins: list | None) -> list[str]:
     """Globals in a zip checkpoint that are outside the allow-list (static scan, runs nothing)."""
+    allowed = _only_allowed(stand_ins) if stand_ins is not None else contextlib.nullcontext()
     try:
-        with _only_allowed(stand_ins):
+        with allowed:
             return sorted(torch.serialization.get_unsafe_globals_in_checkpoint(path))
     except Exception:  # noqa: BLE001 - the scan is only for a better message
         return []

@@ -4,7 +4,8 @@ Each dataset module exposes two functions with the same signatures:
 
 - ``make(kind, out, *, seed=0, **options) -> Path``: write a small synthetic dataset in the
   official layout under ``out`` and return the dataset root;
-- ``check(kind, root, **options) -> CheckReport``: validate a dataset root in the official layout.
+- ``check(kind, root, *, quick=False, **options) -> CheckReport``: validate a dataset root in the
+  official layout, decoding every image (``quick``: headers only).
 """
 
 from __future__ import annotations
@@ -40,12 +41,13 @@ def make_dataset(kind: str, out: str | Path, *, seed: int = 0, **options) -> Pat
     return dataset_module(kind).make(kind, Path(out), seed=seed, **options)
 
 
-def check_dataset(kind: str, root: str | Path, **options) -> CheckReport:
+def check_dataset(kind: str, root: str | Path, *, quick: bool = False, **options) -> CheckReport:
     """Validate a dataset root of ``kind``; the report lists every defect found.
 
-    ``options`` go to the kind's ``check`` (``imagenet``: ``num_classes``).
+    Every image is decoded in full; ``quick`` reads image headers only (faster, but a truncated
+    image then passes). ``options`` go to the kind's ``check`` (``imagenet``: ``num_classes``).
     """
-    return dataset_module(kind).check(kind, Path(root), **options)
+    return dataset_module(kind).check(kind, Path(root), quick=quick, **options)
 
 
 __all__ = ["CheckReport", "Problem", "DATASET_MODULES", "check_dataset", "dataset_module", "make_dataset"]

@@ -28,7 +28,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from mae_transfer.data.report import CheckReport
+from mae_transfer.data.report import CheckReport, read_image
 
 logger = logging.getLogger(__name__)
 
@@ -136,14 +136,16 @@ def make(kind: str, out: Path, *, seed: int = 0, num_train: int = 48, num_val: i
     return root
 
 
-def _check_pair(image_path: Path, label_path: Path, stem: str) -> tuple[list[tuple[str, str, str]], np.ndarray | None]:
-    """Problems of one image/label pair (file, where, message) and the label's class histogram."""
+def _check_pair(image_path: Path, label_path: Path, stem: str,
+                quick: bool = False) -> tuple[list[tuple[str, str, str]], np.ndarray | None]:
+    """Problems of one image/label pair (file, where, message) and the label's class histogram.
+
+    The image is decoded in full unless ``quick``; the label map always is (its values are checked).
+    """
     problems: list[tuple[str, str, str]] = []
-    try:
-        with Image.open(image_path) as image:
-            image_size = image.size
-    except (OSError, ValueError) as error:
-        return [(str(image_path), stem, f"unreadable image: {error}")], None
+    image_size, problem = read_image(image_path, quick=quick)
+    if problem:
+        return [(str(image_path), stem, problem)], None
     try:
         with Image.open(label_path) as label_image:
             mode, label_size = label_image.mode, label_image.size
@@ -167,12 +169,13 @@ def _check_pair(image_path: Path, label_path: Path, stem: str) -> tuple[list[tup
     return problems, histogram[:NUM_CLASSES + 1] > 0
 
 
-def check(kind: str, root: Path, *, official_counts: bool | None = None, workers: int = 4) -> CheckReport:
+def check(kind: str, root: Path, *, official_counts: bool | None = None, workers: int = 4,
+          quick: bool = False) -> CheckReport:
     """Validate an ADEChallengeData2016 root; every defect names its file and image id.
 
     Checks: the four split directories exist; every image has a label map and every label map
-    an image; each pair is readable, equal in size, single-channel, with values in 0..150; and
-    the number of pairs per split against the official 20,210 / 2,000.
+    an image; each pair decodes in full, is equal in size, single-channel, with values in
+    0..150; and the number of pairs per split against the official 20,210 / 2,000.
 
     Args:
         kind: must be ``"ade20k"``.
@@ -180,6 +183,7 @@ def check(kind: str, root: Path, *, official_counts: bool | None = None, workers
         official_counts: True: a count different from the official one is a defect; False: a
             note; None (default): a note for a set carrying the synthetic marker, else a defect.
         workers: threads decoding label maps.
+        quick: read image headers only (label maps are still decoded).
     """
     if kind != "ade20k":
         raise ValueError(f"mae_transfer.data.ade20k checks 'ade20k' datasets, not {kind!r}")
@@ -212,7 +216,7 @@ def check(kind: str, root: Path, *, official_counts: bool | None = None, workers
             report.add(str(labels[stem]), stem, f"label map has no image; expected {image_dir / (stem + '.jpg')}")
         pairs = sorted(images.keys() & labels.keys())
         with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
-            results = list(pool.map(lambda stem: _check_pair(images[stem], labels[stem], stem), pairs))
+            results = list(pool.map(lambda stem: _check_pair(images[stem], labels[stem], stem, quick), pairs))
         for problems, classes in results:
             for problem in problems:
                 report.add(*problem)

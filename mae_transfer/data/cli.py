@@ -28,6 +28,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     check.add_argument("--num-classes", type=int, default=None,
                        help="imagenet: expected class folders (default 1000, the real set; 0: any count)")
     check.add_argument("--json", action="store_true", help="machine-readable report")
+    check.add_argument("--quick", action="store_true",
+                       help="read image headers only instead of decoding every image (misses truncated files)")
     check.set_defaults(func=_check)
 
 
@@ -54,6 +56,6 @@ def _check(args: argparse.Namespace) -> int:
             print(f"error: --num-classes does not apply to {args.kind}", file=sys.stderr)
             return 2
         options["num_classes"] = args.num_classes or None
-    report = check_dataset(args.kind, args.root, **options)
+    report = check_dataset(args.kind, args.root, quick=args.quick, **options)
     print(report.to_json() if args.json else report.render())
     return 0 if report.ok else 1

@@ -27,7 +27,7 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
-from mae_transfer.data.report import CheckReport
+from mae_transfer.data.report import CheckReport, read_image
 
 logger = logging.getLogger(__name__)
 
@@ -232,14 +232,16 @@ def _annotation(mask_utils: Any, annotation_id: int, image_id: int, obj: dict, *
 # --------------------------------------------------------------------------- validator
 
 
-def check(kind: str, root: Path) -> CheckReport:
+def check(kind: str, root: Path, *, quick: bool = False) -> CheckReport:
     """Validate a COCO 2017 root: files, ids, categories, boxes and masks of both splits.
 
     Reported as problems (each naming the file and the image/annotation id): missing or
-    unreadable annotation files and images, image sizes that disagree with the JSON, duplicate
-    image/annotation/category ids, annotations pointing at unknown images or categories, boxes
-    outside the image or with non-positive size, empty or malformed segmentations, and an empty
-    ``annotations`` list. Images without annotations are legal in COCO and only counted.
+    unreadable annotation files, images that are missing or do not decode (every image is
+    decoded in full; ``quick`` reads headers only), image sizes that disagree with the JSON,
+    duplicate image/annotation/category ids, annotations pointing at unknown images or
+    categories, boxes that are not finite numbers, lie outside the image or have non-positive
+    size, empty or malformed segmentations, and an empty ``annotations`` list. Images without
+    annotations are legal in COCO and only counted.
     """
     root = Path(root)
     report = CheckReport(kind=kind, root=str(root))
@@ -247,25 +249,35 @@ def check(kind: str, root: Path) -> CheckReport:
         report.add(str(root), "", "dataset root does not exist or is not a directory")
         return report
     for split in SPLITS:
-        _check_split(root, split, report)
+        _check_split(root, split, report, quick)
     return report
 
 
-def _check_split(root: Path, split: str, report: CheckReport) -> None:
+def _check_split(root: Path, split: str, report: CheckReport, quick: bool) -> None:
     path = annotation_file(root, split)
     if not path.is_file():
         report.add(str(path), "", f"annotation file missing (expected the {split} split in COCO 2017 layout)")
         return
     try:
-        data = json.loads(path.read_text())
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
-        report.add(str(path), "", f"cannot read JSON: {error}")
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except UnicodeDecodeError as error:
+        report.add(str(path), f"byte {error.start}", "not UTF-8 text; COCO annotation files are UTF-8 JSON")
+        return
+    except json.JSONDecodeError as error:
+        report.add(str(path), f"line {error.lineno}", f"not valid JSON: {error.msg}")
+        return
+    except OSError as error:
+        report.add(str(path), "", f"cannot read the file: {error}")
+        return
+    if not isinstance(data, dict):
+        report.add(str(path), "", f"the top level is a JSON {type(data).__name__}; expected an object with "
+                   "'images', 'annotations' and 'categories' lists")
         return
     missing = [key for key in ("images", "annotations", "categories") if not isinstance(data.get(key), list)]
     if missing:
         report.add(str(path), ", ".join(missing), "top-level key missing or not a list")
         return
-    images = _check_images(root, split, path, data["images"], report)
+    images = _check_images(root, split, path, data["images"], report, quick)
     category_ids = _unique_ids(path, "category", data["categories"], report)
     annotations = data["annotations"]
     if not annotations:
@@ -297,8 +309,9 @@ def _unique_ids(path: Path, what: str, entries: list, report: CheckReport) -> se
     return set(seen)
 
 
-def _check_images(root: Path, split: str, path: Path, entries: list, report: CheckReport) -> dict[Any, tuple]:
-    """Image id -> (width, height); reports missing, unreadable and mis-sized image files."""
+def _check_images(root: Path, split: str, path: Path, entries: list, report: CheckReport,
+                  quick: bool) -> dict[Any, tuple]:
+    """Image id -> (width, height); reports missing, undecodable and mis-sized image files."""
     _unique_ids(path, "image", entries, report)
     sizes: dict[Any, tuple] = {}
     folder = image_dir(root, split)
@@ -315,11 +328,9 @@ def _check_images(root: Path, split: str, path: Path, entries: list, report: Che
         if not image_path.is_file():
             report.add(str(image_path), where, "image file missing")
             continue
-        try:
-            with Image.open(image_path) as image:
-                actual = image.size
-        except (OSError, ValueError) as error:
-            report.add(str(image_path), where, f"image unreadable: {error}")
+        actual, problem = read_image(image_path, quick=quick)
+        if problem:
+            report.add(str(image_path), where, problem)
             continue
         if actual != (width, height):
             report.add(str(image_path), where, f"image is {actual[0]}x{actual[1]}, JSON says {width}x{height}")
@@ -339,6 +350,8 @@ def _check_annotation(path: Path, ann: Any, images: dict, category_ids: set, rep
     bbox = ann.get("bbox")
     if not (isinstance(bbox, list) and len(bbox) == 4 and all(isinstance(v, (int, float)) for v in bbox)):
         report.add(str(path), where, f"bbox must be [x, y, width, height] numbers, got {bbox!r}")
+    elif not all(math.isfinite(v) for v in bbox):
+        report.add(str(path), where, f"bbox {bbox} holds NaN or infinity; expected finite numbers")
     elif bbox[2] <= 0 or bbox[3] <= 0:
         report.add(str(path), where, f"bbox {bbox} has non-positive width or height")
     elif image_id in images:
@@ -358,6 +371,9 @@ def _check_segmentation(path: Path, where: str, segmentation: Any, size: tuple |
         for polygon in segmentation:
             if not isinstance(polygon, list) or len(polygon) < 6 or len(polygon) % 2:
                 report.add(str(path), where, "polygon must be a flat list of at least 3 (x, y) pairs")
+                break
+            if not all(isinstance(v, (int, float)) and math.isfinite(v) for v in polygon):
+                report.add(str(path), where, "polygon coordinates must be finite numbers (found NaN, inf or text)")
                 break
     elif isinstance(segmentation, dict):
         if "counts" not in segmentation or "size" not in segmentation:

@@ -19,11 +19,10 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
-from PIL import Image, UnidentifiedImageError
 
 from mae_transfer.classification.imagefolder import IMG_EXTENSIONS
 from mae_transfer.data.inat import synthetic_class_image
-from mae_transfer.data.report import CheckReport
+from mae_transfer.data.report import CheckReport, read_image
 
 logger = logging.getLogger(__name__)
 
@@ -86,17 +85,8 @@ def make(
     return root
 
 
-def _decode_error(path: str) -> str | None:
-    """None if the file decodes fully, else the reason."""
-    try:
-        with Image.open(path) as image:
-            image.load()
-    except (UnidentifiedImageError, OSError, ValueError, Image.DecompressionBombError) as error:
-        return f"{type(error).__name__}: {error}"
-    return None
-
-
-def check(kind: str, root: Path, *, num_classes: int | None = NUM_CLASSES, workers: int | None = None) -> CheckReport:
+def check(kind: str, root: Path, *, quick: bool = False, num_classes: int | None = NUM_CLASSES,
+          workers: int | None = None) -> CheckReport:
     """Validate an ImageNet root in the ImageFolder layout; every image is decoded fully.
 
     Reported, each with its path: a missing ``train/`` or ``val/``; images directly in a split
@@ -107,6 +97,7 @@ def check(kind: str, root: Path, *, num_classes: int | None = NUM_CLASSES, worke
     Args:
         kind: ``imagenet``.
         root: the dataset root.
+        quick: read image headers only instead of decoding every image.
         num_classes: expected class count (None: any count, e.g. a generated subset).
         workers: decoding threads (default: up to 8).
     """
@@ -145,9 +136,9 @@ def check(kind: str, root: Path, *, num_classes: int | None = NUM_CLASSES, worke
             report.add(root / "train" / name, "", "class folder missing (present in val/)")
     _check_label_space(report, root, classes, num_classes)
     with ThreadPoolExecutor(max_workers=workers or min(8, os.cpu_count() or 1)) as pool:
-        for path, error in zip(images, pool.map(_decode_error, images, chunksize=64)):
+        for path, (_, error) in zip(images, pool.map(lambda p: read_image(Path(p), quick=quick), images, chunksize=64)):
             if error is not None:
-                report.add(path, "", f"image does not decode ({error})")
+                report.add(path, "", error)
     return report
 
 

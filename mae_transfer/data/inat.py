@@ -23,8 +23,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from mae_transfer.classification.annotations import read_inat_json
-from mae_transfer.data.report import CheckReport
+from mae_transfer.classification.annotations import ClassificationAnnotations, read_inat_json
+from mae_transfer.data.report import CheckReport, read_image
 
 logger = logging.getLogger(__name__)
 
@@ -123,20 +123,35 @@ def make(
     return root
 
 
-def check(kind: str, root: Path) -> CheckReport:
-    """Validate an iNaturalist root: JSON structure, labels, categories and image files."""
+def check(kind: str, root: Path, *, quick: bool = False) -> CheckReport:
+    """Validate an iNaturalist root: JSON structure, labels, categories and image files.
+
+    Every image is decoded in full (``quick``: headers only); a split without samples is a defect.
+    """
     year = year_of(kind)
     root = Path(root)
     report = CheckReport(kind=kind, root=str(root))
     class_lists = {}
     for split in ("train", "val"):
         ann_file = root / f"{split}{year}.json"
-        annotations = read_inat_json(ann_file, on_error=report.add)
+        known = len(report.problems)
+        try:
+            annotations = read_inat_json(ann_file, on_error=report.add)
+        except UnicodeDecodeError as error:
+            report.add(str(ann_file), f"byte {error.start}", "not UTF-8 text; iNaturalist annotation files are UTF-8 JSON")
+            annotations = ClassificationAnnotations([], ())
         class_lists[split] = annotations.classes
         report.counts[f"{split} images"] = len(annotations.samples)
+        if not annotations.samples and len(report.problems) == known:
+            report.add(str(ann_file), "images", f"no labelled images in the {split} split; expected at least one")
         for sample in annotations.samples:
-            if not (root / sample.path).is_file():
+            image_path = root / sample.path
+            if not image_path.is_file():
                 report.add(sample.file, sample.where, f"image file {sample.path!r} not found under {root}")
+                continue
+            _, problem = read_image(image_path, quick=quick)
+            if problem:
+                report.add(str(image_path), sample.source, problem)
     classes = class_lists["train"]
     report.counts["classes"] = len(classes)
     if classes and class_lists["val"] and classes != class_lists["val"]:

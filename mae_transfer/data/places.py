@@ -23,7 +23,7 @@ from PIL import Image
 
 from mae_transfer.classification.annotations import read_places_categories, read_places_list
 from mae_transfer.data.inat import synthetic_class_image
-from mae_transfer.data.report import CheckReport
+from mae_transfer.data.report import CheckReport, read_image
 
 logger = logging.getLogger(__name__)
 
@@ -126,8 +126,11 @@ def make(
     return root
 
 
-def check(kind: str, root: Path) -> CheckReport:
-    """Validate a Places root: list syntax, label range, category file and image files."""
+def check(kind: str, root: Path, *, quick: bool = False) -> CheckReport:
+    """Validate a Places root: list syntax, label range, category file and image files.
+
+    Every image is decoded in full (``quick``: headers only); an empty file list is a defect.
+    """
     layout = layout_of(kind)
     root = Path(root)
     report = CheckReport(kind=kind, root=str(root))
@@ -135,7 +138,8 @@ def check(kind: str, root: Path) -> CheckReport:
     if layout.categories:
         categories_file = root / layout.categories
         if categories_file.is_file():
-            names = read_places_categories(categories_file, on_error=report.add)
+            names = _read_text_safely(categories_file, report, lambda: read_places_categories(
+                categories_file, on_error=report.add), ())
             if names:
                 num_classes = len(names)
         else:
@@ -147,9 +151,27 @@ def check(kind: str, root: Path) -> CheckReport:
         ("train", layout.train_list, layout.train_images),
         ("val", layout.val_list, layout.val_images),
     ):
-        samples = read_places_list(root / list_name, num_classes, on_error=report.add)
+        list_file, known = root / list_name, len(report.problems)
+        samples = _read_text_safely(list_file, report, lambda: read_places_list(
+            list_file, num_classes, on_error=report.add), [])
         report.counts[f"{split} images"] = len(samples)
+        if not samples and len(report.problems) == known:
+            report.add(str(list_file), "", f"the {split} list has no samples; expected 'relative/path.jpg label' lines")
         for sample in samples:
-            if not (root / image_dir / sample.path).is_file():
+            image_path = root / image_dir / sample.path
+            if not image_path.is_file():
                 report.add(sample.file, sample.where, f"image file {sample.path!r} not found under {root / image_dir}")
+                continue
+            _, problem = read_image(image_path, quick=quick)
+            if problem:
+                report.add(str(image_path), sample.source, problem)
     return report
+
+
+def _read_text_safely(path: Path, report: CheckReport, read, empty):
+    """``read()``, or ``empty`` with a problem recorded when ``path`` is not UTF-8 text."""
+    try:
+        return read()
+    except UnicodeDecodeError as error:
+        report.add(str(path), f"byte {error.start}", "not UTF-8 text; Places lists are UTF-8 'path label' lines")
+        return empty

@@ -1,9 +1,13 @@
-"""The report every dataset validator returns: a list of problems, each naming where it is."""
+"""The report every dataset validator returns (a list of problems, each naming where it is), and
+the image reading the validators share."""
 
 from __future__ import annotations
 
 import json
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from PIL import Image
 
 
 @dataclass(frozen=True)
@@ -57,3 +61,30 @@ class CheckReport:
         payload = asdict(self)
         payload["ok"] = self.ok
         return json.dumps(payload, indent=2)
+
+
+def read_image(path: Path, *, quick: bool = False) -> tuple[tuple[int, int] | None, str | None]:
+    """Open an image file and, unless ``quick``, decode every pixel of it.
+
+    A header-only read passes truncated JPEGs (the header is intact); training would then fail
+    on the first epoch that draws the file. (A process that set PIL's
+    ``ImageFile.LOAD_TRUNCATED_IMAGES`` would decode truncated files leniently; nothing in this
+    package does.)
+
+    Returns:
+        ``((width, height), None)`` for a good image, ``(None, message)`` otherwise.
+    """
+    errors = (OSError, ValueError, SyntaxError, Image.DecompressionBombError)
+    try:
+        if path.stat().st_size == 0:
+            return None, "image unreadable: the file is empty (0 bytes)"
+        with Image.open(path) as image:
+            size = image.size
+            if not quick:
+                try:
+                    image.load()
+                except errors as error:
+                    return None, f"image unreadable: {error} (the header reads, the pixels do not decode)"
+    except errors as error:
+        return None, f"image unreadable: {error}"
+    return size, None

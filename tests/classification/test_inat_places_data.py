@@ -161,3 +161,53 @@ def test_cli_data_make_and_check(tmp_path: Path, capsys: pytest.CaptureFixture[s
     assert report["ok"] and report["counts"]["classes"] == 4
     (tmp_path / "inat" / "val2017.json").write_text("{}")
     assert main(["data", "check", "inat2017", str(tmp_path / "inat")]) == 1
+
+
+def _truncate(path: Path) -> None:
+    data = path.read_bytes()
+    path.write_bytes(data[: len(data) // 2])
+
+
+@pytest.mark.parametrize("damage", ["truncated", "empty"])
+def test_inat_damaged_image_names_file_and_image_id(tmp_path: Path, damage: str) -> None:
+    root = make_dataset("inat2019", tmp_path / "i")
+    train = json.loads((root / "train2019.json").read_text())
+    image = root / train["images"][5]["file_name"]
+    _truncate(image) if damage == "truncated" else image.write_bytes(b"")
+    report = check_dataset("inat2019", root)
+    assert [(p.file, p.where) for p in report.problems] == [
+        (str(image), f"{root / 'train2019.json'} [image id {train['images'][5]['id']}]")], report.render()
+    assert "unreadable" in report.problems[0].message
+    assert ("0 bytes" if damage == "empty" else "pixels do not decode") in report.problems[0].message
+    assert check_dataset("inat2019", root, quick=True).ok is (damage == "truncated")
+
+
+@pytest.mark.parametrize("damage", ["truncated", "empty"])
+def test_places_damaged_image_names_file_and_line(tmp_path: Path, damage: str) -> None:
+    root = make_dataset("places205", tmp_path / "p")
+    listing = root / "val_places205.csv"
+    relative = listing.read_text().splitlines()[3].split()[0]
+    image = next(p for p in root.rglob("*.jpg") if p.as_posix().endswith(relative.lstrip("/")))
+    _truncate(image) if damage == "truncated" else image.write_bytes(b"")
+    report = check_dataset("places205", root)
+    assert [(p.file, p.where) for p in report.problems] == [(str(image), f"{listing} [line 4]")], report.render()
+    assert "unreadable" in report.problems[0].message
+
+
+def test_places_empty_val_list(tmp_path: Path) -> None:
+    root = make_dataset("places365", tmp_path / "p")
+    (root / "places365_val.txt").write_text("\n")
+    report = check_dataset("places365", root)
+    assert [(Path(p.file).name, p.message) for p in report.problems] == [
+        ("places365_val.txt", "the val list has no samples; expected 'relative/path.jpg label' lines")]
+
+
+@pytest.mark.parametrize("kind, name", [("inat2017", "val2017.json"), ("places365", "places365_train_standard.txt"),
+                                        ("places365", "categories_places365.txt")])
+def test_non_utf8_annotation_file_is_reported_not_raised(tmp_path: Path, kind: str, name: str) -> None:
+    root = make_dataset(kind, tmp_path / kind)
+    path = root / name
+    path.write_bytes(b"\xff\xfe" + path.read_bytes())
+    report = check_dataset(kind, root)
+    hits = [p for p in report.problems if p.file == str(path)]
+    assert hits and hits[0].where == "byte 0" and "not UTF-8 text" in hits[0].message, report.render()

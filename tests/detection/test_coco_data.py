@@ -139,3 +139,49 @@ def test_cli_make_and_check(tmp_path: Path, capsys: pytest.CaptureFixture) -> No
     _edit(root, "val", lambda d: d["annotations"][0].__setitem__("category_id", 42))
     assert cli_main(["data", "check", "coco", str(root)]) == 1
     assert "category_id 42" in capsys.readouterr().out
+
+
+def _truncate(path: Path) -> None:
+    """Keep the first half of a JPEG: the header still reads, the pixels do not decode."""
+    data = path.read_bytes()
+    path.write_bytes(data[: len(data) // 2])
+
+
+def test_truncated_image_fails_the_full_decode_and_passes_quick(small_coco: Path) -> None:
+    image = sorted((small_coco / "train2017").glob("*.jpg"))[2]
+    _truncate(image)
+    report = check_dataset("coco", small_coco)
+    hits = [p for p in report.problems if p.file == str(image)]
+    assert len(hits) == 1 and hits[0].where.startswith("image id ") and "unreadable" in hits[0].message, report.render()
+    assert "pixels do not decode" in hits[0].message
+    assert check_dataset("coco", small_coco, quick=True).ok  # headers only: today's behaviour, on request
+
+
+def test_nan_bbox_names_file_and_annotation(small_coco: Path) -> None:
+    holder: dict = {}
+
+    def change(data: dict) -> None:
+        data["annotations"][1]["bbox"][2] = float("nan")
+        holder["id"] = data["annotations"][1]["id"]
+
+    path = _edit(small_coco, "val", change)
+    assert "NaN" in path.read_text()  # json.dumps writes a bare NaN, as a careless exporter would
+    report = check_dataset("coco", small_coco)
+    hits = [p for p in report.problems if "NaN or infinity" in p.message]
+    assert [(p.file, p.where) for p in hits] == [(str(path), f"annotation id {holder['id']}")], report.render()
+
+
+def test_annotation_file_with_a_list_at_the_top_level(small_coco: Path) -> None:
+    path = annotation_file(small_coco, "val")
+    path.write_text(json.dumps([{"id": 1}]))
+    report = check_dataset("coco", small_coco)
+    hits = [p for p in report.problems if p.file == str(path)]
+    assert len(hits) == 1 and "top level is a JSON list" in hits[0].message, report.render()
+
+
+def test_non_utf8_annotation_file(small_coco: Path, capsys: pytest.CaptureFixture) -> None:
+    path = annotation_file(small_coco, "train")
+    path.write_bytes(path.read_bytes().replace(b'"file_name": "', b'"file_name": "\xe9', 1))
+    assert cli_main(["data", "check", "coco", str(small_coco)]) == 1
+    out = capsys.readouterr().out
+    assert f"{path} [byte " in out and "not UTF-8 text" in out

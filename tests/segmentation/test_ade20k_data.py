@@ -144,3 +144,15 @@ def test_cli_make_and_check(tmp_path: Path, capsys: pytest.CaptureFixture[str]) 
     assert main(["data", "check", "ade20k", str(root), "--json"]) == 1
     report = json.loads(capsys.readouterr().out)
     assert report["ok"] is False and report["problems"][0]["where"] == "ADE_val_00000001"
+
+
+def test_truncated_image_fails_the_full_decode_and_passes_quick(synthetic_root: Path, tmp_path: Path) -> None:
+    root = _copy(synthetic_root, tmp_path)
+    image = root / "images" / "validation" / "ADE_val_00000002.jpg"
+    data = image.read_bytes()
+    image.write_bytes(data[: len(data) // 2])
+    report = check_dataset("ade20k", root)
+    hits = [p for p in report.problems if p.file == str(image)]
+    assert len(hits) == 1 and hits[0].where == "ADE_val_00000002", report.render()
+    assert "pixels do not decode" in hits[0].message
+    assert check_dataset("ade20k", root, quick=True).ok

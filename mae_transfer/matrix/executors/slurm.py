@@ -14,7 +14,11 @@ from __future__ import annotations
 
 import logging
 import math
+import re
+import shlex
+import subprocess
 import sys
+import time
 from collections import defaultdict
 from pathlib import Path
 
@@ -25,6 +29,35 @@ from mae_transfer.matrix.spec import Resources
 logger = logging.getLogger(__name__)
 
 REQUEUE_SIGNAL_SECONDS = 120
+# Job states after which a job runs no more (a requeued or preempted job is pending again).
+ENDED_STATES = frozenset({"COMPLETED", "FAILED", "CANCELLED", "TIMEOUT", "NODE_FAIL", "OUT_OF_MEMORY", "BOOT_FAIL",
+                          "DEADLINE", "SPECIAL_EXIT"})
+# SLURM partition names (comma-separated for several): no spaces, quotes or shell metacharacters,
+# which would end the #SBATCH header or run as shell lines.
+PARTITION_PATTERN = re.compile(r"[A-Za-z0-9_.\-]+(,[A-Za-z0-9_.\-]+)*")
+
+
+class SlurmSpecError(ValueError):
+    """A matrix's resources cannot be expressed as a SLURM job; the message names file and key."""
+
+
+def check_resources(plan: Plan, resources: Resources) -> None:
+    """Refuse what would break a SLURM job: matrix name or partition syntax, non-finite time limit.
+
+    Raises:
+        SlurmSpecError: naming the matrix file, the key and what was expected.
+    """
+    if not PARTITION_PATTERN.fullmatch(plan.spec.name):
+        raise SlurmSpecError(f"{plan.spec.path}: name={plan.spec.name!r}: a SLURM job name needs letters, digits, "
+                             "'_', '.', '-' only")
+    where = f"{plan.spec.path}: resources"
+    partition = resources.partition
+    if partition is not None and not (isinstance(partition, str) and PARTITION_PATTERN.fullmatch(partition)):
+        raise SlurmSpecError(f"{where}.partition={partition!r}: expected a SLURM partition name (letters, digits, "
+                             "'_', '.', '-'; several separated by commas), with no spaces or shell characters")
+    hours = resources.time_limit_hours
+    if not (isinstance(hours, (int, float)) and math.isfinite(hours) and hours > 0):
+        raise SlurmSpecError(f"{where}.time_limit_hours={hours!r}: expected a finite number of hours above 0")
 
 
 def launcher_for(cell: Cell, nproc: int) -> str:
@@ -51,9 +84,11 @@ class CellJob:
         return submitit.helpers.DelayedSubmission(CellJob(self.cell_dir, self.launcher, self.nproc))
 
 
-def _groups(cells: list[Cell]) -> dict[Resources, list[Cell]]:
+def _groups(plan: Plan, cells: list[Cell]) -> dict[Resources, list[Cell]]:
+    """The cells by resources, each checked first (`check_resources`)."""
     groups: dict[Resources, list[Cell]] = defaultdict(list)
     for cell in cells:
+        check_resources(plan, cell.resources)
         groups[cell.resources].append(cell)
     return groups
 
@@ -64,7 +99,7 @@ def run_submitit(plan: Plan, cells: list[Cell], max_parallel: int, summary, clus
     import submitit
 
     jobs = []
-    for resources, group in _groups(cells).items():
+    for resources, group in _groups(plan, cells).items():
         if resources.nodes > 1:
             raise ValueError(f"{plan.spec.path}: resources.nodes={resources.nodes}: multi-node cells need the sbatch "
                              "path (--sbatch-only); submitit runs one node per cell here")
@@ -72,7 +107,8 @@ def run_submitit(plan: Plan, cells: list[Cell], max_parallel: int, summary, clus
         gpus = resources.gpus_per_cell
         executor.update_parameters(
             name=f"mae-transfer-{plan.spec.name}", nodes=1, tasks_per_node=1, gpus_per_node=gpus,
-            cpus_per_task=resources.cpus_per_gpu * max(gpus, 1), timeout_min=int(resources.time_limit_hours * 60),
+            cpus_per_task=resources.cpus_per_gpu * max(gpus, 1),
+            timeout_min=max(1, math.ceil(resources.time_limit_hours * 60)),
             slurm_array_parallelism=max_parallel, slurm_signal_delay_s=REQUEUE_SIGNAL_SECONDS,
             **({"slurm_partition": resources.partition} if resources.partition else {}),
         )
@@ -87,11 +123,53 @@ def run_submitit(plan: Plan, cells: list[Cell], max_parallel: int, summary, clus
     if wait:
         for cell, job in jobs:
             try:
-                ok = bool(job.result())
+                ok = wait_for_job(job) if isinstance(job, submitit.SlurmJob) else bool(job.result())
             except Exception as error:  # noqa: BLE001 - a failed job is one failed cell
                 logger.error("cell %s: job %s failed: %s", cell.label, job.job_id, error)
                 ok = False
             (summary.succeeded if ok else summary.failed).append(cell.label)
+
+
+def slurm_job_state(job_id: str) -> str | None:
+    """A job's state as slurmctld reports it (``scontrol show job``), or None once it is forgotten.
+
+    Unlike ``sacct`` (what submitit asks), this needs no accounting storage; slurmctld keeps an
+    ended job for ``MinJobAge`` seconds.
+    """
+    try:
+        shown = subprocess.run(["scontrol", "show", "job", job_id], capture_output=True, text=True, timeout=60)
+    except (OSError, subprocess.TimeoutExpired) as error:
+        logger.warning("scontrol show job %s: %s", job_id, error)
+        return "UNKNOWN"
+    match = re.search(r"JobState=(\w+)", shown.stdout)
+    return match.group(1) if match else None
+
+
+def wait_for_job(job, poll_seconds: float = 5.0, grace_seconds: float = 30.0) -> bool:
+    """Block until a submitit SLURM job has ended; its cell function's return value.
+
+    submitit learns that a job ended from its result file or from ``sacct``; on a cluster without
+    accounting storage a job killed before it wrote a result (cancelled, out of memory, node
+    failure) would be waited for forever. Here a job that slurmctld reports ended, or no longer
+    knows, and that left no result within ``grace_seconds`` (a shared filesystem may show files
+    late) is a failure naming its state and log.
+
+    Raises:
+        RuntimeError: the job ended without a result.
+        submitit.core.utils.FailedJobError: the cell function raised inside the job.
+    """
+    ended_since = None
+    while not job.paths.result_pickle.exists():
+        state = slurm_job_state(job.job_id)
+        if state is None or state in ENDED_STATES:
+            ended_since = ended_since or time.monotonic()
+            if time.monotonic() - ended_since > grace_seconds:
+                raise RuntimeError(f"job {job.job_id} ended ({state or 'no longer known to slurmctld'}) without a "
+                                   f"result; its log: {job.paths.stderr}")
+        else:
+            ended_since = None
+        time.sleep(poll_seconds)
+    return bool(job.result())
 
 
 def _time(hours: float) -> str:
@@ -101,7 +179,14 @@ def _time(hours: float) -> str:
 
 def sbatch_script(plan: Plan, resources: Resources, cell_list: Path, count: int, max_parallel: int,
                   python: str = sys.executable) -> str:
-    """The text of one sbatch array script running the cells listed in ``cell_list``."""
+    """The text of one sbatch array script running the cells listed in ``cell_list``.
+
+    Paths are shell-quoted (a work root may contain spaces); the resources are checked first.
+
+    Raises:
+        SlurmSpecError: a partition or time limit that SLURM cannot take.
+    """
+    check_resources(plan, resources)
     gpus, nodes = resources.gpus_per_cell, resources.nodes
     nproc = max(gpus, 1)
     launcher = "slurm" if nodes > 1 else ("pytorch" if nproc > 1 else "none")
@@ -118,17 +203,25 @@ def sbatch_script(plan: Plan, resources: Resources, cell_list: Path, count: int,
         *([f"#SBATCH --partition={resources.partition}"] if resources.partition else []),
         "#SBATCH --requeue",
         f"#SBATCH --signal=B:USR1@{REQUEUE_SIGNAL_SECONDS}",
-        f"#SBATCH --output={logs}/%A_%a.out",
+        f"#SBATCH --output={_sbatch_path(logs / '%A_%a.out')}",
         "set -euo pipefail",
-        f'CELL_DIR="$(sed -n "$((SLURM_ARRAY_TASK_ID + 1))p" {cell_list})"',
+        f'CELL_DIR="$(sed -n "$((SLURM_ARRAY_TASK_ID + 1))p" {shlex.quote(str(cell_list))})"',
         'requeue() { scontrol requeue "${SLURM_ARRAY_JOB_ID}_${SLURM_ARRAY_TASK_ID}"; }',
         "trap requeue USR1",
-        f"cd {REPO_ROOT}",
-        f'{python} -m mae_transfer.matrix.cell "$CELL_DIR" --launcher {launcher} --nproc {nproc} &',
+        f"cd {shlex.quote(str(REPO_ROOT))}",
+        f'{shlex.quote(python)} -m mae_transfer.matrix.cell "$CELL_DIR" --launcher {launcher} --nproc {nproc} &',
         "wait $!",
         "",
     ]
     return "\n".join(lines)
+
+
+def _sbatch_path(path: Path) -> str:
+    """A path in an ``#SBATCH`` line: sbatch reads these itself and takes double quotes."""
+    text = str(path)
+    if '"' in text or "\n" in text:
+        raise SlurmSpecError(f"{text!r}: a SLURM log path cannot contain double quotes or newlines")
+    return f'"{text}"' if any(c.isspace() for c in text) else text
 
 
 def write_sbatch(plan: Plan, cells: list[Cell], max_parallel: int) -> list[Path]:
@@ -136,8 +229,10 @@ def write_sbatch(plan: Plan, cells: list[Cell], max_parallel: int) -> list[Path]
     folder = plan.spec.work_root / "slurm"
     (folder / "logs").mkdir(parents=True, exist_ok=True)
     scripts = []
-    for index, (resources, group) in enumerate(_groups(cells).items()):
+    for index, (resources, group) in enumerate(_groups(plan, cells).items()):
         cell_list = folder / f"cells-{index}.txt"
+        if any("\n" in cell.work_dir for cell in group):
+            raise SlurmSpecError(f"{plan.spec.work_root}: a work root with a newline cannot be listed for sbatch")
         cell_list.write_text("".join(f"{cell.work_dir}\n" for cell in group))
         script = folder / f"array-{index}.sbatch"
         script.write_text(sbatch_script(plan, resources, cell_list, len(group), max_parallel))
