@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from mae_transfer.leaderboard.collect import CellOutcome, Collection
 from mae_transfer.leaderboard.references import Reference, reference_index, reference_key
 from mae_transfer.matrix.planner import Cell
-from mae_transfer.matrix.spec import CLASSIFICATION_TASKS
+from mae_transfer.matrix.spec import TRANSFER_CLASSIFICATION_TASKS
 from mae_transfer.matrix.tasks import ARCH_LABEL, ARCH_SHORT
 
 
@@ -36,7 +36,12 @@ LAYOUTS = (
                 (("coco-maskrcnn", "AP_box", "AP box"), ("coco-maskrcnn", "AP_mask", "AP mask"))),
     TableLayout("table5", "Table 5: ADE20K semantic segmentation (UperNet)", (("ade20k-upernet", "mIoU", "mIoU"),)),
     TableLayout("table6", "Table 6: transfer to classification (top-1)",
-                tuple((task, "top1", task.replace("inat", "iNat").replace("places", "Places")) for task in CLASSIFICATION_TASKS)),
+                tuple((task, "top1", task.replace("inat", "iNat").replace("places", "Places"))
+                      for task in TRANSFER_CLASSIFICATION_TASKS)),
+    # one row per protocol (the row's variant): fine-tuning (Table 3, 448 included), linear probing
+    # (Table 12, Table 10 recipe) and partial fine-tuning (Fig. 9)
+    TableLayout("imagenet", "ImageNet-1K: fine-tuning (Table 3), linear probing (Table 12), partial fine-tuning "
+                "(Fig. 9), top-1", (("imagenet", "top1", "IN-1K top-1"), ("imagenet", "top5", "IN-1K top-5"))),
 )
 
 

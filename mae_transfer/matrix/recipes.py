@@ -22,7 +22,8 @@ from dataclasses import dataclass
 from mae_transfer.matrix.tasks import ARCH_SHORT, RESOLUTION_COST, TASKS, THROUGHPUT
 
 # Training-set sizes: COCO train2017, ADE20K training, iNat 2017/2018/2019 train, Places205 and
-# Places365-Standard train lists (REFERENCES.md "Datasets"; iNat/Places from their file lists).
+# Places365-Standard train lists (REFERENCES.md "Datasets"; iNat/Places from their file lists),
+# ImageNet-1k train (ILSVRC-2012: 1,281,167 images).
 TRAIN_IMAGES: dict[str, int] = {
     "coco-maskrcnn": 118287,
     "ade20k-upernet": 20210,
@@ -31,6 +32,7 @@ TRAIN_IMAGES: dict[str, int] = {
     "inat2019": 265213,
     "places205": 2448873,
     "places365": 1803460,
+    "imagenet": 1281167,
 }
 
 
@@ -119,6 +121,10 @@ _FINETUNE_448_PER_GPU = "unpublished; ours: 8 per GPU with activation checkpoint
 # x 8 GPUs, LARS lr = blr 0.1 x 16384 / 256 = 6.4, 90 epochs.
 _LINEAR = "MAE Table 10 / FINETUNE.md linear probing: batch 16384, lr = 0.1 x 16384 / 256 = 6.4, 90 epochs"
 _LINEAR_PER_GPU = "MAE FINETUNE.md linear probing: 512 per GPU"
+# ImageNet partial fine-tuning (MAE A.1 "Partial fine-tuning"): the Table 9 setting (batch 1024,
+# blr 1e-3: lr 4e-3 for ViT-L) except the epochs, chosen from {50, 100, 200} per number of tuned
+# blocks; the choices are unpublished, ours is 200 (configs/imagenet/vit-large-p16_partial-*-200e).
+_PARTIAL_IN1K = "MAE A.1 partial fine-tuning: Table 9 batch 1024, blr 1e-3 (lr 4e-3); epochs unpublished, ours 200"
 _SMOKE = "our CPU smoke config (configs/smoke/*.py; one process): not a paper recipe"
 
 
@@ -146,11 +152,15 @@ def _ade20k(recipe: str) -> dict[str, Recipe]:
     return _per_arch(Recipe(16, 1e-4, 2, "iter", 160000 if recipe == "paper" else 40000, _ADE, _ADE_PER_GPU))
 
 
-def _classification(recipe: str, protocol: str | None, resolution: int) -> dict[str, Recipe]:
+def _classification(task: str, recipe: str, protocol: str | None, resolution: int) -> dict[str, Recipe]:
     if recipe == "smoke":
         return _per_arch(Recipe(8, 1e-3, 8, "epoch", 4, _SMOKE, _SMOKE))
     if protocol == "linear":
         return _per_arch(Recipe(16384, 6.4, 512, "epoch", 90, _LINEAR, _LINEAR_PER_GPU))
+    if task == "imagenet" and protocol in ("partial-1", "partial-mlp"):
+        # only ViT-L has these configs (tasks.py); other archs run the fine-tuning config
+        return {**_classification(task, recipe, "finetune", resolution),
+                "vit-l": Recipe(1024, 4e-3, 32, "epoch", 200, _PARTIAL_IN1K, _FINETUNE_PER_GPU)}
     # the reduced preset (no shipped config; point `config:` at one) runs 30 epochs for every arch
     base_epochs, large_epochs = (100, 50) if recipe == "paper" else (30, 30)
     if resolution > 224:
@@ -175,7 +185,7 @@ def recipe_for(task: str, recipe: str, arch: str, protocol: str | None = None, r
     elif family == "ade20k":
         table = _ade20k(recipe)
     else:
-        table = _classification(recipe, protocol, resolution)
+        table = _classification(task, recipe, protocol, resolution)
     return table[ARCH_SHORT[arch]]
 
 

@@ -90,6 +90,26 @@ def _classification(dataset: str) -> TaskProfile:
     )
 
 
+def _imagenet() -> TaskProfile:
+    # ImageNet-1k (configs/imagenet): fine-tuning (MAE Table 3 / FINETUNE.md; 224 for B/L/H and 448
+    # for H), the linear probe (Table 10 recipe, Table 12 numbers) and ViT-L partial fine-tuning of
+    # the last block or of its MLP (Fig. 9), each with its own config. Other partial-K cells run on
+    # the fine-tuning config with model.protocol overridden (protocol_options), as for Table 6.
+    archs = (("vit-b", "vit-base-p16", 100), ("vit-l", "vit-large-p16", 50), ("vit-h", "vit-huge-p14", 50))
+    return TaskProfile(
+        family="classification",
+        configs={
+            "paper": {arch: f"configs/imagenet/{name}_ft-amp-{epochs}e_in1k-{{resolution}}.py" for arch, name, epochs in archs},
+            "paper:linear": {arch: f"configs/imagenet/{name}_linear-amp-90e_in1k-{{resolution}}.py" for arch, name, _ in archs},
+            "paper:partial-1": {"vit-l": "configs/imagenet/vit-large-p16_partial-1blk-amp-200e_in1k-{resolution}.py"},
+            "paper:partial-mlp": {"vit-l": "configs/imagenet/vit-large-p16_partial-mlp-amp-200e_in1k-{resolution}.py"},
+        },
+        checkpoint_keys=("model.pretrained",),
+        data_keys=_CLASSIFICATION_DATA_KEYS,
+        metrics=_CLASSIFICATION_METRICS,
+    )
+
+
 TASKS: dict[str, TaskProfile] = {
     "coco-maskrcnn": TaskProfile(
         family="coco",
@@ -139,6 +159,7 @@ TASKS: dict[str, TaskProfile] = {
     "inat2019": _classification("inat2019"),
     "places205": _classification("places205"),
     "places365": _classification("places365"),
+    "imagenet": _imagenet(),
 }
 
 # images / second / GPU in training, by task family and arch (A100, AMP; CPU-scale for tiny).
@@ -156,11 +177,13 @@ def config_path(task: str, recipe: str, arch: str, protocol: str | None, resolut
     """The config file (relative to the repository root) of one cell."""
     profile = TASKS[task]
     template = profile.configs.get(f"{recipe}:{protocol}", profile.configs[recipe])
+    if isinstance(template, dict) and ARCH_SHORT[arch] not in template:
+        template = profile.configs[recipe]  # e.g. ImageNet partial-1 has a ViT-L config only
     if isinstance(template, dict):
         template = template.get(ARCH_SHORT[arch], f"configs/<no {recipe} config for {arch}>.py")
     return template.format(
         arch=ARCH_SHORT[arch],
-        folder="inat" if task.startswith("inat") else "places",
+        folder="inat" if task.startswith("inat") else "imagenet" if task == "imagenet" else "places",
         resolution=resolution,
         eval="-ms" if eval_mode == "ms+flip" else "",
     )

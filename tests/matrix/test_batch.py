@@ -15,7 +15,8 @@ from mae_transfer.matrix.spec import SpecError, load_spec
 
 BENCHMARKS = REPO / "benchmarks"
 RECIPE_BATCH = {"coco-maskrcnn": 64, "ade20k-upernet": 16, "inat2017": 1024, "inat2018": 1024, "inat2019": 1024,
-                "places205": 1024, "places365": 1024}
+                "places205": 1024, "places365": 1024, "imagenet": 1024}
+LINEAR_BATCH = 16384  # MAE Table 10
 
 
 @pytest.fixture(autouse=True)
@@ -47,10 +48,11 @@ def test_paper_matrix_plan_json_has_every_cell_at_its_recipe_batch(tmp_path: Pat
     shown = cli(["plan", str(BENCHMARKS / "mae_paper.yaml"), "--work-root", str(tmp_path / "runs"), "--json"], env)
     assert shown.returncode == 0, shown.stdout + shown.stderr
     payload = json.loads(shown.stdout)
-    assert payload["refused"] == [] and len(payload["cells"]) == 27
+    assert payload["refused"] == [] and len(payload["cells"]) == 36
     split = {}
     for cell in payload["cells"]:
-        assert cell["effective_batch"] == RECIPE_BATCH[cell["task"]] == cell["recipe_batch"], cell["label"]
+        recipe_batch = LINEAR_BATCH if cell["protocol"] == "linear" else RECIPE_BATCH[cell["task"]]
+        assert cell["effective_batch"] == recipe_batch == cell["recipe_batch"], cell["label"]
         processes = cell["resources"]["nodes"] * cell["resources"]["gpus_per_cell"]
         assert processes * cell["per_gpu_batch"] * cell["accumulation"] == cell["effective_batch"], cell["label"]
         assert cell["lr"] == cell["recipe_lr"] and not cell["off_recipe"], cell["label"]
@@ -67,6 +69,9 @@ def test_paper_matrix_plan_json_has_every_cell_at_its_recipe_batch(tmp_path: Pat
     assert split[("inat2018", "paper", "vit_large_patch16", 224)] == (8, 32, 4, 4e-3)
     assert split[("places365", "paper", "vit_huge_patch14", 224)] == (8, 16, 8, 4e-3)
     assert split[("inat2019", "paper", "vit_huge_patch14", 448)] == (8, 8, 16, 4e-3)
+    linear = [c for c in payload["cells"] if c["protocol"] == "linear"]
+    assert {c["arch"] for c in linear} == {"vit_base_patch16", "vit_large_patch16", "vit_huge_patch14"}
+    assert all((c["per_gpu_batch"], c["accumulation"], c["lr"]) == (512, 4, pytest.approx(6.4)) for c in linear)
 
 
 @pytest.mark.parametrize(("nodes", "gpus", "per_gpu", "accumulation"),

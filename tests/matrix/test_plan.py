@@ -34,12 +34,15 @@ def paper_matrix(tmp_path: Path, edit=None) -> Path:
 
 def test_paper_matrix_has_every_reported_cell_with_distinct_ids(tmp_path: Path) -> None:
     plan = plan_matrix(load_spec(BENCHMARKS / "mae_paper.yaml", work_root=tmp_path / "runs"))
-    planned = {(c.task, c.recipe, c.arch, c.resolution) for c in plan.cells}
-    reported = {(r.task, r.recipe, r.arch, r.resolution)
-                for r in load_references([BENCHMARKS / "references" / "mae_paper.yaml"]) if r.pretraining == "MAE"}
+    planned = {(c.task, c.recipe, c.arch, c.protocol, c.resolution) for c in plan.cells}
+    references = [BENCHMARKS / "references" / name for name in ("mae_paper.yaml", "mae_imagenet.yaml")]
+    assert list(plan.spec.references) == [path.resolve() for path in references]
+    reported = {(r.task, r.recipe, r.arch, r.protocol, r.resolution) for r in load_references(references)
+                if r.pretraining == "MAE"}
     assert reported - planned == set()
-    # Table 4: 2 paper + 3 ViTDet, Table 5: 2, Table 6: 5 datasets x (B, L, H, H448).
-    assert len(plan.cells) == 2 + 3 + 2 + 5 * 4
+    # Table 4: 2 paper + 3 ViTDet, Table 5: 2, Table 6: 5 datasets x (B, L, H, H448);
+    # ImageNet: fine-tuning B, L, H, H448, linear B, L, H, ViT-L partial-1 and partial-mlp.
+    assert len(plan.cells) == 2 + 3 + 2 + 5 * 4 + 4 + 3 + 2
     assert len({c.id for c in plan.cells}) == len(plan.cells)
     assert len({c.work_dir for c in plan.cells}) == len(plan.cells)
     assert plan.total_gpu_hours > 0

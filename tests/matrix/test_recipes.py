@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from mae_transfer.matrix.recipes import Recipe, recipe_for
-from mae_transfer.matrix.spec import ARCHS, TASK_RECIPES
+from mae_transfer.matrix.spec import ARCHS, CLASSIFICATION_TASKS, TASK_RECIPES
 from mae_transfer.matrix.tasks import config_path
 
 REPO = Path(__file__).resolve().parents[2]
@@ -20,10 +20,11 @@ def _cases() -> list:
             for arch in ARCHS:
                 for resolution in (224, 448):
                     finetune = config_path(task, recipe, arch, "finetune", resolution, "ss")
-                    for protocol in ("finetune", "linear") if task.startswith(("inat", "places")) else (None,):
+                    protocols = ("finetune", "linear", "partial-1", "partial-mlp") if task in CLASSIFICATION_TASKS else (None,)
+                    for protocol in protocols:
                         path = REPO / config_path(task, recipe, arch, protocol, resolution, "ss")
-                        # a linear cell has its own recipe only where it has its own config
-                        if path.is_file() and (protocol != "linear" or path != REPO / finetune):
+                        # a linear or partial cell has its own recipe only where it has its own config
+                        if path.is_file() and (protocol == "finetune" or protocol is None or path != REPO / finetune):
                             cases.setdefault((path, recipe_for(task, recipe, arch, protocol, resolution)), task)
     params = []
     for (path, recipe), task in cases.items():
