@@ -221,6 +221,13 @@ def _on_signal(signum, frame) -> None:  # noqa: ARG001 - signal handler signatur
                 child.send_signal(signal.SIGTERM)
 
 
+def _unknown_overrides(cell: Cell) -> list[str]:
+    """The cell's override keys that its config does not have (a typo trains with the key ignored)."""
+    from mae_transfer.matrix.doctor import unknown_override_keys
+
+    return unknown_override_keys(Path(cell.config), list(cell.cfg_options)) or []
+
+
 def _call(command: list[str], log, **kwargs) -> int:
     """Run a child process to its end; it is stopped with SIGTERM when this process is interrupted."""
     child = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, cwd=str(REPO_ROOT),
@@ -320,6 +327,12 @@ def _attempt(cell: Cell, cell_dir: Path, launcher: str, nproc: int) -> bool:
         if mismatch is not None:
             log.write(f"[mae-transfer] {mismatch}\n")
             mark_finished(cell_dir, ok=False, error_tail=mismatch)
+            return False
+        unknown = _unknown_overrides(cell)
+        if unknown:
+            message = f"cell {cell.label}: refused before training: " + "; ".join(unknown)
+            log.write(f"[mae-transfer] {message}\n")
+            mark_finished(cell_dir, ok=False, error_tail=message)
             return False
         try:
             command = train_command(cell, launcher, nproc, resume=found[0] if found else None)
