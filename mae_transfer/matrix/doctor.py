@@ -108,8 +108,10 @@ def unknown_override_keys(config: Path, keys: list[str]) -> list[str] | None:
     """Why each override key would be ignored by ``config`` (None when mmengine is unavailable).
 
     A dotted key must name an existing path in the parsed config: every part but the last must
-    exist (a list takes a numeric index), and so must the last, unless its parent is a
-    registry ``dict(type=...)``, whose keyword arguments a config may leave at their defaults.
+    exist (a list takes a numeric index; the top-level keys mmengine's runner reads with a
+    default are exempt). The last part may be new (a keyword argument a config leaves at its
+    default, ``model.backbone.embed_dim``) unless it is close to an existing key of its parent
+    (``train_cfg.max_epoch`` for ``max_epochs``), which is taken for a typo.
     ``optim_wraper.optimizer.lr`` (a typo of ``optim_wrapper``) would create a new key that
     nothing reads; it is named here with the closest existing key.
     """
@@ -148,10 +150,13 @@ def override_key_problem(cfg: dict, key: str) -> str | None:
         if part in node:
             node = node[part]
             continue
-        if last and "type" in node:
-            return None  # a keyword argument of the registered type
-        close = difflib.get_close_matches(part, [str(k) for k in node], n=1)
+        close = difflib.get_close_matches(part, [str(k) for k in node], n=1, cutoff=0.75)
         hint = f"; did you mean {'.'.join([*parts[:depth], close[0]])}?" if close else ""
+        if last and ("type" in node or not close):
+            # a keyword argument the config leaves at its default (model.backbone.embed_dim, a
+            # registered type's option): a new key, unless it is one edit from an existing one
+            if not close:
+                return None
         return f"override {key}: {part!r} does not exist in {where}, so the override would be ignored{hint}"
     return None
 

@@ -192,7 +192,8 @@ def test_override_key_typo_fails_doctor_naming_the_key_and_the_fix(tmp_path: Pat
     cfg = {"optim_wrapper": {"type": "OptimWrapper", "optimizer": {"type": "AdamW", "lr": 1e-3}},
            "train_cfg": {"max_epochs": 2}, "param_scheduler": [{"type": "A"}, {"type": "B", "end": 2}]}
     assert override_key_problem(cfg, "optim_wrapper.optimizer.lr") is None
-    assert override_key_problem(cfg, "optim_wrapper.optimizer.betas") is None  # a kwarg of a registered type
+    assert override_key_problem(cfg, "optim_wrapper.optimizer.betas") is None  # a kwarg left at its default
+    assert "did you mean optim_wrapper.optimizer.lr?" in override_key_problem(cfg, "optim_wrapper.optimizer.lrr")
     assert override_key_problem(cfg, "param_scheduler.1.end") is None
     assert override_key_problem(cfg, "randomness.seed") is None  # the runner reads it with a default
     assert "did you mean optim_wrapper?" in override_key_problem(cfg, "optim_wraper.optimizer.lr")
