@@ -205,6 +205,7 @@ def _run_test(cell: Cell, train_dir: Path, log) -> int:
 
 
 _INTERRUPT = threading.Event()
+_INTERRUPT_REASON: list[str] = []  # the first signal that interrupted this process
 _CHILDREN: set[subprocess.Popen] = set()
 _CHILDREN_LOCK = threading.Lock()
 # Exit codes of a training process stopped by SIGINT or SIGTERM (by the signal, or Python's 128 + n).
@@ -214,6 +215,8 @@ INTERRUPT_CODES = {-signal.SIGINT: "SIGINT", -signal.SIGTERM: "SIGTERM", 128 + s
 
 def _on_signal(signum, frame) -> None:  # noqa: ARG001 - signal handler signature
     """SIGINT/SIGTERM in a cell process: stop the training (SIGTERM) and let run_cell record it."""
+    if not _INTERRUPT.is_set():
+        _INTERRUPT_REASON.append(signal.Signals(signum).name)
     _INTERRUPT.set()
     with _CHILDREN_LOCK:
         for child in _CHILDREN:
@@ -248,7 +251,7 @@ def _call(command: list[str], log, **kwargs) -> int:
 def _interruption(code: int) -> str | None:
     """The signal that stopped an attempt (SIGINT, SIGTERM), or None when it was not interrupted."""
     if _INTERRUPT.is_set():
-        return INTERRUPT_CODES.get(code, "a signal to the cell process")
+        return _INTERRUPT_REASON[0] if _INTERRUPT_REASON else "a signal"
     return INTERRUPT_CODES.get(code)
 
 

@@ -163,7 +163,10 @@ def _run(args: argparse.Namespace) -> int:
     return 1 if summary.failed else 0
 
 
-def _raise_interrupt(signum, frame) -> None:  # noqa: ARG001 - signal handler signature
+def _raise_interrupt(signum, frame) -> None:
+    from mae_transfer.matrix.cell import _on_signal
+
+    _on_signal(signum, frame)  # recorded as SIGTERM in the cells' state
     raise KeyboardInterrupt
 
 

@@ -304,3 +304,22 @@ def test_host_field_is_this_host_when_running(plan) -> None:
 
     state = mark_running(Path(plan.cells[0].work_dir), None)
     assert state.host == socket.gethostname() and state.heartbeat == state.started and state.attempts == 1
+
+
+def test_generated_checkpoint_is_regenerated_when_its_depth_changes(tmp_path: Path) -> None:
+    from mae_transfer.checkpoints.reader import read_checkpoint
+    from mae_transfer.matrix.archs import write_generated_checkpoint
+
+    out = tmp_path / "tiny.pth"
+
+    def blocks() -> int:
+        keys = read_checkpoint(out).obj["model"]
+        return len({k.split(".")[1] for k in keys if k.startswith("blocks.")})
+
+    write_generated_checkpoint("vit_tiny_patch16", out, depth=2)
+    assert blocks() == 2
+    stamp = out.stat().st_mtime_ns
+    write_generated_checkpoint("vit_tiny_patch16", out, depth=2)
+    assert out.stat().st_mtime_ns == stamp  # same recipe: reused
+    write_generated_checkpoint("vit_tiny_patch16", out, depth=3)
+    assert blocks() == 3

@@ -65,7 +65,7 @@ def run_local(cells: list[Cell], max_parallel: int, summary, torchrun: bool = Fa
         except KeyboardInterrupt:
             interrupted = True
             logger.warning("interrupted: stopping the running cells (they stay resumable)")
-            cell_module._on_signal(signal.SIGINT, None)
+            cell_module._on_signal(signal.SIGINT, None)  # a no-op for the reason when SIGTERM came first
     pool.shutdown(wait=True, cancel_futures=True)
     if interrupted:
         raise KeyboardInterrupt
