@@ -41,6 +41,8 @@ def _wait_for_checkpoint(process: subprocess.Popen, cell_dir: Path, timeout: flo
 
 def test_ctrl_c_twice_does_not_spend_attempts_and_the_cell_resumes(tmp_path: Path, env) -> None:
     matrix = _matrix(tmp_path)
+    matrix.write_text(matrix.read_text().replace("train_cfg.max_epochs: 40", "train_cfg.max_epochs: 10")
+                      .replace("val_interval: 40", "val_interval: 10").replace("end: 40", "end: 10"))
     cell_dir = _cell_dir(matrix, env)
     for round_ in (1, 2):
         # the terminal's Ctrl-C: SIGINT to the whole foreground process group
@@ -56,11 +58,13 @@ def test_ctrl_c_twice_does_not_spend_attempts_and_the_cell_resumes(tmp_path: Pat
         assert [h.get("interrupted") for h in state["history"]] == ["SIGINT"] * round_
         (row,) = json.loads(cli(["status", str(matrix), "--json"], env).stdout)
         assert row["state"] == "interrupted"
-        (cell_dir / "train" / "last_checkpoint").unlink()  # keeps the next round short: train from the start
+        if round_ == 1:
+            (cell_dir / "train" / "last_checkpoint").unlink()  # round 2 trains from the start again
     finished = cli(["run", str(matrix)], env, timeout=900)
     assert finished.returncode == 0, finished.stdout + finished.stderr[-3000:]
     state = json.loads((cell_dir / "state.json").read_text())
     assert state["state"] == "done" and state["attempts"] == 1
+    assert "resuming from checkpoint" in (cell_dir / "log.txt").read_text().rsplit("attempt 1 of cell", 1)[1]
     assert json.loads((cell_dir / "result.json").read_text())["cell"]["id"] == json.loads(
         (cell_dir / "cell.json").read_text())["id"]
 
