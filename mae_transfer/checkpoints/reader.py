@@ -121,6 +121,30 @@ class RawCheckpoint:
     metadata: dict[str, str] = field(default_factory=dict)
 
 
+def _not_a_file(path: Path) -> str:
+    """Why ``path`` is not a regular file to read: missing, a directory, a FIFO, a symlink loop..."""
+    import errno
+    import stat
+
+    try:
+        mode = path.stat().st_mode
+    except OSError as error:
+        if error.errno == errno.ELOOP:
+            return "a symlink loop, not a checkpoint file"
+        if error.errno == errno.ENOENT and path.is_symlink():
+            return f"a dangling symlink (to {os.readlink(path)}), no checkpoint file behind it"
+        if error.errno == errno.ENOENT:
+            return "no such checkpoint file"
+        return f"cannot stat the checkpoint: {error.strerror}"
+    if stat.S_ISDIR(mode):
+        return "a directory, not a checkpoint file (name the .pth inside it)"
+    if stat.S_ISFIFO(mode):
+        return "a FIFO (named pipe), not a checkpoint file; it is not read"
+    if stat.S_ISSOCK(mode) or stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
+        return "a socket or device, not a checkpoint file; it is not read"
+    return "not a regular file"
+
+
 def read_checkpoint(path: str | os.PathLike) -> RawCheckpoint:
     """Read a ``.pth``/``.pt``/``.bin``/``.ckpt`` (torch.save) or ``.safetensors`` file safely.
 
@@ -131,7 +155,7 @@ def read_checkpoint(path: str | os.PathLike) -> RawCheckpoint:
     path = Path(path)
     source = str(path)
     if not path.is_file():
-        raise CheckpointError("no such checkpoint file", file=source)
+        raise CheckpointError(_not_a_file(path), file=source)
     size = path.stat().st_size
     if size == 0:
         raise CheckpointError("the file is empty (0 bytes), expected a checkpoint", file=source)
@@ -186,7 +210,7 @@ def read_training_checkpoint(path: str | os.PathLike, map_location: Any = None) 
     path = Path(path)
     source = str(path)
     if not path.is_file():
-        raise CheckpointError("no such checkpoint file", file=source)
+        raise CheckpointError(_not_a_file(path), file=source)
     if path.stat().st_size == 0:
         raise CheckpointError("the file is empty (0 bytes), expected a checkpoint", file=source)
     if _truthy(os.environ.get("TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD")):

@@ -54,6 +54,7 @@ class Entry:
     failed: int = 0
     missing: int = 0
     running: int = 0
+    interrupted: int = 0
     reference: Reference | None = None
     off_recipe: bool = False
 

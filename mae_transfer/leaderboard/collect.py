@@ -6,14 +6,13 @@ stops the leaderboard.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from mae_transfer.matrix.planner import Cell, Plan
 from mae_transfer.matrix.result import ResultError, validate_result
-from mae_transfer.matrix.state import RESULT_NAME, STATE_NAME
+from mae_transfer.matrix.state import RESULT_NAME, STATE_NAME, read_state
 
 
 @dataclass
@@ -35,15 +34,16 @@ class Collection:
 
 
 def _state(cell_dir: Path) -> tuple[str, str]:
-    try:
-        payload = json.loads((cell_dir / STATE_NAME).read_text())
-    except (OSError, ValueError):
+    if not (cell_dir / STATE_NAME).is_file():
         return "missing", ""
-    state = payload.get("state")
-    if state == "failed":
-        tail = str(payload.get("error_tail") or "").strip().splitlines()
+    state = read_state(cell_dir)
+    if state.state == "failed":
+        tail = state.error_tail.strip().splitlines()
         return "failed", tail[-1] if tail else ""
-    if state == "running":
+    if state.interrupted:
+        # stopped (signal, dead process, stale heartbeat): not running, resumable by the next run
+        return "interrupted", ""
+    if state.state in ("running", "submitted"):
         return "running", ""
     return "missing", ""
 
@@ -55,7 +55,7 @@ def collect(plan: Plan) -> Collection:
         cell_dir = Path(cell.work_dir)
         path = cell_dir / RESULT_NAME
         try:
-            result = validate_result(path)
+            result = validate_result(path, cell.id)
         except ResultError as error:
             if path.exists():
                 collection.problems.append(str(error))

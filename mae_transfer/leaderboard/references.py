@@ -18,6 +18,8 @@ from pathlib import Path
 
 import yaml
 
+from mae_transfer.matrix.strict_yaml import load_yaml_file
+
 from mae_transfer.matrix.spec import CLASSIFICATION_TASKS
 
 DEFAULT_REFERENCES = Path(__file__).resolve().parents[2] / "benchmarks" / "references" / "mae_paper.yaml"
@@ -60,8 +62,8 @@ def load_references(paths: list[Path] | tuple[Path, ...]) -> list[Reference]:
     rows: list[Reference] = []
     for path in paths:
         try:
-            payload = yaml.safe_load(Path(path).read_text())
-        except (OSError, yaml.YAMLError) as error:
+            payload = load_yaml_file(Path(path))
+        except (OSError, ValueError, yaml.YAMLError) as error:
             raise ReferenceError(f"{path}: cannot read: {error}") from error
         sources = payload.get("sources", {}) if isinstance(payload, dict) else {}
         for index, row in enumerate(payload.get("rows", []) if isinstance(payload, dict) else []):

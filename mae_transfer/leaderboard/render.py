@@ -25,7 +25,8 @@ def format_entry(entry: Entry | None) -> str:
     if entry is None:
         return "-"
     notes = [f"{count} {name}" for name, count in (("failed", entry.failed), ("running", entry.running),
-                                                   ("missing", entry.missing)) if count]
+                                                   ("interrupted", entry.interrupted), ("missing", entry.missing))
+             if count]
     if entry.mean is None:
         return ", ".join(notes) or "missing"
     text = f"{entry.mean:.2f}" + (f" ± {entry.std:.2f}" if entry.std is not None else "") + f" (n={entry.n})"

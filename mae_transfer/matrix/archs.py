@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 from pathlib import Path
@@ -46,13 +47,22 @@ def write_generated_checkpoint(arch: str, out: Path, seed: int = 0, depth: int |
 
     from mae_transfer.models import build_vit
 
-    if out.is_file():
+    recipe = {"arch": arch, "seed": seed, "depth": depth}
+    record = out.with_name(out.name + ".json")  # what the file was generated from
+    try:
+        reusable = out.is_file() and json.loads(record.read_text()) == recipe
+    except (OSError, ValueError):
+        reusable = False
+    if reusable:
         return out
+    if out.is_file():
+        logger.info("regenerating %s: it was not generated from %s", out, recipe)
     torch.manual_seed(seed)
     model = build_vit(arch, **({"depth": depth} if depth else {}))
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_suffix(f".{os.getpid()}.tmp")
     torch.save({"model": model.state_dict()}, tmp)
     os.replace(tmp, out)
+    record.write_text(json.dumps(recipe) + "\n")
     logger.info("wrote generated %s checkpoint %s", arch, out)
     return out

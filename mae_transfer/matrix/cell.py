@@ -9,6 +9,7 @@ never leaves an orphan training in a cell's work dir.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import ctypes
 import json
 import logging
@@ -17,21 +18,35 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 import traceback
 from pathlib import Path
 from typing import Any
 
 from mae_transfer.matrix.planner import REPO_ROOT, Cell
-from mae_transfer.matrix.result import ResultError, build_result, read_train_metrics, validate_result, write_result
+from mae_transfer.matrix.result import (
+    ResultError,
+    build_result,
+    check_result,
+    read_train_metrics,
+    validate_result,
+    write_result,
+)
 from mae_transfer.matrix.state import (
     CELL_NAME,
+    HEARTBEAT_SECONDS,
     LOG_NAME,
     RESULT_NAME,
+    CellBusy,
+    beat,
+    cell_lock,
     latest_checkpoint_iter,
     mark_finished,
+    mark_interrupted,
     mark_running,
     tail,
+    usable_checkpoint,
 )
 
 logger = logging.getLogger(__name__)
@@ -103,8 +118,9 @@ def _free_port() -> int:
         return sock.getsockname()[1]
 
 
-def train_command(cell: Cell, launcher: str, nproc: int, resume: bool, python: str = sys.executable) -> list[str]:
-    """The command line that trains and evaluates a cell."""
+def train_command(cell: Cell, launcher: str, nproc: int, resume: bool | str | Path | None,
+                  python: str = sys.executable) -> list[str]:
+    """The command line that trains and evaluates a cell (``resume``: True for mmengine's latest, or a path)."""
     options = dict(cell.cfg_options)
     if launcher == "pytorch" and not _cuda_available():
         # CPU processes: gloo, and DDP without device ids (mmengine's default passes LOCAL_RANK).
@@ -124,7 +140,8 @@ def train_command(cell: Cell, launcher: str, nproc: int, resume: bool, python: s
                 python, *script, "--launcher", "slurm"]
     else:
         head = [python, *script, "--launcher", launcher]
-    return [*head, *(["--resume"] if resume else []), "--cfg-options", *flatten_options(options)]
+    resuming = ["--resume"] if resume is True else ["--resume", str(resume)] if resume else []
+    return [*head, *resuming, "--cfg-options", *flatten_options(options)]
 
 
 def _cuda_available() -> bool:
@@ -173,53 +190,155 @@ def best_step(train_dir: Path, cell: Cell, final: dict[str, float]) -> tuple[dic
     return {**final, **best}, row.get("step")
 
 
-def _run_test(cell: Cell, train_dir: Path, log_path: Path) -> bool:
-    """Evaluate the trained checkpoint with the cell's test-only config (ms+flip)."""
+def _run_test(cell: Cell, train_dir: Path, log) -> int:
+    """Evaluate the trained checkpoint with the cell's test-only config (ms+flip); the exit code."""
     found = latest_checkpoint_iter(train_dir)
     if found is None:
-        return False
+        log.write(f"[mae-transfer] {train_dir}: no checkpoint to test\n")
+        return 1
     options = {k: v for k, v in cell.cfg_options.items() if k.startswith(("test_dataloader.", "test_evaluator."))}
     command = [sys.executable, str(TEST_SCRIPT), cell.test_config, str(found[0]),
                "--work-dir", str(Path(cell.work_dir) / "test"), "--cfg-options", *flatten_options(options)]
-    with log_path.open("a") as log:
-        log.write("[mae-transfer] " + " ".join(command) + "\n")
-        log.flush()
-        code = subprocess.call(command, stdout=log, stderr=subprocess.STDOUT, cwd=str(REPO_ROOT),
-                               preexec_fn=_die_with_parent if sys.platform.startswith("linux") else None)
-    return code == 0
+    log.write("[mae-transfer] " + " ".join(command) + "\n")
+    log.flush()
+    return _call(command, log)
+
+
+_INTERRUPT = threading.Event()
+_INTERRUPT_REASON: list[str] = []  # the first signal that interrupted this process
+_CHILDREN: set[subprocess.Popen] = set()
+_CHILDREN_LOCK = threading.Lock()
+# Exit codes of a training process stopped by SIGINT or SIGTERM (by the signal, or Python's 128 + n).
+INTERRUPT_CODES = {-signal.SIGINT: "SIGINT", -signal.SIGTERM: "SIGTERM", 128 + signal.SIGINT: "SIGINT",
+                   128 + signal.SIGTERM: "SIGTERM"}
+
+
+def _on_signal(signum, frame) -> None:  # noqa: ARG001 - signal handler signature
+    """SIGINT/SIGTERM in a cell process: stop the training (SIGTERM) and let run_cell record it."""
+    if not _INTERRUPT.is_set():
+        _INTERRUPT_REASON.append(signal.Signals(signum).name)
+    _INTERRUPT.set()
+    with _CHILDREN_LOCK:
+        for child in _CHILDREN:
+            with contextlib.suppress(OSError):
+                child.send_signal(signal.SIGTERM)
+
+
+def _unknown_overrides(cell: Cell) -> list[str]:
+    """The cell's override keys that its config does not have (a typo trains with the key ignored)."""
+    from mae_transfer.matrix.doctor import unknown_override_keys
+
+    return unknown_override_keys(Path(cell.config), list(cell.cfg_options)) or []
+
+
+def _call(command: list[str], log, **kwargs) -> int:
+    """Run a child process to its end; it is stopped with SIGTERM when this process is interrupted."""
+    child = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, cwd=str(REPO_ROOT),
+                             preexec_fn=_die_with_parent if sys.platform.startswith("linux") else None, **kwargs)
+    with _CHILDREN_LOCK:
+        _CHILDREN.add(child)
+    try:
+        while True:
+            try:
+                return child.wait()
+            except KeyboardInterrupt:
+                _on_signal(signal.SIGINT, None)
+    finally:
+        with _CHILDREN_LOCK:
+            _CHILDREN.discard(child)
+
+
+def _interruption(code: int) -> str | None:
+    """The signal that stopped an attempt (SIGINT, SIGTERM), or None when it was not interrupted."""
+    if _INTERRUPT.is_set():
+        return _INTERRUPT_REASON[0] if _INTERRUPT_REASON else "a signal"
+    return INTERRUPT_CODES.get(code)
+
+
+class _Heartbeat:
+    """Refresh ``state.json``'s heartbeat every ``HEARTBEAT_SECONDS`` while an attempt runs."""
+
+    def __init__(self, cell_dir: Path) -> None:
+        self.cell_dir, self.stop = cell_dir, threading.Event()
+        self.thread = threading.Thread(target=self._run, name=f"heartbeat {cell_dir.name}", daemon=True)
+
+    def _run(self) -> None:
+        while not self.stop.wait(HEARTBEAT_SECONDS):
+            try:
+                beat(self.cell_dir)
+            except OSError as error:  # a full disk must not kill the attempt; the log says so
+                logger.warning("%s: heartbeat not written: %s", self.cell_dir, error)
+
+    def __enter__(self) -> "_Heartbeat":
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.stop.set()
+        self.thread.join()
 
 
 def run_cell(cell_dir: Path, launcher: str = "none", nproc: int = 1) -> bool:
     """Train, evaluate and record one cell; True when it finished with a valid result.
 
-    A finished cell (valid ``result.json``) is left alone. An interrupted one resumes from its
-    last checkpoint (``--resume``); the cell's log records the iteration it resumed from.
+    The cell's lock (:func:`cell_lock`) is held for the whole attempt: a second trainer of the
+    same cell (another ``run``, a SLURM job, on any host sharing the filesystem) raises
+    :class:`CellBusy` and changes nothing. A finished cell (valid ``result.json``) is left alone.
+    An interrupted one resumes from its newest readable checkpoint (``--resume``; a truncated
+    latest checkpoint is skipped for the previous one, named in the log); the cell's log records
+    the iteration it resumed from. An attempt stopped by SIGINT/SIGTERM is recorded
+    ``interrupted`` and does not count against ``max_attempts``.
+
+    Raises:
+        CellBusy: another trainer holds the cell.
     """
     cell_dir = Path(cell_dir)
     cell = Cell.from_json(json.loads((cell_dir / CELL_NAME).read_text()))
-    if (cell_dir / RESULT_NAME).is_file():
+    with cell_lock(cell_dir):
+        if (cell_dir / RESULT_NAME).is_file():
+            try:
+                validate_result(cell_dir / RESULT_NAME, cell.id)
+                return True
+            except ResultError as error:
+                logger.warning("%s: replacing an invalid result.json: %s", cell_dir, error)
         try:
-            validate_result(cell_dir / RESULT_NAME)
-            return True
-        except ResultError:
-            logger.warning("%s: replacing an unreadable result.json", cell_dir)
+            return _attempt(cell, cell_dir, launcher, nproc)
+        except OSError as error:
+            # a full disk or a read-only work dir: record the failure if anything can still be written
+            logger.error("%s: %s", cell_dir, error)
+            with contextlib.suppress(OSError):
+                mark_finished(cell_dir, ok=False, error_tail=f"{type(error).__name__}: {error}")
+            return False
+
+
+def _attempt(cell: Cell, cell_dir: Path, launcher: str, nproc: int) -> bool:
     train_dir = cell_dir / "train"
-    found = latest_checkpoint_iter(train_dir)
+    found, skipped = usable_checkpoint(train_dir)
     log_path = cell_dir / LOG_NAME
     state = mark_running(cell_dir, found[1] if found else None)
-    with log_path.open("a") as log:
+    with log_path.open("a") as log, _Heartbeat(cell_dir):
         stamp = time.strftime("%Y-%m-%d %H:%M:%S")
         log.write(f"[mae-transfer] {stamp} attempt {state.attempts} of cell {cell.label} ({cell.id}) "
                   f"on {socket.gethostname()}\n")
+        for message in skipped:
+            log.write(f"[mae-transfer] {message}\n")
         if found:
             log.write(f"[mae-transfer] resuming from checkpoint {found[0]} (iteration {found[1]})\n")
+        elif skipped:
+            log.write("[mae-transfer] no readable checkpoint left; training from the start\n")
         mismatch = process_mismatch(cell, launcher, nproc)
         if mismatch is not None:
             log.write(f"[mae-transfer] {mismatch}\n")
             mark_finished(cell_dir, ok=False, error_tail=mismatch)
             return False
+        unknown = _unknown_overrides(cell)
+        if unknown:
+            message = f"cell {cell.label}: refused before training: " + "; ".join(unknown)
+            log.write(f"[mae-transfer] {message}\n")
+            mark_finished(cell_dir, ok=False, error_tail=message)
+            return False
         try:
-            command = train_command(cell, launcher, nproc, resume=found is not None)
+            command = train_command(cell, launcher, nproc, resume=found[0] if found else None)
         except OptionError as error:
             log.write(f"[mae-transfer] {error}\n")
             mark_finished(cell_dir, ok=False, error_tail=str(error))
@@ -228,25 +347,40 @@ def run_cell(cell_dir: Path, launcher: str = "none", nproc: int = 1) -> bool:
         log.flush()
         env = {**os.environ, "PYTHONUNBUFFERED": "1"}
         env["PYTHONPATH"] = os.pathsep.join(p for p in (str(REPO_ROOT), env.get("PYTHONPATH")) if p)
-        code = subprocess.call(command, stdout=log, stderr=subprocess.STDOUT, cwd=str(REPO_ROOT), env=env,
-                               preexec_fn=_die_with_parent if sys.platform.startswith("linux") else None)
-    if code != 0:
-        mark_finished(cell_dir, ok=False, error_tail=f"tools/train.py exited with code {code}\n{tail(log_path)}")
-        return False
-    if cell.test_config is not None and not _run_test(cell, train_dir, log_path):
-        mark_finished(cell_dir, ok=False, error_tail=f"tools/test.py failed\n{tail(log_path)}")
-        return False
-    try:
-        raw = read_train_metrics(cell_dir / "test", "test_metrics.json") if cell.test_config else read_train_metrics(train_dir)
-        step = None
-        if cell.checkpoint_policy == "best":
-            raw, step = best_step(train_dir, cell, raw)
-        write_result(cell_dir, build_result(cell, train_dir, launched_processes(cell, launcher, nproc), raw, step))
-    except (ResultError, OSError) as error:
-        with log_path.open("a") as log:
+        code = _call(command, log, env=env)
+        if (reason := _interruption(code)) is not None:
+            log.write(f"[mae-transfer] training stopped by {reason}; the cell stays resumable\n")
+            mark_interrupted(cell_dir, reason)
+            return False
+        resume_note = f" (it resumed from {found[0]})" if found else ""
+        if code != 0:
+            mark_finished(cell_dir, ok=False,
+                          error_tail=f"tools/train.py exited with code {code}{resume_note}\n{tail(log_path)}")
+            return False
+        if cell.test_config is not None:
+            tested = _run_test(cell, train_dir, log)
+            if (reason := _interruption(tested)) is not None:
+                log.write(f"[mae-transfer] evaluation stopped by {reason}; the cell stays resumable\n")
+                mark_interrupted(cell_dir, reason)
+                return False
+            if tested != 0:
+                mark_finished(cell_dir, ok=False, error_tail=f"tools/test.py failed (code {tested})\n{tail(log_path)}")
+                return False
+        try:
+            if cell.test_config:
+                raw = read_train_metrics(cell_dir / "test", "test_metrics.json")
+            else:
+                raw = read_train_metrics(train_dir)
+            step = None
+            if cell.checkpoint_policy == "best":
+                raw, step = best_step(train_dir, cell, raw)
+            payload = build_result(cell, train_dir, launched_processes(cell, launcher, nproc), raw, step)
+            check_result(payload, cell_dir / RESULT_NAME, cell.id)
+            write_result(cell_dir, payload)
+        except (ResultError, OSError) as error:
             log.write(f"[mae-transfer] {error}\n{traceback.format_exc()}")
-        mark_finished(cell_dir, ok=False, error_tail=str(error))
-        return False
+            mark_finished(cell_dir, ok=False, error_tail=str(error))
+            return False
     mark_finished(cell_dir, ok=True)
     return True
 
@@ -259,7 +393,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--nproc", type=int, default=1)
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO)
-    return 0 if run_cell(Path(args.cell_dir), args.launcher, args.nproc) else 1
+    # SIGINT (Ctrl-C) and SIGTERM (SLURM preemption, scancel): stop the training, record the cell
+    # interrupted (resumable, the attempt not counted), exit 143/130.
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, _on_signal)
+    try:
+        ok = run_cell(Path(args.cell_dir), args.launcher, args.nproc)
+    except CellBusy as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 3
+    if _INTERRUPT.is_set():
+        return 143
+    return 0 if ok else 1
 
 
 if __name__ == "__main__":

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import signal
 import sys
 import time
 from pathlib import Path
@@ -47,11 +48,28 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _guard(func, args: argparse.Namespace) -> int:
+    """Run a command; the errors a user can fix are one line naming the file, never a traceback."""
+    from mae_transfer.leaderboard.references import ReferenceError as ReferencesError
+    from mae_transfer.matrix.result import ResultError
+    from mae_transfer.matrix.state import CellBusy
+
     try:
         return func(args)
-    except SpecError as error:
+    except (SpecError, ReferencesError, ResultError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
+    except CellBusy as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 3
+    except OSError as error:
+        # a read-only or full work root, a missing file: say which path and why
+        where = f"{error.filename}: " if getattr(error, "filename", None) else ""
+        print(f"error: {where}{error.strerror or error}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted: running cells were stopped and stay resumable (their attempts are not counted); "
+              "run the same command again to resume", file=sys.stderr)
+        return 130
 
 
 def _plan_of(args: argparse.Namespace):
@@ -118,6 +136,8 @@ def _run(args: argparse.Namespace) -> int:
     for warning in plan.warnings:
         logger.warning("%s", warning)
     options = {"cluster": args.cluster, "wait": args.wait, "sbatch_only": args.sbatch_only}
+    # SIGTERM (a killed or preempted `run`) takes the Ctrl-C path: cells stopped and left resumable.
+    signal.signal(signal.SIGTERM, _raise_interrupt)
     try:
         summary = execute(plan, executor=args.executor, max_parallel=args.max_parallel, retry_failed=args.retry_failed,
                           nproc_per_node=args.nproc_per_node, slurm_options=options if args.executor == "slurm" else None)
@@ -129,36 +149,61 @@ def _run(args: argparse.Namespace) -> int:
     elif summary.nothing_to_do:
         print(f"nothing to do: {len(summary.already_done)} of {len(plan.cells)} cells already finished"
               + (f", {len(summary.exhausted)} failed {plan.spec.max_attempts} times (use --retry-failed)" if summary.exhausted else "")
-              + (f", {len(summary.running_elsewhere)} running in another process" if summary.running_elsewhere else ""))
+              + (f", {len(summary.running_elsewhere)} running in another process" if summary.running_elsewhere else "")
+              + (f", {len(summary.queued)} queued as SLURM jobs" if summary.queued else ""))
     else:
         print(f"ran {len(summary.succeeded) + len(summary.failed)} cell(s): {len(summary.succeeded)} done, "
               f"{len(summary.failed)} failed; {len(summary.already_done)} were already finished"
-              + (f"; {len(summary.submitted)} submitted" if summary.submitted else ""))
+              + (f"; {len(summary.submitted)} submitted" if summary.submitted else "")
+              + (f"; {len(summary.interrupted)} interrupted (resumable)" if summary.interrupted else "")
+              + (f"; {len(summary.running_elsewhere)} running in another process" if summary.running_elsewhere else "")
+              + (f"; {len(summary.queued)} queued as SLURM jobs" if summary.queued else ""))
         for label in summary.failed:
             print(f"  failed: {label} (mae-transfer status {args.matrix} shows the error)")
     return 1 if summary.failed else 0
 
 
+def _raise_interrupt(signum, frame) -> None:
+    from mae_transfer.matrix.cell import _on_signal
+
+    _on_signal(signum, frame)  # recorded as SIGTERM in the cells' state
+    raise KeyboardInterrupt
+
+
 def _status_rows(plan) -> list[dict]:
     from mae_transfer.matrix.executors import is_done
-    from mae_transfer.matrix.state import read_progress, read_state
+    from mae_transfer.matrix.result import ResultError, validate_result
+    from mae_transfer.matrix.state import RESULT_NAME, read_progress, read_state
 
     rows = []
     for cell in plan.cells:
         cell_dir = Path(cell.work_dir)
         state = read_state(cell_dir)
-        shown = "done" if is_done(cell_dir) else "interrupted" if state.interrupted else state.state
+        error_tail = state.error_tail
+        if is_done(cell_dir, cell.id):
+            shown = "done"
+        elif state.state == "done":
+            # recorded done, but result.json is gone or invalid: never reported as done
+            shown = "failed"
+            try:
+                validate_result(cell_dir / RESULT_NAME, cell.id)
+            except ResultError as error:
+                error_tail = f"recorded done, but its result is not valid: {error}"
+        else:
+            shown = "interrupted" if state.interrupted else state.state
         progress = read_progress(cell_dir) if shown in ("running", "interrupted", "failed") else None
         rows.append({"cell": cell.label, "id": cell.id, "state": shown, "attempts": state.attempts,
                      "progress": progress.text if progress else "", "eta": (progress.eta or "") if progress else "",
-                     "error_tail": state.error_tail if shown == "failed" else ""})
+                     "error_tail": error_tail if shown in ("failed", "interrupted") else "",
+                     "heartbeat": state.heartbeat, "host": state.host, "job_id": state.job_id})
     return rows
 
 
 def _status_table(plan, rows):
     from rich.table import Table
 
-    colours = {"done": "green", "failed": "red", "running": "cyan", "interrupted": "yellow", "pending": "white"}
+    colours = {"done": "green", "failed": "red", "running": "cyan", "interrupted": "yellow", "submitted": "blue",
+               "pending": "white"}
     counts = {s: sum(r["state"] == s for r in rows) for s in colours}
     table = Table(title=f"{plan.spec.name}: " + ", ".join(f"{n} {s}" for s, n in counts.items() if n))
     for column in ("cell", "id", "state", "attempts", "progress", "ETA", "last error"):
@@ -183,7 +228,7 @@ def _status(args: argparse.Namespace) -> int:
     console = Console()
     if args.watch:
         with Live(_status_table(plan, rows), console=console, refresh_per_second=1) as live:
-            while any(r["state"] in ("running", "pending", "interrupted") for r in rows):
+            while any(r["state"] in ("running", "pending", "interrupted", "submitted") for r in rows):
                 time.sleep(args.watch)
                 rows = _status_rows(plan)
                 live.update(_status_table(plan, rows))

@@ -199,16 +199,65 @@ def write_result(cell_dir: Path, payload: dict[str, Any]) -> Path:
     return path
 
 
-def validate_result(path: Path) -> dict[str, Any]:
-    """A result file's payload, checked for the keys the leaderboard reads."""
-    payload = read_json(path)
+def _check_metric(path: Path, key: str, value: Any, percent: bool) -> None:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise ResultError(f"{path}: key {key!r}: expected a number, got {value!r}")
+    if not math.isfinite(value):
+        raise ResultError(f"{path}: key {key!r}: {value!r} is not a finite number (a diverged or broken run)")
+    if percent and not 0.0 <= value <= 100.0:
+        raise ResultError(f"{path}: key {key!r}: {value!r} is outside 0..100 (metrics are in percent)")
+
+
+def validate_result(path: Path, cell_id: str | None = None) -> dict[str, Any]:
+    """A result file's payload, checked for the keys the leaderboard reads.
+
+    Every metric must be a finite number in 0..100 (percent); ``raw_metrics`` must be finite.
+    The result must belong to its cell: ``cell.id`` must equal ``cell_id`` when given, else the
+    id in the ``cell.json`` next to it (when there is one), and the directory's name must end in
+    the id's first ten characters (the planner's ``LABEL-ID10``) -- a result copied from another
+    cell is refused.
+
+    Raises:
+        ResultError: naming the file, the key and what was expected.
+    """
+    return check_result(read_json(path), path, cell_id)
+
+
+def check_result(payload: dict[str, Any], path: Path, cell_id: str | None = None) -> dict[str, Any]:
+    """The checks of :func:`validate_result` on a payload (``path``: where it is or will be written)."""
     for key in ("cell", "metrics", "provenance"):
         if not isinstance(payload.get(key), dict):
             raise ResultError(f"{path}: key {key!r}: missing or not a mapping")
-    for key in ("backbone", "task", "recipe", "seed"):
+    for key in ("id", "backbone", "task", "recipe", "seed"):
         if key not in payload["cell"]:
             raise ResultError(f"{path}: key 'cell.{key}': missing")
+    if not payload["metrics"]:
+        raise ResultError(f"{path}: key 'metrics': empty")
     for name, value in payload["metrics"].items():
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise ResultError(f"{path}: key 'metrics.{name}': expected a number, got {value!r}")
+        _check_metric(path, f"metrics.{name}", value, percent=True)
+    raw = payload.get("raw_metrics", {})
+    if not isinstance(raw, dict):
+        raise ResultError(f"{path}: key 'raw_metrics': expected a mapping")
+    for name, value in raw.items():
+        _check_metric(path, f"raw_metrics.{name}", value, percent=False)
+    recorded = payload["cell"]["id"]
+    expected = cell_id if cell_id is not None else _cell_json_id(path.parent)
+    if expected is not None and recorded != expected:
+        raise ResultError(f"{path}: key 'cell.id': {recorded!r} is another cell's result; this directory's cell is "
+                          f"{expected!r}")
+    if not (isinstance(recorded, str) and len(recorded) >= 10 and path.parent.name.endswith("-" + recorded[:10])):
+        raise ResultError(f"{path}: key 'cell.id': {recorded!r} does not match the directory {path.parent.name!r} "
+                          "(LABEL-ID10); a result copied from another cell is refused")
     return payload
+
+
+def _cell_json_id(cell_dir: Path) -> str | None:
+    """The id in ``cell_dir/cell.json`` (None when there is no readable one)."""
+    from mae_transfer.matrix.state import CELL_NAME
+
+    try:
+        payload = json.loads((cell_dir / CELL_NAME).read_text())
+    except (OSError, ValueError):
+        return None
+    found = payload.get("id") if isinstance(payload, dict) else None
+    return found if isinstance(found, str) else None

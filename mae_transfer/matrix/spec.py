@@ -15,6 +15,8 @@ from typing import Any
 
 import yaml
 
+from mae_transfer.matrix.strict_yaml import load_yaml_file
+
 TASK_DATASETS: dict[str, str] = {
     "coco-maskrcnn": "coco",
     "ade20k-upernet": "ade20k",
@@ -41,7 +43,8 @@ PROTOCOL_PATTERN = re.compile(r"^(finetune|linear|partial-mlp|partial-(\d+))$")
 PROTOCOLS_TEXT = "finetune, linear, partial-K (K >= 1 blocks), partial-mlp"
 EVAL_MODES = ("ss", "ms+flip")
 CHECKPOINT_POLICIES = ("last", "best")
-NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+# \Z, not $: "$" also matches before a trailing newline ("name\n" was accepted)
+NAME_PATTERN = re.compile(r"\A[A-Za-z0-9][A-Za-z0-9_.-]*\Z")
 GENERATE_PREFIX = "generate:"
 # Config keys the planner derives from the recipe batch and the resources; a matrix sets them
 # through `batch:` and `resources:` instead of overrides.
@@ -328,9 +331,11 @@ def load_spec(path: str | Path, work_root: str | Path | None = None) -> MatrixSp
     path = Path(path).resolve()
     reader = _Reader(path)
     try:
-        raw = yaml.safe_load(path.read_text())
+        raw = load_yaml_file(path)
     except OSError as error:
         raise SpecError(path, "-", f"cannot read the matrix file: {error}") from error
+    except ValueError as error:
+        raise SpecError(path, "-", str(error)) from error
     except yaml.YAMLError as error:
         raise SpecError(path, "-", f"not valid YAML: {error}") from error
     allowed = ("name", "work_root", "backbones", "tasks", "seeds", "datasets", "resources", "overrides",

@@ -1,22 +1,38 @@
-"""Per-cell state files: pending, running, done or failed, with attempts and the error tail.
+"""Per-cell state files: pending, submitted, running, interrupted, done or failed.
 
-``CELL_DIR/state.json`` is rewritten atomically at every transition. A cell recorded as
-running whose process is gone (same host, dead pid) is *interrupted*: the next run resumes it.
+``CELL_DIR/state.json`` is rewritten atomically at every transition. A running trainer refreshes
+its ``heartbeat`` every ``HEARTBEAT_SECONDS``. A cell recorded as running is *interrupted* (the
+next run resumes it) when its process is gone (same host, dead pid) or its heartbeat is older
+than ``STALE_SECONDS`` (a trainer that died on another host). A trainer stopped by SIGINT or
+SIGTERM records ``interrupted`` itself and its attempt is not counted.
+
+One trainer per cell: :func:`cell_lock` takes an exclusive ``flock`` on ``CELL_DIR/.cell.lock``
+for the whole attempt; the kernel (or the NFS lock manager) releases it when the process dies,
+even by SIGKILL.
+
 Progress and ETA come from the tail of the cell's mmengine log.
 """
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import re
 import socket
+import threading
 import time
+import zipfile
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
-STATES = ("pending", "running", "done", "failed")
+STATES = ("pending", "submitted", "running", "interrupted", "done", "failed")
+LOCK_NAME = ".cell.lock"
+HEARTBEAT_SECONDS = float(os.environ.get("MAE_TRANSFER_HEARTBEAT_SECONDS", "30"))
+STALE_SECONDS = float(os.environ.get("MAE_TRANSFER_STALE_SECONDS", "600"))
+_WRITE_LOCK = threading.Lock()
 LOG_NAME = "log.txt"
 STATE_NAME = "state.json"
 RESULT_NAME = "result.json"
@@ -25,12 +41,20 @@ CELL_NAME = "cell.json"
 
 def write_json_atomic(path: Path, payload: Any) -> None:
     """Write JSON to ``path`` through a temporary file and ``os.replace``: never half-written."""
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    with tmp.open("w") as handle:
-        json.dump(payload, handle, indent=2, sort_keys=True, default=str)
-        handle.flush()
-        os.fsync(handle.fileno())
-    os.replace(tmp, path)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
+    try:
+        with tmp.open("w") as handle:
+            json.dump(payload, handle, indent=2, sort_keys=True, default=str)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        # a full disk or an interrupt: no half-written temporary file is left behind
+        try:
+            tmp.unlink()
+        except OSError:
+            pass
+        raise
 
 
 @dataclass
@@ -45,12 +69,24 @@ class CellState:
     finished: float | None = None
     resumed_from_iter: int | None = None
     error_tail: str = ""
+    heartbeat: float | None = None
+    job_id: str | None = None
     history: list[dict[str, Any]] = field(default_factory=list)
 
     @property
+    def stale(self) -> bool:
+        """Recorded as running, but no heartbeat for ``STALE_SECONDS`` (its trainer died, on any host)."""
+        last = self.heartbeat or self.started
+        return self.state == "running" and last is not None and time.time() - last > STALE_SECONDS
+
+    @property
     def interrupted(self) -> bool:
-        """Recorded as running, but its process on this host is gone."""
-        return self.state == "running" and self.host == socket.gethostname() and not _alive(self.pid)
+        """Stopped without finishing: recorded so, or running with its process gone or its heartbeat stale."""
+        if self.state == "interrupted":
+            return True
+        if self.state != "running":
+            return False
+        return (self.host == socket.gethostname() and not _alive(self.pid)) or self.stale
 
 
 def _alive(pid: int | None) -> bool:
@@ -85,23 +121,118 @@ def write_state(cell_dir: Path, state: CellState) -> None:
     write_json_atomic(cell_dir / STATE_NAME, asdict(state))
 
 
+def _update(cell_dir: Path, change) -> CellState:
+    """Read, change and rewrite ``state.json`` (serialised between this process's threads)."""
+    with _WRITE_LOCK:
+        state = read_state(cell_dir)
+        change(state)
+        write_state(cell_dir, state)
+        return state
+
+
 def mark_running(cell_dir: Path, resumed_from_iter: int | None) -> CellState:
     """Record the start of an attempt by this process."""
-    state = read_state(cell_dir)
-    state.state, state.attempts, state.pid, state.host = "running", state.attempts + 1, os.getpid(), socket.gethostname()
-    state.started, state.finished, state.resumed_from_iter = time.time(), None, resumed_from_iter
-    write_state(cell_dir, state)
-    return state
+
+    def change(state: CellState) -> None:
+        state.state, state.attempts, state.pid, state.host = "running", state.attempts + 1, os.getpid(), socket.gethostname()
+        state.started, state.finished, state.resumed_from_iter = time.time(), None, resumed_from_iter
+        state.heartbeat = state.started
+        state.job_id = slurm_job_id()
+
+    return _update(cell_dir, change)
+
+
+def slurm_job_id() -> str | None:
+    """This process's SLURM job (``ARRAYJOB_TASK`` for an array task, as squeue names it), or None."""
+    array, task = os.environ.get("SLURM_ARRAY_JOB_ID"), os.environ.get("SLURM_ARRAY_TASK_ID")
+    if array and task:
+        return f"{array}_{task}"
+    return os.environ.get("SLURM_JOB_ID")
+
+
+def beat(cell_dir: Path) -> CellState:
+    """Refresh the running attempt's heartbeat."""
+
+    def change(state: CellState) -> None:
+        if state.state == "running" and state.pid == os.getpid():
+            state.heartbeat = time.time()
+
+    return _update(cell_dir, change)
 
 
 def mark_finished(cell_dir: Path, ok: bool, error_tail: str = "") -> CellState:
     """Record the end of an attempt: done, or failed with the last lines of its log."""
-    state = read_state(cell_dir)
-    state.state, state.finished, state.pid = ("done" if ok else "failed"), time.time(), None
-    state.error_tail = "" if ok else error_tail
-    state.history.append({"attempt": state.attempts, "ok": ok, "started": state.started, "finished": state.finished})
-    write_state(cell_dir, state)
-    return state
+
+    def change(state: CellState) -> None:
+        state.state, state.finished, state.pid = ("done" if ok else "failed"), time.time(), None
+        state.error_tail = "" if ok else error_tail
+        state.history.append({"attempt": state.attempts, "ok": ok, "started": state.started, "finished": state.finished})
+
+    return _update(cell_dir, change)
+
+
+def mark_interrupted(cell_dir: Path, reason: str) -> CellState:
+    """Record an attempt stopped by a signal (Ctrl-C, SLURM preemption): resumable, and not counted."""
+
+    def change(state: CellState) -> None:
+        state.history.append({"attempt": state.attempts, "ok": False, "interrupted": reason, "started": state.started,
+                              "finished": time.time()})
+        state.state, state.finished, state.pid = "interrupted", time.time(), None
+        state.attempts = max(0, state.attempts - 1)
+        state.error_tail = f"interrupted by {reason}; the next run resumes it (the attempt is not counted)"
+
+    return _update(cell_dir, change)
+
+
+def mark_submitted(cell_dir: Path, job_id: str) -> CellState:
+    """Record a SLURM submission: the job id is checked before the cell is submitted again."""
+
+    def change(state: CellState) -> None:
+        state.state, state.job_id, state.pid, state.host = "submitted", job_id, None, None
+        state.started = state.heartbeat = time.time()
+
+    return _update(cell_dir, change)
+
+
+class CellBusy(RuntimeError):
+    """Another trainer holds the cell's lock."""
+
+
+@contextmanager
+def cell_lock(cell_dir: Path) -> Iterator[None]:
+    """Hold the cell's exclusive lock for the whole attempt (one trainer per cell).
+
+    Raises:
+        CellBusy: another process (on this host, or on another host sharing the filesystem)
+            holds it; the message names the holder recorded in ``state.json``.
+    """
+    cell_dir.mkdir(parents=True, exist_ok=True)
+    path = cell_dir / LOCK_NAME
+    with path.open("a+") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError as error:
+            holder = read_state(cell_dir)
+            raise CellBusy(f"{cell_dir}: another trainer holds {path} (state.json: {holder.state}, pid {holder.pid} "
+                           f"on {holder.host}, job {holder.job_id}); not starting a second one") from error
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def lock_held(cell_dir: Path) -> bool:
+    """Some process holds the cell's lock now."""
+    path = cell_dir / LOCK_NAME
+    if not path.exists():
+        return False
+    with path.open("a+") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return True
+        fcntl.flock(handle, fcntl.LOCK_UN)
+        return False
 
 
 def tail(path: Path, lines: int = 20, max_bytes: int = 65536) -> str:
@@ -145,6 +276,53 @@ def read_progress(cell_dir: Path) -> Progress:
             eta_match = _ETA.search(line)
             return Progress(f"epoch {m.group(1)} iter {m.group(2)}/{m.group(3)}", None, eta_match and eta_match.group(1))
     return Progress("", None, None)
+
+
+def checkpoint_problem(path: Path) -> str | None:
+    """Why a checkpoint file cannot be resumed from (truncated, corrupt), or None when it reads.
+
+    torch.save's zip format: the central directory and every member's CRC are checked (one
+    read of the file, nothing unpickled). Other formats are not checked here.
+    """
+    try:
+        with path.open("rb") as handle:
+            magic = handle.read(4)
+        if magic != b"PK\x03\x04":
+            return None if magic else "empty file"
+        with zipfile.ZipFile(path) as archive:
+            bad = archive.testzip()
+    except (OSError, zipfile.BadZipFile, EOFError, ValueError) as error:
+        return f"{type(error).__name__}: {error}"
+    return f"member {bad} fails its CRC check" if bad else None
+
+
+def _checkpoint_number(path: Path) -> int | None:
+    number = re.search(r"(\d+)\.pth$", path.name)
+    return int(number.group(1)) if number else None
+
+
+def usable_checkpoint(train_dir: Path) -> tuple[tuple[Path, int | None] | None, list[str]]:
+    """The newest checkpoint that reads, starting from mmengine's ``last_checkpoint``.
+
+    A truncated or corrupt latest checkpoint is skipped for the previous one (``epoch_*.pth`` /
+    ``iter_*.pth`` by number). Returns the checkpoint (or None: train from the start) and one
+    message per skipped file, naming it and why.
+    """
+    latest = latest_checkpoint_iter(train_dir)
+    if latest is None:
+        return None, []
+    candidates = [latest]
+    for path in sorted(train_dir.glob("*.pth"), key=lambda p: _checkpoint_number(p) or -1, reverse=True):
+        number = _checkpoint_number(path)
+        if path != latest[0] and number is not None and (latest[1] is None or number < latest[1]):
+            candidates.append((path, number))
+    skipped = []
+    for path, number in candidates:
+        problem = checkpoint_problem(path)
+        if problem is None:
+            return (path, number), skipped
+        skipped.append(f"checkpoint {path} is unreadable ({problem}); not resuming from it")
+    return None, skipped
 
 
 def latest_checkpoint_iter(train_dir: Path) -> tuple[Path, int | None] | None:

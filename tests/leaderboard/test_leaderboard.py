@@ -35,8 +35,8 @@ rows:
 """
 
 
-def result(metrics: dict, batch: int) -> dict:
-    return {"schema": 1, "cell": {"backbone": "x", "task": "x", "recipe": "x", "seed": 0}, "metrics": metrics,
+def result(metrics: dict, batch: int, cell_id: str) -> dict:
+    return {"schema": 1, "cell": {"id": cell_id, "backbone": "x", "task": "x", "recipe": "x", "seed": 0}, "metrics": metrics,
             "provenance": {"eval_mode": "ss", "checkpoint_policy": "last", "effective_batch": batch, "gpus": 8,
                            "git_commit": "abcdef1234567", "git_dirty": False}}
 
@@ -48,12 +48,13 @@ def board(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
     (tmp_path / "refs.yaml").write_text(REFERENCES)
     plan = plan_matrix(load_spec(tmp_path / "m.yaml"))
     dirs = {c.label: Path(c.work_dir) for c in plan.cells}
+    ids = {c.label: c.id for c in plan.cells}
     for d in dirs.values():
         d.mkdir(parents=True)
     files = {
-        "coco-maskrcnn.vitdet.mine_b.s0": result({"AP_box": 51.0, "AP_mask": 45.0}, 64),
-        "coco-maskrcnn.vitdet.mine_b.s1": result({"AP_box": 51.4, "AP_mask": 45.6}, 64),
-        "inat2017.paper.finetune.mine_b.s0": result({"top1": 70.0, "top5": 90.0}, 1024),
+        "coco-maskrcnn.vitdet.mine_b.s0": result({"AP_box": 51.0, "AP_mask": 45.0}, 64, ids["coco-maskrcnn.vitdet.mine_b.s0"]),
+        "coco-maskrcnn.vitdet.mine_b.s1": result({"AP_box": 51.4, "AP_mask": 45.6}, 64, ids["coco-maskrcnn.vitdet.mine_b.s1"]),
+        "inat2017.paper.finetune.mine_b.s0": result({"top1": 70.0, "top5": 90.0}, 1024, ids["inat2017.paper.finetune.mine_b.s0"]),
     }
     for label, payload in files.items():
         (dirs[label] / "result.json").write_text(json.dumps(payload))
@@ -151,7 +152,7 @@ def test_off_recipe_cell_has_its_own_row_a_marker_and_a_footnote(tmp_path: Path,
     (tmp_path / "refs.yaml").write_text(REFERENCES)
     plan = plan_matrix(load_spec(tmp_path / "m.yaml"))
     for cell in plan.cells:
-        payload = result({"top1": 70.0 if cell.off_recipe else 71.0}, cell.effective_batch)
+        payload = result({"top1": 70.0 if cell.off_recipe else 71.0}, cell.effective_batch, cell.id)
         payload["provenance"].update(off_recipe=cell.off_recipe, off_recipe_reason=cell.off_recipe_reason)
         Path(cell.work_dir).mkdir(parents=True)
         (Path(cell.work_dir) / "result.json").write_text(json.dumps(payload))

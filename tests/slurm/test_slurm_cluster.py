@@ -149,3 +149,64 @@ def test_wait_ends_when_a_job_is_killed_before_its_result(tmp_path: Path, env) -
             process.wait()
     assert process.returncode == 1 and "0 done, 1 failed" in out, out + err[-3000:]
     assert re.search(r"job \d+(_\d+)? ended \((CANCELLED|FAILED)\) without a result", err), err[-3000:]
+
+
+def _state(cell_dir: Path) -> dict:
+    try:
+        return json.loads((cell_dir / "state.json").read_text())
+    except (OSError, ValueError):
+        return {}
+
+
+def test_submission_recorded_never_resubmitted_and_requeue_does_not_spend_an_attempt(tmp_path: Path, env) -> None:
+    """Issue 12: job ids in state.json, a second run submits nothing, `scontrol requeue` (what
+    preemption does) leaves the cell resumable with its attempt not counted, and it then finishes."""
+    matrix = _matrix(tmp_path, tmp_path / "runs", seeds=1)
+    long_run = ("{" + TINY_CLASSIFIER[1:-1] + ", train_cfg.max_epochs: 12, train_cfg.val_interval: 12, "
+                "param_scheduler.1.end: 12}")
+    matrix.write_text(matrix.read_text().replace("name: t\n", "name: requeue\n").replace(TINY_CLASSIFIER, long_run))
+    (cell,) = _cells(matrix, env)
+    cell_dir = Path(cell["work_dir"])
+    submit = ["run", str(matrix), "--executor", "slurm", "--cluster", "slurm"]
+    first = cli(submit, env)
+    assert first.returncode == 0 and "1 submitted" in first.stdout, first.stdout + first.stderr[-3000:]
+    (job_id,) = re.findall(r"submitted as job (\d+(?:_\d+)?)", first.stderr)
+    assert _state(cell_dir)["job_id"] == job_id
+
+    def jobs() -> list[str]:
+        return subprocess.run(["squeue", "-h", "-n", "mae-transfer-requeue", "-o", "%i"], capture_output=True,
+                              text=True).stdout.split()
+
+    second = cli(submit, env)
+    assert second.returncode == 0 and "nothing to do" in second.stdout, second.stdout + second.stderr[-2000:]
+    assert ("queued as SLURM jobs" in second.stdout or "running in another process" in second.stdout), second.stdout
+    assert len(jobs()) == 1, jobs()
+    try:
+        deadline = time.monotonic() + 400
+        marker = cell_dir / "train" / "last_checkpoint"
+        while not (marker.is_file() and marker.read_text().strip()):
+            assert time.monotonic() < deadline, f"no checkpoint; job state {_job_state(job_id)}"
+            time.sleep(1)
+        assert _state(cell_dir)["state"] == "running" and _state(cell_dir)["job_id"] == job_id
+        requeued = subprocess.run(["scontrol", "requeue", job_id], capture_output=True, text=True, timeout=30)
+        assert requeued.returncode == 0, requeued.stderr
+        deadline = time.monotonic() + 120
+        while not any(h.get("interrupted") for h in _state(cell_dir).get("history", [])):
+            assert time.monotonic() < deadline, _state(cell_dir)
+            time.sleep(0.5)
+        after = _state(cell_dir)
+        assert after["history"][0]["interrupted"] == "SIGTERM" and after["history"][0]["attempt"] == 1
+        third = cli(submit, env)  # the requeued job is pending again: nothing is submitted
+        assert "nothing to do" in third.stdout and len(jobs()) == 1, third.stdout + str(jobs())
+        deadline = time.monotonic() + 900
+        while jobs():
+            assert time.monotonic() < deadline, f"job {job_id} not finished after the requeue: {_job_state(job_id)}"
+            time.sleep(2)
+    finally:
+        subprocess.run(["scancel", "-n", "mae-transfer-requeue"], check=False)
+    final = _state(cell_dir)
+    assert final["state"] == "done", final
+    assert final["attempts"] == 1, final  # the preempted attempt is not counted
+    assert json.loads((cell_dir / "result.json").read_text())["cell"]["id"] == cell["id"]
+    log = (cell_dir / "log.txt").read_text()
+    assert "training stopped by SIGTERM" in log and "resuming from checkpoint" in log

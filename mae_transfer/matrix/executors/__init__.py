@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Iterator
 
 from mae_transfer.matrix.planner import Plan, dataset_root, generated_checkpoint_path
-from mae_transfer.matrix.state import CELL_NAME, RESULT_NAME, read_state, write_json_atomic
+from mae_transfer.matrix.state import CELL_NAME, RESULT_NAME, lock_held, read_state, write_json_atomic
 from mae_transfer.matrix.result import ResultError, validate_result
 
 logger = logging.getLogger(__name__)
@@ -39,10 +39,12 @@ class RunSummary:
     succeeded: list[str] = field(default_factory=list)
     failed: list[str] = field(default_factory=list)
     submitted: list[str] = field(default_factory=list)
+    interrupted: list[str] = field(default_factory=list)
+    queued: list[str] = field(default_factory=list)
 
     @property
     def nothing_to_do(self) -> bool:
-        return not (self.succeeded or self.failed or self.submitted)
+        return not (self.succeeded or self.failed or self.submitted or self.interrupted)
 
 
 @contextmanager
@@ -57,13 +59,23 @@ def matrix_lock(work_root: Path) -> Iterator[None]:
         yield
 
 
-def is_done(cell_dir: Path) -> bool:
-    """The cell has a valid ``result.json``."""
+def is_done(cell_dir: Path, cell_id: str | None = None) -> bool:
+    """The cell has a valid ``result.json`` (its own: ``cell_id``, else the one in ``cell.json``)."""
     try:
-        validate_result(cell_dir / RESULT_NAME)
+        validate_result(cell_dir / RESULT_NAME, cell_id)
     except ResultError:
         return False
     return True
+
+
+def job_waiting(job_id: str) -> bool:
+    """A recorded SLURM job is still queued or running (so its cell is not submitted again)."""
+    from mae_transfer.matrix.executors.slurm import ENDED_STATES, slurm_job_state
+
+    state = slurm_job_state(job_id)
+    if state == "UNKNOWN":
+        logger.warning("SLURM job %s: its state cannot be read (scontrol); not submitting its cell again", job_id)
+    return state is not None and state not in ENDED_STATES
 
 
 def prepare(plan: Plan) -> None:
@@ -104,12 +116,15 @@ def select(plan: Plan, retry_failed: bool, summary: RunSummary) -> list:
     chosen = []
     for cell in plan.cells:
         cell_dir = Path(cell.work_dir)
-        if is_done(cell_dir):
+        if is_done(cell_dir, cell.id):
             summary.already_done.append(cell.label)
             continue
         state = read_state(cell_dir)
-        if state.state == "running" and not state.interrupted:
+        if lock_held(cell_dir) or (state.state == "running" and not state.interrupted):
             summary.running_elsewhere.append(cell.label)
+            continue
+        if state.state in ("submitted", "interrupted") and state.job_id and job_waiting(state.job_id):
+            summary.queued.append(cell.label)
             continue
         if state.state == "failed" and state.attempts >= cell.max_attempts and not retry_failed:
             summary.exhausted.append(cell.label)

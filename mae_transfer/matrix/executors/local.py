@@ -7,13 +7,15 @@ file and never stops the others.
 from __future__ import annotations
 
 import logging
+import signal
 import traceback
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from pathlib import Path
 
+import mae_transfer.matrix.cell as cell_module
 from mae_transfer.matrix.cell import run_cell
 from mae_transfer.matrix.planner import Cell
-from mae_transfer.matrix.state import mark_finished
+from mae_transfer.matrix.state import CellBusy, mark_finished, read_state
 
 logger = logging.getLogger(__name__)
 
@@ -27,23 +29,56 @@ def processes_for(cell: Cell, torchrun: bool, nproc_per_node: int | None) -> int
 
 def run_local(cells: list[Cell], max_parallel: int, summary, torchrun: bool = False,
               nproc_per_node: int | None = None) -> None:
-    """Run ``cells`` on this machine, ``max_parallel`` at a time; fills ``summary``."""
+    """Run ``cells`` on this machine, ``max_parallel`` at a time; fills ``summary``.
 
-    def one(cell: Cell) -> bool:
+    A cell whose lock another trainer holds is recorded in ``summary.running_elsewhere``.
+    Ctrl-C (KeyboardInterrupt in this thread): the running trainings are stopped with SIGTERM and
+    recorded interrupted (their attempts not counted), the cells not started yet stay pending,
+    and KeyboardInterrupt is raised again once every worker has returned.
+    """
+
+    def one(cell: Cell) -> str:
+        if cell_module._INTERRUPT.is_set():
+            return "not started"
         nproc = processes_for(cell, torchrun, nproc_per_node)
         launcher = "pytorch" if torchrun else "none"
         logger.info("cell %s: starting (%s, %d process%s)", cell.label, launcher, nproc, "es" if nproc > 1 else "")
         try:
-            return run_cell(Path(cell.work_dir), launcher=launcher, nproc=nproc)
+            return "done" if run_cell(Path(cell.work_dir), launcher=launcher, nproc=nproc) else "failed"
+        except CellBusy as error:
+            logger.warning("cell %s: %s", cell.label, error)
+            return "busy"
         except Exception:  # noqa: BLE001 - a broken cell must not stop the matrix
             logger.exception("cell %s: the cell runner raised", cell.label)
             mark_finished(Path(cell.work_dir), ok=False, error_tail=traceback.format_exc(limit=5))
-            return False
+            return "failed"
 
-    with ThreadPoolExecutor(max_workers=max(1, max_parallel)) as pool:
-        futures = {pool.submit(one, cell): cell for cell in cells}
-        for future in as_completed(futures):
-            cell = futures[future]
-            ok = future.result()
-            (summary.succeeded if ok else summary.failed).append(cell.label)
-            logger.info("cell %s: %s", cell.label, "done" if ok else "FAILED (see its log.txt and state.json)")
+    pool = ThreadPoolExecutor(max_workers=max(1, max_parallel))
+    futures = {pool.submit(one, cell): cell for cell in cells}
+    interrupted = False
+    pending = set(futures)
+    while pending:
+        try:
+            for future in as_completed(pending):
+                pending.discard(future)
+                _record(futures[future], future.result(), summary)
+        except KeyboardInterrupt:
+            interrupted = True
+            logger.warning("interrupted: stopping the running cells (they stay resumable)")
+            cell_module._on_signal(signal.SIGINT, None)  # a no-op for the reason when SIGTERM came first
+    pool.shutdown(wait=True, cancel_futures=True)
+    if interrupted:
+        raise KeyboardInterrupt
+
+
+def _record(cell: Cell, outcome: str, summary) -> None:
+    if outcome == "busy":
+        summary.running_elsewhere.append(cell.label)
+    elif outcome in ("done", "failed"):
+        state = read_state(Path(cell.work_dir))
+        if outcome == "failed" and state.state == "interrupted":
+            summary.interrupted.append(cell.label)
+        else:
+            (summary.succeeded if outcome == "done" else summary.failed).append(cell.label)
+    logger.info("cell %s: %s", cell.label, {"done": "done", "failed": "FAILED (see its log.txt and state.json)",
+                                            "busy": "another trainer holds it", "not started": "not started"}[outcome])

@@ -25,6 +25,7 @@ from pathlib import Path
 from mae_transfer.matrix.cell import run_cell
 from mae_transfer.matrix.planner import REPO_ROOT, Cell, Plan
 from mae_transfer.matrix.spec import Resources
+from mae_transfer.matrix.state import mark_submitted
 
 logger = logging.getLogger(__name__)
 
@@ -118,6 +119,9 @@ def run_submitit(plan: Plan, cells: list[Cell], max_parallel: int, summary, clus
                 jobs.append((cell, executor.submit(CellJob(cell.work_dir, launcher_for(cell, nproc), nproc))))
     for cell, job in jobs:
         logger.info("cell %s: submitted as job %s", cell.label, job.job_id)
+        if isinstance(job, submitit.SlurmJob):
+            # recorded before anything else: a second `run` checks this job instead of resubmitting
+            mark_submitted(Path(cell.work_dir), str(job.job_id))
         if not wait:
             summary.submitted.append(cell.label)
     if wait:
