@@ -103,8 +103,9 @@ def _free_port() -> int:
         return sock.getsockname()[1]
 
 
-def train_command(cell: Cell, launcher: str, nproc: int, resume: bool, python: str = sys.executable) -> list[str]:
-    """The command line that trains and evaluates a cell."""
+def train_command(cell: Cell, launcher: str, nproc: int, resume: bool, python: str = sys.executable,
+                  extra: tuple[str, ...] = ()) -> list[str]:
+    """The command line that trains and evaluates a cell (``extra``: more tools/train.py flags)."""
     options = dict(cell.cfg_options)
     if launcher == "pytorch" and not _cuda_available():
         # CPU processes: gloo, and DDP without device ids (mmengine's default passes LOCAL_RANK).
@@ -124,7 +125,7 @@ def train_command(cell: Cell, launcher: str, nproc: int, resume: bool, python: s
                 python, *script, "--launcher", "slurm"]
     else:
         head = [python, *script, "--launcher", launcher]
-    return [*head, *(["--resume"] if resume else []), "--cfg-options", *flatten_options(options)]
+    return [*head, *(["--resume"] if resume else []), *extra, "--cfg-options", *flatten_options(options)]
 
 
 def _cuda_available() -> bool:
