@@ -76,9 +76,11 @@ def render(plan: "Plan", rows: "list[RehearsalRow]") -> None:
             ", ".join(f"{m:,.0f}" for m in row.peak_memory_mib) or "-", _params(row), batch,
             "-" if row.lr is None else f"{row.lr:g}",
             "-" if row.processes is None else f"{row.processes} -> {row.processes_rehearsed}",
-            _number(row.gpu_hours), _number(row.projected_hours), "; ".join(row.notes))
-    console = Console()
+            _number(row.gpu_hours), _number(row.projected_hours), f"[{len(rows) and rows.index(row) + 1}]")
+    console = Console(width=max(Console().width, 160))
     console.print(table)
+    for number, row in enumerate(rows, 1):
+        console.print(f"[{number}] {row.cell}: {'; '.join(row.notes)}", markup=False, highlight=False)
     if any(row.projected_hours is not None for row in rows):
         console.print("h measured: this machine's measured s/step x the planned run's iterations x its processes "
                       "(device-hours; on a CPU a CPU-time projection, with a depth cut not the full model).",
