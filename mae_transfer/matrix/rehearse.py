@@ -107,6 +107,7 @@ class RehearsalRow:
     data: str | None = None
     checkpoint: str | None = None
     deviations: list[dict] = field(default_factory=list)
+    eval_metrics: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     seconds: float | None = None
     rehearsal_dir: str | None = None
@@ -280,6 +281,10 @@ class Rehearsal:
             row.peak_memory_mib = [round(r["peak_memory_mib"], 1) for r in records]
             row.memory_measure = records[0]["memory_measure"]
             row.params, row.trainable_params = records[0]["params"], records[0]["trainable_params"]
+            evaluations = records[0].get("evaluations") or []
+            row.eval_metrics = evaluations[-1]["metrics"] if evaluations else []
+            if evaluations and not row.eval_metrics:
+                row.notes.append("evaluation ran but returned no metrics (e.g. no detections from the untrained heads)")
         if row.seconds_per_step is not None:
             device = "GPU" if records[0]["device"] == "cuda" else "CPU"
             row.projected_hours = round(planned_iterations * row.seconds_per_step * cell.processes / 3600.0, 1)

@@ -79,6 +79,8 @@ def render(plan: "Plan", rows: "list[RehearsalRow]") -> None:
             _number(row.gpu_hours), _number(row.projected_hours), f"[{len(rows) and rows.index(row) + 1}]")
     console = Console(width=max(Console().width, 160))
     console.print(table)
+    console.print("Every rehearsal: gradient accumulation 1, dataloader workers 0, checkpoint saving off; the batch "
+                  "and lr shown are the plan's.", markup=False, highlight=False)
     for number, row in enumerate(rows, 1):
         console.print(f"[{number}] {row.cell}: {'; '.join(row.notes)}", markup=False, highlight=False)
     if any(row.projected_hours is not None for row in rows):
