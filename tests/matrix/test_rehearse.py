@@ -96,6 +96,26 @@ def test_minimal_cut_of_a_real_config_builds_with_both_attention_kinds(relative:
         assert len(set(vit.out_indices)) == 4 and vit.out_indices[-1] == cut.cut_to - 1
 
 
+def test_processes_and_option_merging() -> None:
+    from mae_transfer.matrix.planner import Cell
+    from mae_transfer.matrix.rehearse import rehearsal_processes
+    from mae_transfer.matrix.rehearse_inputs import merge_options
+    from mae_transfer.matrix.spec import Resources
+
+    def cell(label: str, processes: int) -> Cell:
+        return Cell(id="0" * 16, label=label, backbone="b", arch="vit_base_patch16", checkpoint="c", task="inat2017",
+                    dataset="inat2017", recipe="paper", protocol="finetune", resolution=224, eval_mode="ss", seed=0,
+                    config="c.py", cfg_options={}, work_dir="w", resources=Resources(), gpu_hours=1.0,
+                    checkpoint_policy="last", max_attempts=1, processes=processes)
+
+    assert rehearsal_processes(cell("inat2017.paper", 8), None) == 2
+    assert rehearsal_processes(cell("inat2017.paper", 1), "4") == 1
+    assert rehearsal_processes(cell("coco-maskrcnn.paper.x", 64), "coco-maskrcnn=1,3") == 1
+    assert rehearsal_processes(cell("ade20k-upernet.paper.x", 8), "coco-maskrcnn=1,3") == 3
+    merged = merge_options({"default_hooks.checkpoint.interval": 5, "a": 1}, {"default_hooks.checkpoint": None})
+    assert merged == {"a": 1, "default_hooks.checkpoint": None}
+
+
 def test_coco_label_space_has_the_80_official_categories(tmp_path: Path) -> None:
     from mmdet.datasets import CocoDataset
 
