@@ -11,6 +11,10 @@ The same command runs on a machine without a GPU, under ``torchrun`` too: the co
 by ``mae_transfer.integrations.cpu_fallbacks.apply_cpu_fallbacks`` (AMP -> float32, SyncBN ->
 BN, gloo and a CPU DDP wrapper), each change is logged as a warning, and the list is written to
 ``WORK_DIR/deviations.json`` (``[]`` when nothing changed) before training starts.
+
+``--rehearsal`` (used by ``mae-transfer run --rehearse``) adds the hook that writes
+``WORK_DIR/rehearsal_rank{RANK}.json`` (step times, peak memory, parameters, losses;
+``mae_transfer.integrations.rehearsal``).
 """
 
 from __future__ import annotations
@@ -44,6 +48,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--amp", action="store_true", help="mixed precision (AmpOptimWrapper)")
     parser.add_argument("--cfg-options", nargs="+", action=DictAction, help="override config keys: key=value")
     parser.add_argument("--launcher", choices=["none", "pytorch", "slurm", "mpi"], default="none")
+    parser.add_argument("--rehearsal", action="store_true",
+                        help="record step times, peak memory and parameters (mae-transfer run --rehearse)")
     parser.add_argument("--local_rank", "--local-rank", type=int, default=0)
     args = parser.parse_args(argv)
     os.environ.setdefault("LOCAL_RANK", str(args.local_rank))
@@ -65,6 +71,10 @@ def load_config(args: argparse.Namespace) -> Config:
     elif args.resume:
         cfg.resume, cfg.load_from = True, args.resume
     cfg.custom_hooks = [*cfg.get("custom_hooks", []), dict(type="MAETransferFinalMetricsHook"), *engine.safety_hooks()]
+    if getattr(args, "rehearsal", False):
+        import mae_transfer.integrations.rehearsal  # noqa: F401  (registers MAETransferRehearsalHook)
+
+        cfg.custom_hooks.append(dict(type="MAETransferRehearsalHook"))
     return cfg
 
 

@@ -13,13 +13,16 @@ images.
 The synthetic scenes are "Mondrian" layouts: each image is cut by axis-aligned splits into a
 few large rectangles, each filled with one class's colour and stripe texture plus noise, and
 separated by thin unlabeled (0) seams, so a tiny segmenter learns them in minutes and the
-ignore handling is exercised. A marker file ``SYNTHETIC_MARKER`` at the root records how the
+ignore handling is exercised. ``label_space="ade20k"`` draws the rectangles' classes from all
+150 classes (each with a colour and texture derived from its id) instead of the 8 below, so the
+label maps span ADE20K's whole label space. A marker file ``SYNTHETIC_MARKER`` at the root records how the
 set was made; the validator treats a count mismatch as a note for such sets and as a defect
 for any other (a partial download or extraction).
 """
 
 from __future__ import annotations
 
+import colorsys
 import json
 import logging
 from concurrent.futures import ThreadPoolExecutor
@@ -51,6 +54,20 @@ SYNTHETIC_CLASSES: tuple[tuple[int, tuple[int, int, int], float, float], ...] = 
     (77, (235, 235, 235), 45.0, 8.0),
     (150, (90, 60, 30), 135.0, 11.0),
 )
+LABEL_SPACES = ("synthetic", "ade20k")
+
+
+def _class_table(label_space: str) -> tuple[tuple[int, tuple[int, int, int], float, float], ...]:
+    """(class id, RGB colour, stripe angle, stripe period) of every class a scene may use."""
+    if label_space == "synthetic":
+        return SYNTHETIC_CLASSES
+    if label_space != "ade20k":
+        raise ValueError(f"label_space must be one of {LABEL_SPACES}, got {label_space!r}")
+    table = []
+    for class_id in range(1, NUM_CLASSES + 1):
+        rgb = colorsys.hsv_to_rgb((class_id * 0.618034) % 1.0, 0.7, 0.85)
+        table.append((class_id, tuple(int(v * 255) for v in rgb), 45.0 * (class_id % 4), 6.0 + class_id % 11))
+    return tuple(table)
 
 
 def _split_rectangles(rng: np.random.Generator, height: int, width: int, pieces: int,
@@ -74,7 +91,9 @@ def _split_rectangles(rng: np.random.Generator, height: int, width: int, pieces:
     return rects
 
 
-def _scene(rng: np.random.Generator, height: int, width: int) -> tuple[np.ndarray, np.ndarray]:
+def _scene(rng: np.random.Generator, height: int, width: int,
+           classes: tuple[tuple[int, tuple[int, int, int], float, float], ...] = SYNTHETIC_CLASSES,
+           ) -> tuple[np.ndarray, np.ndarray]:
     """One synthetic image (H, W, 3) uint8 and its label map (H, W) uint8 in 0..150."""
     rects = _split_rectangles(rng, height, width, pieces=int(rng.integers(2, 5)),
                               min_side=max(16, min(height, width) // 4))
@@ -83,7 +102,7 @@ def _scene(rng: np.random.Generator, height: int, width: int) -> tuple[np.ndarra
     yy, xx = np.mgrid[0:height, 0:width].astype(np.float32)
     seam = 1
     for y0, x0, y1, x1 in rects:
-        class_id, colour, angle, period = SYNTHETIC_CLASSES[rng.integers(len(SYNTHETIC_CLASSES))]
+        class_id, colour, angle, period = classes[rng.integers(len(classes))]
         theta = np.deg2rad(angle)
         phase = rng.uniform(0, 2 * np.pi)
         stripes = np.sin(2 * np.pi * (xx * np.cos(theta) + yy * np.sin(theta)) / period + phase)
@@ -95,7 +114,7 @@ def _scene(rng: np.random.Generator, height: int, width: int) -> tuple[np.ndarra
 
 
 def make(kind: str, out: Path, *, seed: int = 0, num_train: int = 48, num_val: int = 16,
-         image_size: tuple[int, int] = (160, 224), **options) -> Path:
+         image_size: tuple[int, int] = (160, 224), label_space: str = "synthetic", **options) -> Path:
     """Write a synthetic ADEChallengeData2016-layout dataset under ``out``; returns ``out``.
 
     Args:
@@ -105,11 +124,14 @@ def make(kind: str, out: Path, *, seed: int = 0, num_train: int = 48, num_val: i
         num_train: number of training image/label pairs.
         num_val: number of validation image/label pairs.
         image_size: (height, width) of every image.
+        label_space: ``synthetic`` (8 classes) or ``ade20k`` (all 150 classes).
     """
     if kind != "ade20k":
         raise ValueError(f"mae_transfer.data.ade20k makes 'ade20k' datasets, not {kind!r}")
     if options:
-        raise TypeError(f"unknown ade20k option(s) {sorted(options)}; expected num_train, num_val, image_size")
+        raise TypeError(f"unknown ade20k option(s) {sorted(options)}; expected num_train, num_val, image_size, "
+                        "label_space")
+    classes = _class_table(label_space)
     root = Path(out)
     rng = np.random.default_rng(seed)
     height, width = image_size
@@ -119,7 +141,7 @@ def make(kind: str, out: Path, *, seed: int = 0, num_train: int = 48, num_val: i
         image_dir.mkdir(parents=True, exist_ok=True)
         label_dir.mkdir(parents=True, exist_ok=True)
         for index in range(1, count + 1):
-            image, label = _scene(rng, height, width)
+            image, label = _scene(rng, height, width, classes)
             stem = f"{FILE_PREFIX[split]}{index:08d}"
             Image.fromarray(image).save(image_dir / f"{stem}.jpg", quality=92)
             Image.fromarray(label, mode="L").save(label_dir / f"{stem}.png")
@@ -128,7 +150,7 @@ def make(kind: str, out: Path, *, seed: int = 0, num_train: int = 48, num_val: i
         "seed": seed,
         "counts": {"training": num_train, "validation": num_val},
         "image_size": [height, width],
-        "classes": [class_id for class_id, *_ in SYNTHETIC_CLASSES],
+        "classes": [class_id for class_id, *_ in classes],
     }
     (root / SYNTHETIC_MARKER).write_text(json.dumps(marker, indent=2) + "\n")
     logger.info("wrote synthetic ADE20K (%d train, %d val, %dx%d) to %s",

@@ -11,12 +11,16 @@ The synthetic set draws a few well-separated filled shapes per image; each class
 shape and colour, so a small detector learns it in minutes. Masks are stored as polygons
 (most objects), compressed RLE (every fourth object) and, for the occasional crowd region,
 uncompressed RLE with ``iscrowd=1`` as in the real files. Category ids are not contiguous,
-like COCO's. Everything is drawn from ``numpy.random.default_rng(seed)``, so the same seed
+like COCO's. With ``label_space="coco"`` the files carry COCO's 80 official categories
+(ids 1..90 with COCO's gaps and official names, ``coco_categories.py``), each drawn with one of
+the three shapes and its own colour, so a real COCO config runs on them unchanged. Everything
+is drawn from ``numpy.random.default_rng(seed)``, so the same seed
 writes byte-identical JSON and images.
 """
 
 from __future__ import annotations
 
+import colorsys
 import json
 import logging
 import math
@@ -27,6 +31,7 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
+from mae_transfer.data.coco_categories import COCO_CATEGORIES
 from mae_transfer.data.report import CheckReport, read_image
 
 logger = logging.getLogger(__name__)
@@ -40,6 +45,8 @@ SYNTHETIC_CATEGORIES: tuple[tuple[int, str, tuple[int, int, int]], ...] = (
     (5, "triangle", (50, 80, 230)),
 )
 SYNTHETIC_CLASSES: tuple[str, ...] = tuple(name for _, name, _ in SYNTHETIC_CATEGORIES)
+LABEL_SPACES = ("synthetic", "coco")
+SHAPES = ("square", "disk", "triangle")
 
 # Boxes may touch the border; allow for float rounding in real annotation files.
 _BOX_TOLERANCE = 1.0
@@ -65,9 +72,10 @@ def make(
     seed: int = 0,
     num_train: int = 96,
     num_val: int = 32,
-    image_size: int = 128,
+    image_size: int | tuple[int, int] = 128,
     max_objects: int = 3,
     crowd_every: int = 10,
+    label_space: str = "synthetic",
 ) -> Path:
     """Write a synthetic COCO-layout instance segmentation set under ``out``.
 
@@ -77,24 +85,33 @@ def make(
         seed: seed of the only random generator used.
         num_train: images in ``train2017``.
         num_val: images in ``val2017``.
-        image_size: side of the square images in pixels (>= 64).
+        image_size: side of the square images, or (width, height), in pixels (>= 64).
         max_objects: at most this many shapes per image (at least one).
         crowd_every: every n-th image also gets an ``iscrowd=1`` region (0 = never).
+        label_space: ``synthetic`` (3 shape classes, ids 1, 3, 5) or ``coco`` (COCO's 80
+            official categories, ids and names).
 
     Returns:
         The dataset root.
     """
     if kind != "coco":
         raise ValueError(f"mae_transfer.data.coco makes kind 'coco', not {kind!r}")
-    if image_size < 64:
+    width, height = (image_size, image_size) if isinstance(image_size, int) else (int(image_size[0]), int(image_size[1]))
+    if min(width, height) < 64:
         raise ValueError(f"image_size must be >= 64 pixels, got {image_size}")
+    if label_space not in LABEL_SPACES:
+        raise ValueError(f"label_space must be one of {LABEL_SPACES}, got {label_space!r}")
     if max_objects < 1:
         raise ValueError(f"max_objects must be >= 1, got {max_objects}")
     from pycocotools import mask as mask_utils
 
     out = Path(out)
     rng = np.random.default_rng(seed)
-    categories = [{"id": cid, "name": name, "supercategory": "shape"} for cid, name, _ in SYNTHETIC_CATEGORIES]
+    palette = _palette(label_space)
+    if label_space == "coco":
+        categories = [{"id": cid, "name": name, "supercategory": sup} for cid, name, sup in COCO_CATEGORIES]
+    else:
+        categories = [{"id": cid, "name": name, "supercategory": "shape"} for cid, name, _ in SYNTHETIC_CATEGORIES]
     image_id = 0
     annotation_id = 0
     for split, count in zip(SPLITS, (num_train, num_val)):
@@ -105,11 +122,11 @@ def make(
         for index in range(count):
             image_id += 1
             file_name = f"{image_id:012d}.jpg"
-            canvas, objects = _draw_image(rng, image_size, max_objects)
+            canvas, objects = _draw_image(rng, (height, width), max_objects, palette)
             if crowd_every and index % crowd_every == crowd_every - 1:
-                objects.append(_crowd_region(rng, canvas, objects))
+                objects.append(_crowd_region(rng, canvas, objects, palette))
             Image.fromarray(canvas).save(folder / file_name, quality=95)
-            images.append({"id": image_id, "file_name": file_name, "width": image_size, "height": image_size})
+            images.append({"id": image_id, "file_name": file_name, "width": width, "height": height})
             for obj in objects:
                 annotation_id += 1
                 annotations.append(_annotation(mask_utils, annotation_id, image_id, obj, as_rle=annotation_id % 4 == 0))
@@ -127,10 +144,24 @@ def make(
     return out
 
 
-def _draw_image(rng: np.random.Generator, size: int, max_objects: int) -> tuple[np.ndarray, list[dict]]:
-    """A lightly textured background with 1..max_objects non-overlapping shapes."""
+def _palette(label_space: str) -> list[tuple[int, str, tuple[int, int, int]]]:
+    """(category id, shape, RGB colour) per category of a label space."""
+    if label_space == "synthetic":
+        return list(SYNTHETIC_CATEGORIES)
+    palette = []
+    for index, (cid, _, _) in enumerate(COCO_CATEGORIES):
+        rgb = colorsys.hsv_to_rgb((index * 0.618034) % 1.0, 0.75, 0.85)
+        palette.append((cid, SHAPES[index % len(SHAPES)], tuple(int(v * 255) for v in rgb)))
+    return palette
+
+
+def _draw_image(rng: np.random.Generator, shape: tuple[int, int], max_objects: int,
+                palette: list[tuple[int, str, tuple[int, int, int]]]) -> tuple[np.ndarray, list[dict]]:
+    """A lightly textured (height, width) background with 1..max_objects non-overlapping shapes."""
+    height, width = shape
+    size = min(height, width)
     base = rng.integers(150, 200)
-    canvas = np.clip(base + rng.normal(0, 6, (size, size, 3)), 0, 255).astype(np.uint8)
+    canvas = np.clip(base + rng.normal(0, 6, (height, width, 3)), 0, 255).astype(np.uint8)
     objects: list[dict] = []
     occupied: list[tuple[float, float, float]] = []
     wanted = int(rng.integers(1, max_objects + 1))
@@ -138,16 +169,16 @@ def _draw_image(rng: np.random.Generator, size: int, max_objects: int) -> tuple[
         if len(objects) == wanted:
             break
         radius = float(rng.uniform(0.12, 0.22) * size)
-        cx, cy = (float(v) for v in rng.uniform(radius + 2, size - radius - 2, 2))
+        cx, cy = (float(v) for v in rng.uniform(radius + 2, np.array([width, height]) - radius - 2))
         if any(math.hypot(cx - x, cy - y) < radius + r + 6 for x, y, r in occupied):
             continue
         occupied.append((cx, cy, radius))
-        class_index = int(rng.integers(len(SYNTHETIC_CATEGORIES)))
-        polygon = _shape_polygon(SYNTHETIC_CATEGORIES[class_index][1], cx, cy, radius, float(rng.uniform(0, math.pi)))
-        colour = np.clip(np.array(SYNTHETIC_CATEGORIES[class_index][2]) + rng.integers(-20, 21, 3), 0, 255)
-        mask = _polygon_mask(polygon, size)
+        class_index = int(rng.integers(len(palette)))
+        polygon = _shape_polygon(palette[class_index][1], cx, cy, radius, float(rng.uniform(0, math.pi)))
+        colour = np.clip(np.array(palette[class_index][2]) + rng.integers(-20, 21, 3), 0, 255)
+        mask = _polygon_mask(polygon, (height, width))
         canvas[mask] = colour.astype(np.uint8)
-        objects.append({"category_id": SYNTHETIC_CATEGORIES[class_index][0], "polygon": polygon, "mask": mask})
+        objects.append({"category_id": palette[class_index][0], "polygon": polygon, "mask": mask})
     return canvas, objects
 
 
@@ -166,25 +197,27 @@ def _shape_polygon(name: str, cx: float, cy: float, radius: float, angle: float)
     return points
 
 
-def _polygon_mask(polygon: list[float], size: int) -> np.ndarray:
-    """The polygon rasterised by pycocotools, so pixels, area and box agree with its decoding."""
+def _polygon_mask(polygon: list[float], shape: tuple[int, int]) -> np.ndarray:
+    """The polygon rasterised by pycocotools on a (height, width) image, so pixels, area and box
+    agree with its decoding."""
     from pycocotools import mask as mask_utils
 
-    return mask_utils.decode(mask_utils.frPyObjects([polygon], size, size))[:, :, 0].astype(bool)
+    return mask_utils.decode(mask_utils.frPyObjects([polygon], shape[0], shape[1]))[:, :, 0].astype(bool)
 
 
-def _crowd_region(rng: np.random.Generator, canvas: np.ndarray, objects: list[dict]) -> dict:
+def _crowd_region(rng: np.random.Generator, canvas: np.ndarray, objects: list[dict],
+                  palette: list[tuple[int, str, tuple[int, int, int]]]) -> dict:
     """A cluster of small dots of one class marked as a crowd, placed on free background."""
-    size = canvas.shape[0]
-    taken = np.zeros((size, size), dtype=bool)
+    height, width = canvas.shape[:2]
+    taken = np.zeros((height, width), dtype=bool)
     for obj in objects:
         taken |= obj["mask"]
-    class_index = int(rng.integers(len(SYNTHETIC_CATEGORIES)))
-    colour = np.array(SYNTHETIC_CATEGORIES[class_index][2], dtype=np.uint8)
-    mask = np.zeros((size, size), dtype=bool)
-    yy, xx = np.mgrid[:size, :size]
+    class_index = int(rng.integers(len(palette)))
+    colour = np.array(palette[class_index][2], dtype=np.uint8)
+    mask = np.zeros((height, width), dtype=bool)
+    yy, xx = np.mgrid[:height, :width]
     for _ in range(12):
-        cx, cy = rng.uniform(4, size - 4, 2)
+        cx, cy = rng.uniform(4, np.array([width, height]) - 4)
         dot = (xx - cx) ** 2 + (yy - cy) ** 2 <= 4.0
         if not (dot & taken).any():
             mask |= dot
@@ -193,7 +226,7 @@ def _crowd_region(rng: np.random.Generator, canvas: np.ndarray, objects: list[di
         y, x = free[len(free) // 2]
         mask[y, x] = True
     canvas[mask] = colour
-    return {"category_id": SYNTHETIC_CATEGORIES[class_index][0], "mask": mask, "crowd": True}
+    return {"category_id": palette[class_index][0], "mask": mask, "crowd": True}
 
 
 def _uncompressed_rle(mask: np.ndarray) -> dict:

@@ -22,7 +22,7 @@ import numpy as np
 from PIL import Image
 
 from mae_transfer.classification.annotations import read_places_categories, read_places_list
-from mae_transfer.data.inat import synthetic_class_image
+from mae_transfer.data.inat import synthetic_splits
 from mae_transfer.data.report import CheckReport, read_image
 
 logger = logging.getLogger(__name__)
@@ -107,20 +107,19 @@ def make(
     num_classes: int = 4,
     train_per_class: int = 16,
     val_per_class: int = 8,
-    image_size: int = 48,
+    image_size: int | tuple[int, int] = 48,
+    num_train: int | None = None,
+    num_val: int | None = None,
 ) -> Path:
-    """Write a tiny synthetic Places dataset of ``kind`` under ``out``; returns the root."""
+    """Write a tiny synthetic Places dataset of ``kind`` under ``out``; returns the root.
+
+    Options as :func:`mae_transfer.data.inat.make` (``num_train``/``num_val``: totals with labels
+    spread over the ``num_classes`` label space).
+    """
     layout_of(kind)
     rng = np.random.default_rng(seed)
     names = [f"s/scene_{index:03d}" for index in range(num_classes)]
-    splits = {
-        split: [
-            (synthetic_class_image(rng, label, num_classes, image_size), label)
-            for label in range(num_classes)
-            for _ in range(count)
-        ]
-        for split, count in (("train", train_per_class), ("val", val_per_class))
-    }
+    splits = synthetic_splits(rng, num_classes, train_per_class, val_per_class, image_size, num_train, num_val)
     root = write_places(out, kind, splits, names)
     logger.info("wrote synthetic %s (%d classes) to %s", kind, num_classes, root)
     return root

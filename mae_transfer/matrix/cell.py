@@ -119,8 +119,12 @@ def _free_port() -> int:
 
 
 def train_command(cell: Cell, launcher: str, nproc: int, resume: bool | str | Path | None,
-                  python: str = sys.executable) -> list[str]:
-    """The command line that trains and evaluates a cell (``resume``: True for mmengine's latest, or a path)."""
+                  python: str = sys.executable, extra: tuple[str, ...] = ()) -> list[str]:
+    """The command line that trains and evaluates a cell.
+
+    ``resume``: True for mmengine's latest checkpoint, or a checkpoint path; ``extra``: more
+    ``tools/train.py`` flags (the rehearsal's ``--rehearsal``).
+    """
     options = dict(cell.cfg_options)
     if launcher == "pytorch" and not _cuda_available():
         # CPU processes: gloo, and DDP without device ids (mmengine's default passes LOCAL_RANK).
@@ -141,7 +145,7 @@ def train_command(cell: Cell, launcher: str, nproc: int, resume: bool | str | Pa
     else:
         head = [python, *script, "--launcher", launcher]
     resuming = ["--resume"] if resume is True else ["--resume", str(resume)] if resume else []
-    return [*head, *resuming, "--cfg-options", *flatten_options(options)]
+    return [*head, *resuming, *extra, "--cfg-options", *flatten_options(options)]
 
 
 def _cuda_available() -> bool:

@@ -40,6 +40,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     run.add_argument("--cluster", choices=("slurm", "local"), help="submitit cluster (local: run jobs here)")
     run.add_argument("--wait", action="store_true", help="slurm: block until the submitted jobs finish")
     run.add_argument("--sbatch-only", action="store_true", help="slurm: write sbatch array scripts, submit nothing")
+    from mae_transfer.matrix import rehearse_cli
+
+    rehearse_cli.add_arguments(run)
     status = command("status", "a table of cells with state, progress and ETA", _status)
     status.add_argument("--watch", type=float, metavar="SECONDS", help="refresh every SECONDS until all cells end")
     board = command("leaderboard", "render the paper's tables for the matrix's results", _leaderboard, json_flag=False)
@@ -135,6 +138,10 @@ def _run(args: argparse.Namespace) -> int:
     plan = _plan_of(args)
     for warning in plan.warnings:
         logger.warning("%s", warning)
+    if args.rehearse:
+        from mae_transfer.matrix.rehearse_cli import run_rehearsal
+
+        return run_rehearsal(args, plan)
     options = {"cluster": args.cluster, "wait": args.wait, "sbatch_only": args.sbatch_only}
     # SIGTERM (a killed or preempted `run`) takes the Ctrl-C path: cells stopped and left resumable.
     signal.signal(signal.SIGTERM, _raise_interrupt)
