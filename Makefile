@@ -3,7 +3,7 @@ PY := .venv/bin/python
 MATRIX ?= benchmarks/smoke.yaml
 PYTEST_ARGS ?=
 
-.PHONY: env demo test
+.PHONY: env demo test test-fast
 
 env:
 	@bash tools/setup_env.sh
@@ -17,3 +17,7 @@ demo: env
 test: env
 	@$(PY) -m pytest -q $(PYTEST_ARGS); rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "pytest collected no tests" >&2; fi; exit $$rc
+
+# The edit loop: no training runs, no subprocess launches, no full-size models (tests/conftest.py).
+test-fast: env
+	@$(PY) -m pytest -q -m "not slow and not heavy" $(PYTEST_ARGS)

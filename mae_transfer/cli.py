@@ -1,8 +1,8 @@
 """`mae-transfer` command line: parses arguments and delegates to the package's command modules.
 
 Each command group lives beside the code it drives and exposes ``register(subparsers)``:
-checkpoints (inspect, convert), data (make, check), matrix (doctor, plan, run, status,
-leaderboard) and pretrain (visualize). A registered sub-parser sets ``func``, which receives the
+checkpoints (inspect, convert), data (make, check), matrix (doctor, plan, run, status),
+leaderboard and pretrain (visualize). A registered sub-parser sets ``func``, which receives the
 parsed arguments and returns the exit code.
 """
 
@@ -17,6 +17,7 @@ def build_parser() -> argparse.ArgumentParser:
     """The full argument parser, with every command group registered."""
     from mae_transfer.checkpoints import cli as checkpoint_commands
     from mae_transfer.data import cli as data_commands
+    from mae_transfer.leaderboard import cli as leaderboard_commands
     from mae_transfer.matrix import cli as matrix_commands
     from mae_transfer.pretrain import cli as pretrain_commands
 
@@ -26,7 +27,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for group in (checkpoint_commands, data_commands, matrix_commands, pretrain_commands):
+    for group in (checkpoint_commands, data_commands, matrix_commands, leaderboard_commands, pretrain_commands):
         group.register(subparsers)
     return parser
 

@@ -1,1 +1,73 @@
-"""Makes tests/ importable for the shared helpers (training_helpers.py)."""
+"""Makes tests/ importable for the shared helpers (training_helpers.py); marks the heavy tests.
+
+Tiers: ``slow`` (decorated in place) trains for real; ``heavy`` (listed here) launches a CLI or
+trainer subprocess, or builds full-size (ViT-B/L/H) models or datasets, without training for
+long. ``make test-fast`` runs neither (the edit loop); ``make test`` runs everything.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+TESTS = Path(__file__).resolve().parent
+
+# (test file relative to tests/, test function): seconds each on 2 cores, measured with --durations
+HEAVY = {
+    ("checkpoints/test_cli.py", "test_subprocess_inspect_and_main_convert"),
+    ("checkpoints/test_load.py", "test_vit_large_checkpoint_into_vit_base"),
+    ("classification/test_classification_configs.py", "test_config_builds_on_cpu"),
+    ("classification/test_classification_protocols.py", "test_linear_probe_training_leaves_backbone_bit_identical"),
+    ("classification/test_classification_recipes.py", "test_partial_cells_stay_on_the_finetuning_recipe"),
+    ("classification/test_classification_recipes.py", "test_linear_cell_model_has_the_bn_head_and_trains_only_the_head"),
+    ("classification/test_classification_recipes.py", "test_linear_cells_run_the_linear_probe_recipe"),
+    ("detection/test_coco_configs.py", "test_detector_builds_and_extracts_a_pyramid"),
+    ("detection/test_coco_metric.py", "test_same_twelve_stats_within_1e_4"),
+    ("detection/test_detector_layer_decay.py", "test_audit_of_a_built_detector"),
+    ("detection/test_detector_layer_decay.py", "test_paper_recipe_has_no_layer_decay"),
+    ("detection/test_mmdet_entry.py", "test_runner_from_cfg_and_mmdet_apis"),
+    ("distributed/test_cpu_fallbacks.py", "test_ade20k_configs_lose_every_sync_bn"),
+    ("imagenet/test_imagenet_configs.py", "test_config_builds_on_generated_imagenet"),
+    ("integrations/test_engine_resume.py", "test_runner_resumes_from_its_checkpoint_with_weights_only_loading"),
+    ("matrix/test_batch.py", "test_refused_cell_makes_plan_exit_non_zero_and_is_listed"),
+    ("matrix/test_batch.py", "test_paper_matrix_plan_json_has_every_cell_at_its_recipe_batch"),
+    ("matrix/test_plan.py", "test_checkpoint_content_changes_only_its_cells"),
+    ("matrix/test_plan.py", "test_changing_one_override_changes_exactly_the_affected_ids"),
+    ("matrix/test_recipes.py", "test_config_trains_with_its_recipe_lr_and_length"),
+    ("matrix/test_rehearse.py", "test_missing_checkpoint_and_refused_cell_fail_while_others_rehearse"),
+    ("matrix/test_rehearse.py", "test_minimal_cut_of_a_real_config_builds_with_both_attention_kinds"),
+    ("matrix/test_reliability.py", "test_run_refuses_a_cell_with_an_override_typo_before_training"),
+    ("matrix/test_reliability.py", "test_non_utf8_matrix_and_references_are_one_line_errors"),
+    ("matrix/test_reliability.py", "test_status_is_not_done_when_result_is_corrupt_or_deleted"),
+    ("matrix/test_reliability.py", "test_read_only_work_root_is_a_one_line_error"),
+    ("matrix/test_tasks.py", "test_override_keys_exist_in_config"),
+    ("models/test_vit_vs_timm.py", "test_forward_features_equal_timm_at_224"),
+    ("models/test_vit_vs_timm.py", "test_forward_features_equal_timm_at_non_square_size"),
+    ("pretrain/test_checkpoint.py", "test_inspect_reads_it_as_official_mae_with_decoder"),
+    ("pretrain/test_pretrain_configs.py", "test_config_builds_on_cpu"),
+    ("pretrain/test_purity.py", "test_importing_the_pretrain_package_loads_no_openmmlab_module"),
+    ("segmentation/test_configs.py", "test_model_builds_on_cpu"),
+    ("segmentation/test_configs.py", "test_config_matches_its_name"),
+    ("segmentation/test_configs.py", "test_ms_flip_short_side_never_below_512"),
+    ("segmentation/test_mmseg_equivalence.py", "test_tapped_maps_equal_mmseg_mae"),
+    ("test_core_without_openmmlab.py", "test_core_runs_with_openmmlab_blocked"),
+    ("test_every_config_is_built.py", "test_every_shipped_config_is_built_by_a_family_test"),
+    ("leaderboard/test_all_results.py", "test_all_results_through_the_cli"),
+}
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Mark the HEAVY tests; a HEAVY entry whose file was collected but names no test is an error."""
+    seen_files, matched = set(), set()
+    for item in items:
+        relative = Path(item.fspath).resolve().relative_to(TESTS).as_posix()
+        seen_files.add(relative)
+        key = (relative, getattr(item, "originalname", item.name))
+        if key in HEAVY:
+            item.add_marker(pytest.mark.heavy)
+            matched.add(key)
+    stale = sorted(key for key in HEAVY if key[0] in seen_files and key not in matched and not config.option.keyword
+                   and not config.option.markexpr)
+    if stale and len(seen_files) > 1:
+        raise pytest.UsageError(f"tests/conftest.py HEAVY names tests that do not exist: {stale}")

@@ -1,6 +1,6 @@
 """mmengine datasets for iNaturalist 2017/2018/2019 and Places205/365 in their official layouts.
 
-Both read their annotation files with :mod:`mae_transfer.classification.annotations` (class
+Both read their annotation files with :mod:`mae_transfer.data.annotations` (class
 index rules and error messages are documented there) and yield dicts with ``img_path``,
 ``gt_label`` and ``source`` (the annotation file and line or image id, used in error messages)
 to the pipeline. ``metainfo["classes"]`` holds the class names by index.
@@ -21,7 +21,7 @@ from typing import Any
 
 from mmengine.dataset import BaseDataset
 
-from mae_transfer.classification.annotations import (
+from mae_transfer.data.annotations import (
     AnnotationError,
     LabelledImage,
     read_inat_json,

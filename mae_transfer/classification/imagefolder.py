@@ -20,24 +20,8 @@ from typing import Any
 
 from mmengine.dataset import BaseDataset
 
-from mae_transfer.classification.annotations import AnnotationError
-
-# torchvision.datasets.folder.IMG_EXTENSIONS
-IMG_EXTENSIONS = (".jpg", ".jpeg", ".png", ".ppm", ".bmp", ".pgm", ".tif", ".tiff", ".webp")
-
-
-def find_classes(folder: str) -> list[str]:
-    """Sorted names of the sub-folders of ``folder`` (the classes)."""
-    return sorted(entry.name for entry in os.scandir(folder) if entry.is_dir())
-
-
-def class_images(class_dir: str, extensions: tuple[str, ...] = IMG_EXTENSIONS) -> list[str]:
-    """Image files below ``class_dir`` (recursive, symlinks followed), in sorted order."""
-    found = []
-    for directory, subdirs, files in sorted(os.walk(class_dir, followlinks=True)):
-        subdirs.sort()
-        found.extend(os.path.join(directory, name) for name in sorted(files) if name.lower().endswith(extensions))
-    return found
+from mae_transfer.data.annotations import AnnotationError
+from mae_transfer.data.image_folders import IMG_EXTENSIONS, class_images, find_classes
 
 
 class ImageFolderDataset(BaseDataset):

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-from mae_transfer.classification.imagefolder import IMG_EXTENSIONS
+from mae_transfer.data.image_folders import IMG_EXTENSIONS
 from mae_transfer.data.inat import synthetic_class_image
 from mae_transfer.data.report import CheckReport, read_image
 

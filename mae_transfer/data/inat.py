@@ -8,7 +8,7 @@ Layout (``root`` = the directory holding the JSON files)::
     train_val2019/<super>/<id>/*.jpg       (2019)
 
 ``file_name`` in the JSON is relative to ``root``. Class indices follow
-:func:`mae_transfer.classification.annotations.read_inat_json` (position of the category id in
+:func:`mae_transfer.data.annotations.read_inat_json` (position of the category id in
 the sorted id list).
 """
 
@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from mae_transfer.classification.annotations import ClassificationAnnotations, read_inat_json
+from mae_transfer.data.annotations import ClassificationAnnotations, read_inat_json
 from mae_transfer.data.report import CheckReport, read_image
 
 logger = logging.getLogger(__name__)

@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from mae_transfer.classification.annotations import read_places_categories, read_places_list
+from mae_transfer.data.annotations import read_places_categories, read_places_list
 from mae_transfer.data.inat import synthetic_splits
 from mae_transfer.data.report import CheckReport, read_image
 

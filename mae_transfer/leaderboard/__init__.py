@@ -41,11 +41,14 @@ class Leaderboard:
         raise ValueError(f"unknown format {fmt!r}; expected one of {', '.join(FORMATS)}")
 
 
-def build_leaderboard(plan: Plan, references: list[Reference] | None = None) -> Leaderboard:
-    """Collect and aggregate the results of ``plan`` (references from the spec, or the default file)."""
+def build_leaderboard(plan: Plan, references: list[Reference] | None = None, all_results: bool = False) -> Leaderboard:
+    """Collect and aggregate the results of ``plan`` (references from the spec, or the default file).
+
+    ``all_results``: also every result under the work root whose cell the plan no longer holds.
+    """
     if references is None:
         references = load_references(plan.spec.references or (DEFAULT_REFERENCES,))
-    collection = collect(plan)
+    collection = collect(plan, include_unplanned=all_results)
     failures = [f"{o.cell.label}: failed: {o.error}" for o in collection.outcomes if o.status == "failed" and o.error
                 and not o.error.startswith("corrupt")]
     return Leaderboard(plan.spec.name, build_tables(collection, references), collection.problems + failures, collection)

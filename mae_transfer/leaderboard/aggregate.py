@@ -151,6 +151,8 @@ def build_tables(collection: Collection, references: list[Reference]) -> list[Ta
             if cell.task not in tasks:
                 continue
             variant = variant_of(cell.protocol, cell.resolution, cell.eval_mode, off_recipe_variant(cell))
+            if not outcome.planned:  # a result the current plan does not hold: never merged with a planned one
+                variant = " ".join(filter(None, [variant, f"not planned ({cell.id[:10]})"]))
             row = rows.setdefault((cell.backbone, cell.arch, cell.recipe, variant),
                                   Row(cell.backbone, cell.arch, cell.recipe, variant))
             reason = _off_recipe_reason(outcome)

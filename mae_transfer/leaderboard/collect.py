@@ -1,7 +1,8 @@
 """Collect the outcome of every planned cell: its result, or why there is none.
 
 A corrupt ``result.json`` is reported (file and reason) and its cell counted as failed; it never
-stops the leaderboard.
+stops the leaderboard. ``include_unplanned`` also reads every other cell directory's result under
+the work root (cells the current matrix no longer plans, e.g. after a config edit).
 """
 
 from __future__ import annotations
@@ -10,19 +11,26 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from mae_transfer.matrix.planner import Cell, Plan
-from mae_transfer.matrix.result import ResultError, validate_result
-from mae_transfer.matrix.state import RESULT_NAME, STATE_NAME, read_state
+from mae_transfer.matrix.planner import Cell, Plan, cells_dir
+from mae_transfer.matrix.result import ResultError, read_json, validate_result
+from mae_transfer.matrix.state import CELL_NAME, RESULT_NAME, STATE_NAME, read_state
+
+NOT_PLANNED = "not planned"
 
 
 @dataclass
 class CellOutcome:
-    """A planned cell and what became of it: done (with result), failed, running or missing."""
+    """A cell and what became of it: done (with result), failed, running, interrupted or missing.
+
+    ``planned`` is False for a result found under the work root whose cell the current plan does
+    not hold; the leaderboard gives it a row of its own.
+    """
 
     cell: Cell
     status: str
     result: dict[str, Any] | None = None
     error: str = ""
+    planned: bool = True
 
 
 @dataclass
@@ -48,8 +56,9 @@ def _state(cell_dir: Path) -> tuple[str, str]:
     return "missing", ""
 
 
-def collect(plan: Plan) -> Collection:
-    """Read ``result.json`` (or the state) of every cell of ``plan``."""
+def collect(plan: Plan, include_unplanned: bool = False) -> Collection:
+    """Read ``result.json`` (or the state) of every cell of ``plan``, and with ``include_unplanned``
+    every finished cell directory under the work root that the plan does not hold."""
     collection = Collection()
     for cell in plan.cells:
         cell_dir = Path(cell.work_dir)
@@ -65,4 +74,25 @@ def collect(plan: Plan) -> Collection:
                 collection.outcomes.append(CellOutcome(cell, status, error=message))
             continue
         collection.outcomes.append(CellOutcome(cell, "done", result=result))
+    if include_unplanned:
+        _collect_unplanned(plan, collection)
     return collection
+
+
+def _collect_unplanned(plan: Plan, collection: Collection) -> None:
+    """Results under the work root of cells the plan does not hold (their ``cell.json`` says what they were)."""
+    planned = {Path(cell.work_dir).resolve() for cell in plan.cells}
+    root = cells_dir(plan.spec.work_root)
+    if not root.is_dir():
+        return
+    for cell_dir in sorted(path for path in root.iterdir() if path.is_dir() and path.resolve() not in planned):
+        path = cell_dir / RESULT_NAME
+        if not path.is_file():
+            continue
+        try:
+            cell = Cell.from_json(read_json(cell_dir / CELL_NAME))
+            result = validate_result(path, cell.id)
+        except (ResultError, TypeError, KeyError) as error:
+            collection.problems.append(f"{cell_dir}: unplanned result not read: {error}")
+            continue
+        collection.outcomes.append(CellOutcome(cell, "done", result=result, planned=False))

@@ -1,4 +1,4 @@
-"""`mae-transfer doctor|plan|run|status|leaderboard MATRIX`: the benchmark matrix commands."""
+"""`mae-transfer doctor|plan|run|status MATRIX`: the benchmark matrix commands."""
 
 from __future__ import annotations
 
@@ -15,18 +15,27 @@ from mae_transfer.matrix.spec import SpecError, load_spec
 logger = logging.getLogger(__name__)
 
 
+def add_matrix_command(subparsers: argparse._SubParsersAction, name: str, help_text: str, func,
+                       json_flag: bool = True, errors: tuple[type[Exception], ...] = ()) -> argparse.ArgumentParser:
+    """A sub-command over a matrix file (``MATRIX``, ``--work-root``, ``--only``).
+
+    The errors a user can fix (spec, result, busy cell, OS errors, and ``errors``) print one line.
+    """
+    parser = subparsers.add_parser(name, help=help_text, description=help_text)
+    parser.add_argument("matrix", help="matrix YAML file (benchmarks/*.yaml)")
+    parser.add_argument("--work-root", help="override the matrix's work_root")
+    parser.add_argument("--only", help="comma-separated globs over cell labels or ids")
+    if json_flag:
+        parser.add_argument("--json", action="store_true", help="machine-readable output")
+    parser.set_defaults(func=lambda args: _guard(func, args, errors))
+    return parser
+
+
 def register(subparsers: argparse._SubParsersAction) -> None:
-    """Add the matrix commands."""
+    """Add the matrix commands (the leaderboard registers its own: `mae_transfer.leaderboard.cli`)."""
 
     def command(name: str, help_text: str, func, json_flag: bool = True) -> argparse.ArgumentParser:
-        parser = subparsers.add_parser(name, help=help_text, description=help_text)
-        parser.add_argument("matrix", help="matrix YAML file (benchmarks/*.yaml)")
-        parser.add_argument("--work-root", help="override the matrix's work_root")
-        parser.add_argument("--only", help="comma-separated globs over cell labels or ids")
-        if json_flag:
-            parser.add_argument("--json", action="store_true", help="machine-readable output")
-        parser.set_defaults(func=lambda args: _guard(func, args))
-        return parser
+        return add_matrix_command(subparsers, name, help_text, func, json_flag)
 
     command("doctor", "check packages, configs, checkpoints, datasets, GPUs and disk before running", _doctor)
     plan = command("plan", "list the cells, their configs, batch (per GPU x accumulation), lr, work dirs and "
@@ -45,20 +54,16 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     rehearse_cli.add_arguments(run)
     status = command("status", "a table of cells with state, progress and ETA", _status)
     status.add_argument("--watch", type=float, metavar="SECONDS", help="refresh every SECONDS until all cells end")
-    board = command("leaderboard", "render the paper's tables for the matrix's results", _leaderboard, json_flag=False)
-    board.add_argument("--format", choices=("md", "csv", "html", "png"), default="md")
-    board.add_argument("--output", "-o", help="output file (default: stdout for md/csv, WORK_ROOT/leaderboard.EXT)")
 
 
-def _guard(func, args: argparse.Namespace) -> int:
+def _guard(func, args: argparse.Namespace, errors: tuple[type[Exception], ...] = ()) -> int:
     """Run a command; the errors a user can fix are one line naming the file, never a traceback."""
-    from mae_transfer.leaderboard.references import ReferenceError as ReferencesError
     from mae_transfer.matrix.result import ResultError
     from mae_transfer.matrix.state import CellBusy
 
     try:
         return func(args)
-    except (SpecError, ReferencesError, ResultError) as error:
+    except (SpecError, ResultError, *errors) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
     except CellBusy as error:
@@ -75,7 +80,8 @@ def _guard(func, args: argparse.Namespace) -> int:
         return 130
 
 
-def _plan_of(args: argparse.Namespace):
+def plan_of(args: argparse.Namespace):
+    """The plan of ``args.matrix`` (with ``--work-root`` and ``--only``)."""
     from mae_transfer.matrix.planner import plan_matrix
 
     return plan_matrix(load_spec(args.matrix, work_root=args.work_root), only=args.only)
@@ -84,7 +90,7 @@ def _plan_of(args: argparse.Namespace):
 def _doctor(args: argparse.Namespace) -> int:
     from mae_transfer.matrix.doctor import run_doctor
 
-    report = run_doctor(_plan_of(args))
+    report = run_doctor(plan_of(args))
     print(report.to_json() if args.json else report.render())
     return 0 if report.ok else 1
 
@@ -96,7 +102,7 @@ def _plan(args: argparse.Namespace) -> int:
     from rich.markup import escape
     from rich.table import Table
 
-    plan = _plan_of(args)
+    plan = plan_of(args)
     if args.resolve:
         from mae_transfer.matrix.resolve import write_resolved_configs
 
@@ -135,7 +141,7 @@ def _plan(args: argparse.Namespace) -> int:
 def _run(args: argparse.Namespace) -> int:
     from mae_transfer.matrix.executors import MatrixBusy, execute
 
-    plan = _plan_of(args)
+    plan = plan_of(args)
     for warning in plan.warnings:
         logger.warning("%s", warning)
     if args.rehearse:
@@ -227,7 +233,7 @@ def _status(args: argparse.Namespace) -> int:
     from rich.console import Console
     from rich.live import Live
 
-    plan = _plan_of(args)
+    plan = plan_of(args)
     rows = _status_rows(plan)
     if args.json:
         print(json.dumps(rows, indent=2))
@@ -247,26 +253,3 @@ def _status(args: argparse.Namespace) -> int:
                           markup=True, highlight=False)
             console.print(row["error_tail"], markup=False, highlight=False)
     return 1 if any(r["state"] == "failed" for r in rows) else 0
-
-
-def _leaderboard(args: argparse.Namespace) -> int:
-    from mae_transfer.leaderboard import build_leaderboard
-
-    plan = _plan_of(args)
-    board = build_leaderboard(plan)
-    rendered = board.render(args.format)
-    output = Path(args.output) if args.output else None
-    if output is None and args.format in ("html", "png"):
-        output = plan.spec.work_root / f"leaderboard.{args.format}"
-    if output is None:
-        sys.stdout.write(rendered)
-        return 0
-    output.parent.mkdir(parents=True, exist_ok=True)
-    if isinstance(rendered, bytes):
-        output.write_bytes(rendered)
-    else:
-        output.write_text(rendered)
-    print(f"wrote {output}")
-    for problem in board.problems:
-        print(f"problem: {problem}", file=sys.stderr)
-    return 0

@@ -86,6 +86,11 @@ class Cell:
         return cls(**payload)
 
 
+def cells_dir(work_root: Path) -> Path:
+    """Where a work root keeps its cell directories (``LABEL-ID10`` each)."""
+    return Path(work_root) / "cells"
+
+
 @dataclass(frozen=True)
 class Refusal:
     """A cell the planner refused: its label, config and the reason (with the arithmetic)."""
@@ -277,7 +282,7 @@ class Planner:
                     id=cell_id, label=label, backbone=backbone.name, arch=arch, checkpoint=checkpoint, task=entry.task,
                     dataset=dataset, recipe=entry.recipe, protocol=entry.protocol, resolution=entry.resolution,
                     eval_mode=entry.eval_mode, seed=seed, config=str(config), cfg_options=options,
-                    work_dir=str(spec.work_root / "cells" / f"{label}-{cell_id[:10]}"),
+                    work_dir=str(cells_dir(spec.work_root) / f"{label}-{cell_id[:10]}"),
                     resources=resources,
                     gpu_hours=gpu_hours(entry.task, arch, entry.resolution, recipe,
                                         length if isinstance(length, int) else None),

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from mae_transfer.classification.annotations import AnnotationError, read_inat_json, read_places_list
+from mae_transfer.data.annotations import AnnotationError, read_inat_json, read_places_list
 from mae_transfer.data import check_dataset, make_dataset
 
 KINDS = ["inat2017", "inat2018", "inat2019", "places205", "places365"]

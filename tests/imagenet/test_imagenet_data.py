@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from mae_transfer.classification.annotations import AnnotationError
+from mae_transfer.data.annotations import AnnotationError
 from mae_transfer.cli import main
 from mae_transfer.classification.imagefolder import ImageFolderDataset
 from mae_transfer.data import check_dataset, make_dataset

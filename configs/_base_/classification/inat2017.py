@@ -1,4 +1,4 @@
-# iNaturalist 2017 (official layout, see mae_transfer/classification/annotations.py):
+# iNaturalist 2017 (official layout, see mae_transfer/data/annotations.py):
 # train2017.json / val2017.json under data_root, image paths in the JSON relative to data_root.
 # 5089 categories; class index = position of the category id in the sorted id list.
 _base_ = ["./data_224.py"]

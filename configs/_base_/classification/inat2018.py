@@ -1,4 +1,4 @@
-# iNaturalist 2018 (official layout, see mae_transfer/classification/annotations.py):
+# iNaturalist 2018 (official layout, see mae_transfer/data/annotations.py):
 # train2018.json / val2018.json under data_root, image paths in the JSON relative to data_root.
 # 8142 categories; class index = position of the category id in the sorted id list.
 _base_ = ["./data_224.py"]

@@ -1,4 +1,4 @@
-# iNaturalist 2019 (official layout, see mae_transfer/classification/annotations.py):
+# iNaturalist 2019 (official layout, see mae_transfer/data/annotations.py):
 # train2019.json / val2019.json under data_root, image paths in the JSON relative to data_root.
 # 1010 categories; class index = position of the category id in the sorted id list.
 _base_ = ["./data_224.py"]
