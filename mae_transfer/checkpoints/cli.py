@@ -9,9 +9,7 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +22,7 @@ from mae_transfer.checkpoints.errors import CheckpointError
 from mae_transfer.checkpoints.formats import CANONICAL_META_KEY, FORMATS
 from mae_transfer.checkpoints.load import non_finite_tensors, open_checkpoint, plan_load, refuse_non_finite
 from mae_transfer.checkpoints.report import LoadReport
+from mae_transfer.records import atomic_path
 
 _FALLBACK_ARCH = "vit_base_patch16"
 
@@ -150,23 +149,16 @@ def _convert(args: argparse.Namespace) -> int:
 
 def _write(out: Path, state_dict: dict[str, torch.Tensor], header: dict[str, str]) -> None:
     """Write atomically: a temporary file in OUT's folder, then a rename."""
-    out.parent.mkdir(parents=True, exist_ok=True)
-    handle, tmp_name = tempfile.mkstemp(prefix=f".{out.name}.", dir=out.parent)
-    os.close(handle)
-    try:
+    with atomic_path(out) as tmp_name:
         if out.suffix == ".safetensors":
             from safetensors.torch import save_file
 
             tensors = {k: v.detach().contiguous().clone() for k, v in state_dict.items()}
             metadata = {f"mae_transfer_{k}": v for k, v in header.items()}
             metadata["mae_transfer_format"] = "canonical"
-            save_file(tensors, tmp_name, metadata=metadata)
+            save_file(tensors, str(tmp_name), metadata=metadata)
         else:
             torch.save({"model": state_dict, CANONICAL_META_KEY: header}, tmp_name)
-        os.replace(tmp_name, out)
-    finally:
-        if os.path.exists(tmp_name):
-            os.unlink(tmp_name)
 
 
 def _summary(converted: ConvertedCheckpoint) -> dict[str, Any]:

@@ -68,6 +68,12 @@ class LoadReport:
         ]
         return out
 
+    def summary(self) -> dict:
+        """Format, architectures and the matched/missing/dropped/resized counts (for provenance)."""
+        return {"source": self.source, "format": self.format, "arch": self.arch, "model_arch": self.model_arch,
+                "matched": len(self.matched), "missing": len(self.missing), "dropped": len(self.unexpected),
+                "resized": len(self.resized)}
+
     def to_json(self) -> str:
         """The report as indented JSON."""
         return json.dumps(self.to_dict(), indent=2)

@@ -25,6 +25,7 @@ from timm.layers import trunc_normal_
 from timm.loss import LabelSmoothingCrossEntropy, SoftTargetCrossEntropy
 from torch import nn
 
+from mae_transfer import records
 from mae_transfer.classification.protocols import Protocol, apply_protocol
 from mae_transfer.models import build_vit
 
@@ -107,6 +108,7 @@ class MAEClassifier(BaseModel):
             ignore = ("norm.*",) if self.protocol.pool == "avg" else ()
             report = load_pretrained(self.backbone, self.pretrained, ignore=ignore)
             print_log(f"pretrained backbone from {self.pretrained}:\n{report.render()}", logger="current")
+            records.note_load(report.summary())  # written to the work dir as load_report.json
 
     def extract_features(self, inputs: torch.Tensor) -> torch.Tensor:
         """Images (B, 3, H, W) -> pooled, normed features (B, C)."""

@@ -31,7 +31,7 @@ from typing import Any
 
 import torch
 
-from mae_transfer.integrations.metrics_file import write_json_atomic
+from mae_transfer.records import atomic_write_json
 
 logger = logging.getLogger(__name__)
 
@@ -176,4 +176,4 @@ def start_cpu_process_group(launcher: str, backend: str = "gloo") -> bool:
 
 def write_deviations(path: str | Path, deviations: list[Deviation]) -> Path:
     """Write ``deviations.json``: a JSON list of ``{"key", "from", "to", "reason"}`` (may be empty)."""
-    return write_json_atomic(path, [deviation.to_dict() for deviation in deviations])
+    return atomic_write_json(path, [deviation.to_dict() for deviation in deviations])

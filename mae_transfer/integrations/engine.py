@@ -1,6 +1,7 @@
 """What every task's integration shares: safe checkpoint loading for resume, ``load_from`` and
 evaluation, the layer-decay optimizer constructor, the hooks every training run gets, and the
-hook that records a run's final metrics.
+hook that records a run's validations, progress and load report
+(`mae_transfer.integrations.records_hook`).
 
 mmengine 0.10.7 reads checkpoints with a bare ``torch.load``, whose ``weights_only`` default an
 environment variable (``TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD=1``) turns off. Local checkpoints are
@@ -23,14 +24,13 @@ import pickle
 
 import numpy as np
 import torch
-from mmengine.hooks import Hook
 from mmengine.logging.history_buffer import HistoryBuffer
-from mmengine.registry import HOOKS
 from mmengine.runner.checkpoint import CheckpointLoader
 
 from mae_transfer.checkpoints.errors import CheckpointError
 from mae_transfer.checkpoints.reader import read_training_checkpoint
 from mae_transfer.integrations import finite_loss, optim_constructor, resume_state  # noqa: F401  (registers)
+from mae_transfer.integrations.records_hook import MAETransferFinalMetricsHook  # noqa: F401  (registers)
 
 logger = logging.getLogger(__name__)
 
@@ -100,18 +100,3 @@ def safety_hooks() -> list[dict]:
     (`MAETransferExactResumeHook`).
     """
     return [dict(type="MAETransferFiniteLossHook"), dict(type="MAETransferExactResumeHook")]
-
-
-@HOOKS.register_module()
-class MAETransferFinalMetricsHook(Hook):
-    """Remembers the metrics of the latest validation run, for ``tools/train.py`` to save."""
-
-    priority = "VERY_LOW"
-
-    def __init__(self) -> None:
-        self.latest: dict | None = None
-        self.latest_iter = -1
-
-    def after_val_epoch(self, runner, metrics: dict | None = None) -> None:
-        self.latest = dict(metrics or {})
-        self.latest_iter = runner.iter

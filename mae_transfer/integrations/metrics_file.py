@@ -1,16 +1,16 @@
 """Final evaluation metrics of a run, in percent, written atomically to ``metrics.json``.
 
 mmdet's CocoMetric logs fractions (``coco/bbox_mAP`` = 0.516) while mmseg's IoUMetric and our
-classification metric log percent; the leaderboard reads one scale, percent.
+classification metric log percent; the leaderboard reads one scale, percent. This is the one
+conversion table: ``metrics.json``, ``test_metrics.json`` and every validation record use it.
 """
 
 from __future__ import annotations
 
-import json
-import os
-import tempfile
 from pathlib import Path
 from typing import Any, Mapping
+
+from mae_transfer.records import atomic_write_json
 
 # Metric-name prefixes logged as fractions in [0, 1].
 FRACTION_PREFIXES = ("coco/",)
@@ -43,23 +43,6 @@ def to_percent(metrics: Mapping[str, Any]) -> dict[str, float]:
     return percent
 
 
-def write_json_atomic(path: str | Path, payload: Mapping[str, Any] | list[Any]) -> Path:
-    """Write JSON through a temporary file and ``os.replace``: readers never see half a file."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(handle, "w") as stream:
-            json.dump(payload, stream, indent=2, sort_keys=True)
-            stream.flush()
-            os.fsync(stream.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
-
-
 def write_metrics_file(
     path: str | Path, metrics: Mapping[str, Any], *, iteration: int, epoch: int, checkpoint: str, **extra: Any
 ) -> Path:
@@ -72,4 +55,4 @@ def write_metrics_file(
         "checkpoint": checkpoint,
         **extra,
     }
-    return write_json_atomic(path, payload)
+    return atomic_write_json(path, payload)

@@ -32,6 +32,7 @@ from timm.layers import LayerNorm2d
 
 import mae_transfer.integrations.coco_metric  # noqa: F401  (registers FastCocoMetric)
 import mae_transfer.integrations.engine  # noqa: F401  (resume fix, layer-decay constructor)
+from mae_transfer import records
 from mae_transfer.checkpoints import load_pretrained
 from mae_transfer.models import MAEViT, build_vit
 from mae_transfer.models.pyramid import MultiLevelRescale, SimpleFeaturePyramid
@@ -126,6 +127,7 @@ class MAETransferViT(BaseModule):
         if self.pretrained:
             report = load_pretrained(self.vit, self.pretrained)
             print_log(f"MAETransferViT: loaded {self.pretrained}\n{report.render()}", logger="current", level=logging.INFO)
+            records.note_load(report.summary())  # written to the work dir as load_report.json
         self._is_init = True
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, ...]:

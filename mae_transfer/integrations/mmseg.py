@@ -34,6 +34,7 @@ from mmengine.model import BaseModule
 from mmseg.registry import MODELS
 
 import mae_transfer.integrations.engine  # noqa: F401  (resume fix, layer-decay constructor)
+from mae_transfer import records
 from mae_transfer.checkpoints import load_pretrained
 from mae_transfer.models import ARCHS, MAEViT, build_vit
 from mae_transfer.models.pyramid import MultiLevelRescale
@@ -147,6 +148,7 @@ class MAETransferSegViT(BaseModule):
             print_log(
                 f"MAETransferSegViT: loaded {self.pretrained}\n{report.render()}", logger="current", level=logging.INFO
             )
+            records.note_load(report.summary())  # written to the work dir as load_report.json
         self._is_init = True
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, ...]:

@@ -28,7 +28,7 @@ import torch
 from mmengine.hooks import Hook
 from mmengine.registry import HOOKS
 
-from mae_transfer.integrations.metrics_file import write_json_atomic
+from mae_transfer.records import atomic_write_json
 
 RECORD_PATTERN = "rehearsal_rank{rank}.json"
 
@@ -94,7 +94,7 @@ class MAETransferRehearsalHook(Hook):
         model = getattr(runner.model, "module", runner.model)
         memory, measured = peak_memory_mib()
         finite = all(math.isfinite(v) for step in self.losses for v in step.values())
-        write_json_atomic(Path(runner.work_dir) / RECORD_PATTERN.format(rank=runner.rank), {
+        atomic_write_json(Path(runner.work_dir) / RECORD_PATTERN.format(rank=runner.rank), {
             "rank": runner.rank,
             "world_size": runner.world_size,
             "device": "cuda" if torch.cuda.is_available() else "cpu",

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 from pathlib import Path
 
 from mae_transfer.matrix.spec import Backbone, MatrixSpec, SpecError
+from mae_transfer.records import atomic_path, atomic_write_text
 
 logger = logging.getLogger(__name__)
 
@@ -59,10 +59,8 @@ def write_generated_checkpoint(arch: str, out: Path, seed: int = 0, depth: int |
         logger.info("regenerating %s: it was not generated from %s", out, recipe)
     torch.manual_seed(seed)
     model = build_vit(arch, **({"depth": depth} if depth else {}))
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_suffix(f".{os.getpid()}.tmp")
-    torch.save({"model": model.state_dict()}, tmp)
-    os.replace(tmp, out)
-    record.write_text(json.dumps(recipe) + "\n")
+    with atomic_path(out) as tmp:
+        torch.save({"model": model.state_dict()}, tmp)
+    atomic_write_text(record, json.dumps(recipe) + "\n")
     logger.info("wrote generated %s checkpoint %s", arch, out)
     return out

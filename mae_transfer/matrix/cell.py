@@ -14,6 +14,7 @@ import ctypes
 import json
 import logging
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -48,6 +49,7 @@ from mae_transfer.matrix.state import (
     tail,
     usable_checkpoint,
 )
+from mae_transfer.records import VALIDATIONS_NAME, read_validations
 
 logger = logging.getLogger(__name__)
 
@@ -165,33 +167,27 @@ def _die_with_parent() -> None:
         pass
 
 
-def best_step(train_dir: Path, cell: Cell, final: dict[str, float]) -> tuple[dict[str, float], int | None]:
-    """Under the ``best`` policy: the validation with the highest primary metric, in percent.
+def best_validation(train_dir: Path) -> tuple[dict[str, float], int]:
+    """Under the ``best`` policy: the metrics (percent) and step of the best checkpoint's validation.
 
-    Scans mmengine's ``vis_data/scalars.json``; values are rescaled to percent by the ratio of
-    the last logged validation to ``metrics.json`` (which is in percent).
+    The step comes from the ``best_*_{iter,epoch}_N.pth`` checkpoint mmengine's CheckpointHook kept;
+    the metrics are the validation record at that step (``validations.json``), exactly.
+
+    Raises:
+        ResultError: no best checkpoint, or no validation recorded at its step.
     """
-    from mae_transfer.matrix.tasks import TASKS
+    from mae_transfer.matrix.result import ResultError
 
-    primary = next(iter(TASKS[cell.task].metrics.values()))
-    evaluations = []
-    for scalars in sorted(train_dir.glob("*/vis_data/scalars.json")):
-        for line in scalars.read_text().splitlines():
-            try:
-                row = json.loads(line)
-            except ValueError:
-                continue
-            key = next((k for k in row if any(k == c or k.endswith("/" + c) for c in primary)), None)
-            if key is not None:
-                evaluations.append((row, key))
-    if not evaluations:
-        return final, None
-    last_row, key = evaluations[-1]
-    final_value = next((v for k, v in final.items() if k == key), None)
-    scale = final_value / last_row[key] if final_value and last_row[key] else 1.0
-    row, key = max(evaluations, key=lambda item: item[0][item[1]])
-    best = {k: float(v) * scale for k, v in row.items() if k in final and isinstance(v, (int, float))}
-    return {**final, **best}, row.get("step")
+    found = sorted(train_dir.glob("best_*.pth"), key=lambda p: p.stat().st_mtime)
+    match = re.search(r"_(iter|epoch)_(\d+)\.pth$", found[-1].name) if found else None
+    if match is None:
+        raise ResultError(f"{train_dir}: checkpoint_policy best, but no best_*_(iter|epoch)_N.pth checkpoint")
+    unit, number = match.group(1), int(match.group(2))
+    for validation in reversed(read_validations(train_dir)):
+        if (validation.step if unit == "iter" else validation.epoch) == number:
+            return dict(validation.metrics), validation.step
+    raise ResultError(f"{train_dir / VALIDATIONS_NAME}: no validation recorded at {unit} {number}, the step of "
+                      f"{found[-1].name}")
 
 
 def _run_test(cell: Cell, train_dir: Path, log) -> int:
@@ -377,7 +373,7 @@ def _attempt(cell: Cell, cell_dir: Path, launcher: str, nproc: int) -> bool:
                 raw = read_train_metrics(train_dir)
             step = None
             if cell.checkpoint_policy == "best":
-                raw, step = best_step(train_dir, cell, raw)
+                raw, step = best_validation(train_dir)
             payload = build_result(cell, train_dir, launched_processes(cell, launcher, nproc), raw, step)
             check_result(payload, cell_dir / RESULT_NAME, cell.id)
             write_result(cell_dir, payload)

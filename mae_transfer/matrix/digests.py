@@ -14,6 +14,8 @@ import os
 from pathlib import Path
 from typing import Any
 
+from mae_transfer.records import atomic_write_text
+
 logger = logging.getLogger(__name__)
 
 
@@ -52,10 +54,7 @@ class DigestCache:
         if not self.dirty:
             return
         try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            tmp = self.path.with_suffix(f".{os.getpid()}.tmp")
-            tmp.write_text(json.dumps(self.entries))
-            os.replace(tmp, self.path)
+            atomic_write_text(self.path, json.dumps(self.entries))
         except OSError as error:
             logger.warning("cannot write the digest cache %s: %s", self.path, error)
 

@@ -1,6 +1,6 @@
 """A cell's ``result.json``: metrics in percent, the recipe and the provenance, written atomically.
 
-Layout (schema 1)::
+Layout (schema 2)::
 
     {"schema": 1, "cell": {id, label, backbone, arch, task, recipe, protocol, resolution, seed,
                            config, checkpoint},
@@ -8,7 +8,12 @@ Layout (schema 1)::
      "raw_metrics": {"coco/bbox_mAP": 51.2, ...},  # as tools/train.py wrote them (percent)
      "provenance": {git_commit, git_dirty, packages, device, gpus, processes, effective_batch,
                     per_gpu_batch, accumulation, lr, recipe_batch, recipe_lr, off_recipe,
-                    off_recipe_reason, eval_mode, checkpoint_policy, evaluated_step, finished}}
+                    off_recipe_reason, eval_mode, checkpoint_policy, evaluated_step, finished,
+                    checkpoint_sha256,                   # the pretrained checkpoint file's content
+                    load_report: {source, format, arch, model_arch, matched, missing, dropped, resized}}}
+
+Schema 2 added ``checkpoint_sha256`` and ``load_report`` (the trainer's ``train/load_report.json``,
+`mae_transfer.records`); schema-1 results are still read.
 
 The batch and lr in the provenance are read back from the config mmengine dumped into the
 training work dir (what really ran) and compared with the plan: a mismatch fails the cell
@@ -26,10 +31,12 @@ from pathlib import Path
 from typing import Any
 
 from mae_transfer.matrix.planner import REPO_ROOT, Cell, package_versions
-from mae_transfer.matrix.state import RESULT_NAME, write_json_atomic
+from mae_transfer.matrix.state import RESULT_NAME
 from mae_transfer.matrix.tasks import TASKS
+from mae_transfer.records import LOAD_REPORT_NAME, atomic_write_json, read_load_report
 
-SCHEMA = 1
+SCHEMA = 2
+LOAD_COUNTS = ("matched", "missing", "dropped", "resized")
 
 
 class ResultError(ValueError):
@@ -152,15 +159,38 @@ def check_batch(cell: Cell, run: dict[str, Any]) -> None:
                           f"(optim_wrapper.optimizer.lr in {run['config']})")
 
 
+def checkpoint_provenance(cell: Cell, train_dir: Path) -> dict[str, Any]:
+    """The pretrained checkpoint's sha256 and the summary of its load in the trainer.
+
+    Raises:
+        ResultError: the checkpoint cannot be read, or the trainer recorded no load report.
+    """
+    from mae_transfer.matrix.digests import DigestCache
+
+    cache = DigestCache()
+    try:
+        digest = cache.digest(Path(cell.checkpoint))
+    except OSError as error:
+        raise ResultError(f"cell {cell.label}: cannot hash the checkpoint {cell.checkpoint}: {error}") from error
+    cache.save()
+    load = read_load_report(train_dir)
+    if load is None:
+        raise ResultError(f"{train_dir / LOAD_REPORT_NAME}: missing or unreadable; the trainer recorded no "
+                          "pretrained load")
+    return {"checkpoint_sha256": digest, "load_report": load}
+
+
 def build_result(cell: Cell, train_dir: Path, world_size: int, raw: dict[str, float],
                  evaluated_step: int | None) -> dict[str, Any]:
     """The ``result.json`` payload of a finished cell.
 
     Raises:
-        ResultError: metrics are missing, or the run's batch or lr differs from the plan.
+        ResultError: metrics are missing, the run's batch or lr differs from the plan, or the
+            checkpoint's provenance (sha256, load report) cannot be read.
     """
     run = run_batch(train_dir, cell.config, world_size)
     check_batch(cell, run)
+    checkpoint = checkpoint_provenance(cell, train_dir)
     return {
         "schema": SCHEMA,
         "cell": {
@@ -188,14 +218,15 @@ def build_result(cell: Cell, train_dir: Path, world_size: int, raw: dict[str, fl
             "checkpoint_policy": cell.checkpoint_policy,
             "evaluated_step": evaluated_step,
             "finished": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+            **checkpoint,
         },
     }
 
 
 def write_result(cell_dir: Path, payload: dict[str, Any]) -> Path:
-    """Write ``result.json`` atomically (tmp file + os.replace)."""
+    """Write ``result.json`` atomically (`mae_transfer.records.atomic_write_json`)."""
     path = cell_dir / RESULT_NAME
-    write_json_atomic(path, payload)
+    atomic_write_json(path, payload)
     return path
 
 
@@ -240,6 +271,8 @@ def check_result(payload: dict[str, Any], path: Path, cell_id: str | None = None
         raise ResultError(f"{path}: key 'raw_metrics': expected a mapping")
     for name, value in raw.items():
         _check_metric(path, f"raw_metrics.{name}", value, percent=False)
+    if payload.get("schema", 1) >= 2:
+        _check_checkpoint_provenance(path, payload["provenance"])
     recorded = payload["cell"]["id"]
     expected = cell_id if cell_id is not None else _cell_json_id(path.parent)
     if expected is not None and recorded != expected:
@@ -249,6 +282,20 @@ def check_result(payload: dict[str, Any], path: Path, cell_id: str | None = None
         raise ResultError(f"{path}: key 'cell.id': {recorded!r} does not match the directory {path.parent.name!r} "
                           "(LABEL-ID10); a result copied from another cell is refused")
     return payload
+
+
+def _check_checkpoint_provenance(path: Path, provenance: dict[str, Any]) -> None:
+    """Schema 2: the checkpoint's sha256 (64 hex digits) and the load summary's format and counts."""
+    digest = provenance.get("checkpoint_sha256")
+    if not (isinstance(digest, str) and len(digest) == 64 and all(c in "0123456789abcdef" for c in digest)):
+        raise ResultError(f"{path}: key 'provenance.checkpoint_sha256': expected 64 hex digits, got {digest!r}")
+    load = provenance.get("load_report")
+    if not isinstance(load, dict) or not isinstance(load.get("format"), str):
+        raise ResultError(f"{path}: key 'provenance.load_report': expected a mapping with 'format' and the counts "
+                          f"{list(LOAD_COUNTS)}, got {load!r}")
+    for key in LOAD_COUNTS:
+        if isinstance(load.get(key), bool) or not isinstance(load.get(key), int) or load[key] < 0:
+            raise ResultError(f"{path}: key 'provenance.load_report.{key}': expected a count, got {load.get(key)!r}")
 
 
 def _cell_json_id(cell_dir: Path) -> str | None:

@@ -10,7 +10,7 @@ One trainer per cell: :func:`cell_lock` takes an exclusive ``flock`` on ``CELL_D
 for the whole attempt; the kernel (or the NFS lock manager) releases it when the process dies,
 even by SIGKILL.
 
-Progress and ETA come from the tail of the cell's mmengine log.
+Progress and ETA come from the trainer's ``train/progress.json`` record (`mae_transfer.records`).
 """
 
 from __future__ import annotations
@@ -25,8 +25,11 @@ import time
 import zipfile
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
+from datetime import timedelta
 from pathlib import Path
 from typing import Any, Iterator
+
+from mae_transfer.records import atomic_write_json, read_progress_record
 
 STATES = ("pending", "submitted", "running", "interrupted", "done", "failed")
 LOCK_NAME = ".cell.lock"
@@ -37,24 +40,6 @@ LOG_NAME = "log.txt"
 STATE_NAME = "state.json"
 RESULT_NAME = "result.json"
 CELL_NAME = "cell.json"
-
-
-def write_json_atomic(path: Path, payload: Any) -> None:
-    """Write JSON to ``path`` through a temporary file and ``os.replace``: never half-written."""
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
-    try:
-        with tmp.open("w") as handle:
-            json.dump(payload, handle, indent=2, sort_keys=True, default=str)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        # a full disk or an interrupt: no half-written temporary file is left behind
-        try:
-            tmp.unlink()
-        except OSError:
-            pass
-        raise
 
 
 @dataclass
@@ -118,7 +103,7 @@ def read_state(cell_dir: Path) -> CellState:
 
 def write_state(cell_dir: Path, state: CellState) -> None:
     cell_dir.mkdir(parents=True, exist_ok=True)
-    write_json_atomic(cell_dir / STATE_NAME, asdict(state))
+    atomic_write_json(cell_dir / STATE_NAME, asdict(state))
 
 
 def _update(cell_dir: Path, change) -> CellState:
@@ -248,15 +233,9 @@ def tail(path: Path, lines: int = 20, max_bytes: int = 65536) -> str:
     return "\n".join(data.splitlines()[-lines:])
 
 
-_ITER = re.compile(r"Iter\(train\)\s*\[\s*(\d+)/(\d+)\]")
-_EPOCH = re.compile(r"Epoch\(train\)\s*\[\s*(\d+)\]\s*\[\s*(\d+)/(\d+)\]")
-_ETA = re.compile(r"eta:\s*([0-9:]+(?:\s*day[s]?,\s*[0-9:]+)?)")
-_RESUMED = re.compile(r"resumed epoch:\s*(\d+),\s*iter:\s*(\d+)", re.IGNORECASE)
-
-
 @dataclass(frozen=True)
 class Progress:
-    """Where a training run stands, from its log."""
+    """Where a training run stands, from its ``progress.json`` record."""
 
     text: str
     fraction: float | None
@@ -264,18 +243,15 @@ class Progress:
 
 
 def read_progress(cell_dir: Path) -> Progress:
-    """Progress and ETA parsed from the last mmengine training line of the cell's log."""
-    text = tail(cell_dir / LOG_NAME, lines=200)
-    eta_match = None
-    for line in reversed(text.splitlines()):
-        if (m := _ITER.search(line)) is not None:
-            done, total = int(m.group(1)), int(m.group(2))
-            eta_match = _ETA.search(line)
-            return Progress(f"iter {done}/{total}", done / total if total else None, eta_match and eta_match.group(1))
-        if (m := _EPOCH.search(line)) is not None:
-            eta_match = _ETA.search(line)
-            return Progress(f"epoch {m.group(1)} iter {m.group(2)}/{m.group(3)}", None, eta_match and eta_match.group(1))
-    return Progress("", None, None)
+    """Progress and ETA of the cell's training, from the trainer's structured progress record."""
+    record = read_progress_record(cell_dir / "train")
+    if record is None:
+        return Progress("", None, None)
+    total = f"/{record.total}" if record.total else ""
+    text = f"iter {record.step}{total}" + (f" (epoch {record.epoch})" if record.epoch else "")
+    fraction = record.step / record.total if record.total else None
+    eta = None if record.eta_seconds is None else str(timedelta(seconds=round(record.eta_seconds)))
+    return Progress(text, fraction, eta)
 
 
 def checkpoint_problem(path: Path) -> str | None:

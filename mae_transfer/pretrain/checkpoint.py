@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import os
 import re
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
@@ -29,6 +28,7 @@ from mae_transfer.checkpoints import CheckpointError, arch_shape, read_checkpoin
 from mae_transfer.checkpoints.arch import arch_name
 from mae_transfer.models.archs import ARCHS
 from mae_transfer.pretrain.model import MaskedAutoencoderViT
+from mae_transfer.records import atomic_path
 
 OFFICIAL_KEYS = ("model", "optimizer", "epoch", "scaler", "args")
 # A fresh torch.cuda.amp.GradScaler's state_dict (torch defaults).
@@ -112,15 +112,8 @@ def save_official_checkpoint(
     payload["scaler"] = dict(scaler_state) if scaler_state else dict(FRESH_SCALER_STATE)
     payload["args"] = dict(args)
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    os.close(handle)
-    try:
-        torch.save(payload, tmp_name)
-        os.replace(tmp_name, path)
-    finally:
-        if os.path.exists(tmp_name):
-            os.unlink(tmp_name)
+    with atomic_path(path) as tmp:
+        torch.save(payload, tmp)
     return path
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import sys
 from pathlib import Path
 
@@ -54,17 +55,19 @@ def test_state_transitions_record_attempts_and_error_tail(tmp_path: Path) -> Non
     assert read_state(tmp_path).state == "pending"
 
 
-def test_progress_and_eta_from_mmengine_log(tmp_path: Path) -> None:
-    (tmp_path / "log.txt").write_text(
-        "x Iter(train) [ 20/300]  lr: 1e-3  eta: 0:01:40  time: 0.3\n"
-        "y Iter(train) [ 40/300]  lr: 1e-3  eta: 0:01:30  time: 0.3\n")
+def test_progress_and_eta_from_the_progress_record(tmp_path: Path) -> None:
+    from mae_transfer.records import ProgressRecord, write_progress
+
+    assert read_progress(tmp_path).text == ""
+    (tmp_path / "log.txt").write_text("x Iter(train) [ 20/300]  lr: 1e-3  eta: 0:01:40  time: 0.3\n")  # not read
+    write_progress(tmp_path / "train", ProgressRecord(step=40, total=300, epoch=0, time=0.0, eta_seconds=90.4))
     progress = read_progress(tmp_path)
     assert progress.text == "iter 40/300" and progress.eta == "0:01:30" and abs(progress.fraction - 40 / 300) < 1e-9
 
 
 def _planned_cell(tmp_path: Path, processes: int, per_gpu: int, accumulation: int) -> Cell:
     return Cell(id="1" * 16, label="inat2017.smoke.finetune.tiny.s0", backbone="tiny", arch="vit_tiny_patch16",
-                checkpoint="c.pth", task="inat2017", dataset="inat2017", recipe="smoke", protocol="finetune",
+                checkpoint=str(tmp_path / "c.pth"), task="inat2017", dataset="inat2017", recipe="smoke", protocol="finetune",
                 resolution=224, eval_mode="ss", seed=0, config="configs/smoke/inat_finetune.py",
                 cfg_options={"randomness.seed": 0}, work_dir=str(tmp_path), resources=Resources(gpus_per_cell=processes),
                 gpu_hours=0.0, checkpoint_policy="last", max_attempts=3, processes=processes,
@@ -87,8 +90,16 @@ def test_launch_with_another_process_count_is_refused_before_training(tmp_path: 
             "train at batch 4") in state.error_tail
 
 
+LOAD = {"source": "c.pth", "format": "mae", "arch": "vit_tiny_patch16", "model_arch": "vit_tiny_patch16",
+        "matched": 150, "missing": 0, "dropped": 4, "resized": 1}
+
+
 def _dumped(train_dir: Path, batch_size: int, accumulation: int, lr: float) -> None:
+    from mae_transfer.records import write_load_report
+
     train_dir.mkdir(parents=True)
+    (train_dir.parent / "c.pth").write_bytes(b"weights")
+    write_load_report(train_dir, LOAD)
     (train_dir / "inat_finetune.py").write_text(
         f"train_dataloader = dict(batch_size={batch_size})\n"
         f"optim_wrapper = dict(optimizer=dict(type='AdamW', lr={lr}), accumulative_counts={accumulation})\n")
@@ -105,6 +116,43 @@ def test_result_reads_back_the_batch_and_records_the_plan(tmp_path: Path) -> Non
                                        "recipe_lr", "off_recipe", "off_recipe_reason")} == {
         "effective_batch": 8, "per_gpu_batch": 4, "accumulation": 2, "lr": 1e-3, "recipe_batch": 8, "recipe_lr": 1e-3,
         "off_recipe": False, "off_recipe_reason": None}
+    assert provenance["checkpoint_sha256"] == hashlib.sha256(b"weights").hexdigest()
+    assert provenance["load_report"] == LOAD
+
+
+def test_result_refuses_a_missing_sha256_or_load_summary(tmp_path: Path) -> None:
+    pytest.importorskip("mmengine")
+    from mae_transfer.matrix.result import ResultError, build_result, check_result
+
+    _dumped(tmp_path / "train", batch_size=4, accumulation=2, lr=1e-3)
+    cell = _planned_cell(tmp_path, processes=1, per_gpu=4, accumulation=2)
+    payload = build_result(cell, tmp_path / "train", 1, {"accuracy/top1": 50.0}, None)
+    where = tmp_path / f"x-{cell.id[:10]}" / "result.json"
+    check_result(payload, where, cell.id)
+    for key, bad in (("checkpoint_sha256", None), ("load_report", {"format": "mae"})):
+        broken = {**payload, "provenance": {**payload["provenance"], key: bad}}
+        with pytest.raises(ResultError, match=f"provenance.{key}"):
+            check_result(broken, where, cell.id)
+    (tmp_path / "train" / "load_report.json").unlink()
+    with pytest.raises(ResultError, match="load_report.json: missing"):
+        build_result(cell, tmp_path / "train", 1, {"accuracy/top1": 50.0}, None)
+
+
+def test_best_policy_takes_the_validation_at_the_best_checkpoint_exactly(tmp_path: Path) -> None:
+    from mae_transfer.matrix.cell import best_validation
+    from mae_transfer.matrix.result import ResultError
+    from mae_transfer.records import Validation, record_validation
+
+    train = tmp_path / "train"
+    for epoch, top1 in ((1, 12.5), (2, 37.123456789), (3, 30.0)):
+        record_validation(train, Validation(step=epoch * 8, epoch=epoch, metrics={"accuracy/top1": top1}))
+    with pytest.raises(ResultError, match="no best"):
+        best_validation(train)
+    (train / "best_accuracy_top1_epoch_2.pth").write_bytes(b"")
+    assert best_validation(train) == ({"accuracy/top1": 37.123456789}, 16)
+    (train / "best_accuracy_top1_epoch_2.pth").rename(train / "best_accuracy_top1_epoch_5.pth")
+    with pytest.raises(ResultError, match="no validation recorded at epoch 5"):
+        best_validation(train)
 
 
 @pytest.mark.parametrize(("batch_size", "accumulation", "lr", "message"), [

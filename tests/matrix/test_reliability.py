@@ -34,9 +34,9 @@ from mae_transfer.matrix.state import (
     CellState,
     read_state,
     usable_checkpoint,
-    write_json_atomic,
     write_state,
 )
+from mae_transfer.records import atomic_write_json as write_json_atomic
 
 CELL = f"  - {{task: inat2017, recipe: smoke, overrides: {TINY_CLASSIFIER}}}"
 

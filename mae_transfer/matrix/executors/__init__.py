@@ -17,7 +17,8 @@ from pathlib import Path
 from typing import Iterator
 
 from mae_transfer.matrix.planner import Plan, dataset_root, generated_checkpoint_path
-from mae_transfer.matrix.state import CELL_NAME, RESULT_NAME, lock_held, read_state, write_json_atomic
+from mae_transfer.matrix.state import CELL_NAME, RESULT_NAME, lock_held, read_state
+from mae_transfer.records import atomic_write_json
 from mae_transfer.matrix.result import ResultError, validate_result
 
 logger = logging.getLogger(__name__)
@@ -108,7 +109,7 @@ def prepare(plan: Plan) -> None:
         except (OSError, ValueError):
             unchanged = False
         if not unchanged:
-            write_json_atomic(path, payload)
+            atomic_write_json(path, payload)
 
 
 def select(plan: Plan, retry_failed: bool, summary: RunSummary) -> list:
