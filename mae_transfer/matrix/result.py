@@ -195,7 +195,7 @@ def build_result(cell: Cell, train_dir: Path, world_size: int, raw: dict[str, fl
 def write_result(cell_dir: Path, payload: dict[str, Any]) -> Path:
     """Write ``result.json`` atomically (tmp file + os.replace)."""
     path = cell_dir / RESULT_NAME
-    write_json_atomic(path, payload)
+    write_json_atomic(path, payload, failpoint="result_write")
     return path
 
 

@@ -28,6 +28,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Iterator
 
+from mae_transfer import failpoints
+
 STATES = ("pending", "submitted", "running", "interrupted", "done", "failed")
 LOCK_NAME = ".cell.lock"
 HEARTBEAT_SECONDS = float(os.environ.get("MAE_TRANSFER_HEARTBEAT_SECONDS", "30"))
@@ -39,13 +41,22 @@ RESULT_NAME = "result.json"
 CELL_NAME = "cell.json"
 
 
-def write_json_atomic(path: Path, payload: Any) -> None:
-    """Write JSON to ``path`` through a temporary file and ``os.replace``: never half-written."""
+def write_json_atomic(path: Path, payload: Any, failpoint: str | None = None) -> None:
+    """Write JSON to ``path`` through a temporary file and ``os.replace``: never half-written.
+
+    ``failpoint``: a `mae_transfer.failpoints` point that, when armed, kills the process with
+    the temporary file half written (fault-injection tests).
+    """
     tmp = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
     try:
         with tmp.open("w") as handle:
             json.dump(payload, handle, indent=2, sort_keys=True, default=str)
             handle.flush()
+            if failpoint is not None and failpoints.armed(failpoint):
+                handle.truncate(handle.tell() // 2)
+                handle.flush()
+                os.fsync(handle.fileno())
+                failpoints.crash(failpoint, f"writing {path}")
             os.fsync(handle.fileno())
         os.replace(tmp, path)
     except BaseException:
