@@ -72,3 +72,32 @@ def test_a_genuine_checkpoint_still_reads(tmp_path: Path) -> None:
     path = tmp_path / "ok.pth"
     torch.save({"model": {"w": torch.randn(1000)}}, path)
     assert _read(path, "raw")["error"] is None
+
+
+def _legacy_claim(path: Path) -> None:
+    """A legacy (non-zip) torch.save file whose storage declares 2**28 floats (1 GiB)."""
+    import struct
+
+    buffer = io.BytesIO()
+    torch.save({"model": {"w": torch.zeros(4)}}, buffer, _use_new_zipfile_serialization=False)
+    data = buffer.getvalue()
+    at = data.index(b"X\x03\x00\x00\x00cpu") + 8 + 2  # the location string, its memo; then the numel
+    assert data[at:at + 2] == b"K\x04"
+    path.write_bytes(data[:at] + b"J" + struct.pack("<i", 1 << 28) + data[at + 2:])
+
+
+def _safetensors_claim(path: Path) -> None:
+    """A .safetensors header declaring a 1 GiB tensor over 64 bytes of data."""
+    import struct
+
+    header = json.dumps({"w": {"dtype": "F32", "shape": [1 << 28], "data_offsets": [0, 1 << 30]}}).encode()
+    path.write_bytes(struct.pack("<Q", len(header)) + header + bytes(64))
+
+
+def test_legacy_and_safetensors_size_claims_are_refused_without_allocating(tmp_path: Path) -> None:
+    # torch checks a legacy storage's byte size, safetensors the header's offsets, before allocating
+    for make, name in ((_legacy_claim, "legacy.pth"), (_safetensors_claim, "claim.safetensors")):
+        path = tmp_path / name
+        make(path)
+        got = _read(path, "raw")
+        assert got["error"] and str(path) in got["error"] and got["grown_mb"] < 64, got
