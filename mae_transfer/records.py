@@ -22,6 +22,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Iterator, Mapping
 
+from mae_transfer import failpoints
+
 VALIDATIONS_NAME = "validations.json"
 PROGRESS_NAME = "progress.json"
 LOAD_REPORT_NAME = "load_report.json"
@@ -70,16 +72,25 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     _fsync_dir(path.parent)
 
 
-def atomic_write_text(path: str | os.PathLike, text: str) -> Path:
-    """Write ``text`` to ``path`` atomically (see :func:`atomic_path`)."""
+def atomic_write_text(path: str | os.PathLike, text: str, failpoint: str | None = None) -> Path:
+    """Write ``text`` to ``path`` atomically (see :func:`atomic_path`).
+
+    ``failpoint``: a `mae_transfer.failpoints` point that, when armed, kills the process with the
+    temporary file half written (fault-injection tests).
+    """
     with atomic_path(path) as tmp:
         tmp.write_text(text)
+        if failpoint is not None and failpoints.armed(failpoint):
+            with tmp.open("rb+") as stream:
+                stream.truncate(len(text.encode()) // 2)
+                os.fsync(stream.fileno())
+            failpoints.crash(failpoint, f"writing {path}")
     return Path(path)
 
 
-def atomic_write_json(path: str | os.PathLike, payload: Any) -> Path:
-    """Write ``payload`` as indented, key-sorted JSON to ``path`` atomically."""
-    return atomic_write_text(path, json.dumps(payload, indent=2, sort_keys=True, default=str) + "\n")
+def atomic_write_json(path: str | os.PathLike, payload: Any, failpoint: str | None = None) -> Path:
+    """Write ``payload`` as indented, key-sorted JSON to ``path`` atomically (``failpoint``: as above)."""
+    return atomic_write_text(path, json.dumps(payload, indent=2, sort_keys=True, default=str) + "\n", failpoint)
 
 
 def read_json(path: str | os.PathLike) -> Any:

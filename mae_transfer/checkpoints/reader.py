@@ -238,6 +238,7 @@ def _torch_load(path: Path, map_location: Any = "cpu", process_allow_list: bool 
     the ones this process allow-listed (``torch.serialization.add_safe_globals``).
     """
     source = str(path)
+    _check_zip_sizes(path)
     stand_ins = None if process_allow_list else [(obj, name) for name, obj in BOOKKEEPING_GLOBALS.items()]
     allowed = _only_allowed(stand_ins) if stand_ins is not None else contextlib.nullcontext()
     try:
@@ -267,6 +268,38 @@ def _torch_load(path: Path, map_location: Any = "cpu", process_allow_list: bool 
             f"truncated or corrupt checkpoint ({type(error).__name__}: {_first_line(str(error))})",
             file=source,
         ) from error
+
+
+# torch.save stores its zip entries uncompressed; a recompressed archive may expand this much
+MAX_ZIP_EXPANSION = 4
+
+
+def _check_zip_sizes(path: Path) -> None:
+    """Refuse a zip checkpoint whose entries declare more bytes than the file can hold.
+
+    torch reads each record into one buffer of its declared (uncompressed) size before it
+    checks anything, so a 1 MB archive with a deflated entry of zeros would claim 1 GB. The
+    declared sizes must sum to at most `MAX_ZIP_EXPANSION` times the file size (a torch.save
+    file: at most its size). Only the central directory is read.
+    """
+    size = path.stat().st_size
+    try:
+        with path.open("rb") as handle:
+            if handle.read(4) != _ZIP_MAGIC:
+                return
+        with zipfile.ZipFile(path) as archive:
+            entries = archive.infolist()
+    except (OSError, zipfile.BadZipFile, ValueError):
+        return  # torch.load names the damage
+    declared = sum(entry.file_size for entry in entries)
+    if entries and declared > MAX_ZIP_EXPANSION * size:
+        largest = max(entries, key=lambda entry: entry.file_size)
+        raise CheckpointError(
+            f"refusing to load: its zip entries declare {declared} bytes uncompressed in a {size}-byte file "
+            f"(entry '{largest.filename}' alone {largest.file_size} bytes); a torch.save file stores its "
+            "entries uncompressed, so this one is corrupt or crafted; nothing was read from it",
+            file=str(path),
+        )
 
 
 def _refused_globals(path: Path, stand_ins: list | None) -> list[str]:

@@ -27,6 +27,7 @@ import torch
 from mmengine.logging.history_buffer import HistoryBuffer
 from mmengine.runner.checkpoint import CheckpointLoader
 
+from mae_transfer import failpoints
 from mae_transfer.checkpoints.errors import CheckpointError
 from mae_transfer.checkpoints.reader import read_training_checkpoint
 from mae_transfer.integrations import finite_loss, optim_constructor, resume_state  # noqa: F401  (registers)
@@ -99,4 +100,9 @@ def safety_hooks() -> list[dict]:
     state and sample position are checkpointed so that resuming is exact
     (`MAETransferExactResumeHook`).
     """
-    return [dict(type="MAETransferFiniteLossHook"), dict(type="MAETransferExactResumeHook")]
+    hooks = [dict(type="MAETransferFiniteLossHook"), dict(type="MAETransferExactResumeHook")]
+    if failpoints.active():  # fault-injection tests only (MAE_TRANSFER_FAILPOINT)
+        import mae_transfer.integrations.failpoints  # noqa: F401  (registers the hook)
+
+        hooks.append(dict(type="MAETransferFailpointHook"))
+    return hooks

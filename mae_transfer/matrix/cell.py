@@ -46,6 +46,7 @@ from mae_transfer.matrix.state import (
     mark_finished,
     mark_interrupted,
     mark_running,
+    remove_stale_tmp,
     tail,
     usable_checkpoint,
 )
@@ -295,6 +296,8 @@ def run_cell(cell_dir: Path, launcher: str = "none", nproc: int = 1) -> bool:
     cell_dir = Path(cell_dir)
     cell = Cell.from_json(json.loads((cell_dir / CELL_NAME).read_text()))
     with cell_lock(cell_dir):
+        for stale in remove_stale_tmp(cell_dir, RESULT_NAME):
+            logger.warning("%s: removed %s, left by a result write that was killed", cell_dir, stale.name)
         if (cell_dir / RESULT_NAME).is_file():
             try:
                 validate_result(cell_dir / RESULT_NAME, cell.id)

@@ -196,18 +196,47 @@ def _checkpoints(plan: Plan, report: DoctorReport) -> None:
         except ImportError as error:
             report.add("fail", "checkpoints", f"{backbone.name}: cannot import the loader: {error}")
             continue
-        sizes = sorted({TASK_INPUT.get(TASKS[c.task].family, c.resolution) for c in cells})
-        for size in sizes:
+        # the backbone each cell's training builds (its config with the cell's overrides), at each input size
+        builds = {}
+        for cell in cells:
+            kwargs = cell_backbone_kwargs(cell)
+            size = TASK_INPUT.get(TASKS[cell.task].family, cell.resolution)
+            builds.setdefault((size, tuple(sorted(kwargs.items()))), kwargs)
+        for (size, _), kwargs in sorted(builds.items(), key=lambda item: (item[0][0], str(item[0][1]))):
+            arch = kwargs.pop("arch")
+            shape = "".join(f", {k} {v}" for k, v in sorted(kwargs.items()))
+            what = f"{backbone.name} ({arch} at {size}px{shape})"
             try:
-                model = build_vit(cells[0].arch, img_size=size, **({"depth": backbone.depth} if backbone.depth else {}))
+                model = build_vit(arch, img_size=size, **kwargs)
                 loaded = load_pretrained(model, str(path))
             except Exception as error:  # noqa: BLE001 - every loader error is a finding to report
-                report.add("fail", "checkpoints", f"{backbone.name} ({cells[0].arch} at {size}px): {error}")
+                report.add("fail", "checkpoints", f"{what}: {error}")
                 continue
             render = getattr(loaded, "render", None)
             summary = render() if callable(render) else str(loaded)
-            report.add("ok", "checkpoints", f"{backbone.name} ({cells[0].arch} at {size}px) loads:\n      "
-                       + summary.replace("\n", "\n      "))
+            report.add("ok", "checkpoints", f"{what} loads:\n      " + summary.replace("\n", "\n      "))
+
+
+# model.backbone keys that change which weights a ViT has (what load_pretrained checks)
+SHAPE_KEYS = ("depth", "embed_dim", "num_heads", "patch_size")
+
+
+def cell_backbone_kwargs(cell) -> dict:
+    """``arch`` and the shape keywords of the backbone a cell trains: its config's ``model.backbone``
+    with the cell's overrides merged, as ``run`` builds it (``depth: 6`` for a 6-block checkpoint).
+
+    Falls back to the cell's arch alone when mmengine cannot parse the config.
+    """
+    try:
+        from mmengine.config import Config
+
+        cfg = Config.fromfile(cell.config, import_custom_modules=False)
+        cfg.merge_from_dict(dict(cell.cfg_options))
+        backbone = dict(cfg.get("model", {}).get("backbone", None) or {})
+    except Exception:  # noqa: BLE001 - the configs check reports an unparsable config
+        backbone = {}
+    kwargs = {key: backbone[key] for key in SHAPE_KEYS if backbone.get(key) is not None}
+    return {"arch": backbone.get("arch") or cell.arch, **kwargs}
 
 
 def _datasets(plan: Plan, report: DoctorReport) -> None:

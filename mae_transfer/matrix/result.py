@@ -226,7 +226,7 @@ def build_result(cell: Cell, train_dir: Path, world_size: int, raw: dict[str, fl
 def write_result(cell_dir: Path, payload: dict[str, Any]) -> Path:
     """Write ``result.json`` atomically (`mae_transfer.records.atomic_write_json`)."""
     path = cell_dir / RESULT_NAME
-    atomic_write_json(path, payload)
+    atomic_write_json(path, payload, failpoint="result_write")
     return path
 
 

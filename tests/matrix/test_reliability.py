@@ -180,6 +180,17 @@ def test_truncated_latest_checkpoint_falls_back_to_the_previous_one(tmp_path: Pa
     assert found == (train / "epoch_1.pth", 1) and "empty file" in skipped[1]
 
 
+def test_empty_last_checkpoint_pointer_falls_back_to_the_newest_numbered_checkpoint(tmp_path: Path) -> None:
+    train = tmp_path / "train"
+    train.mkdir()
+    for epoch in (1, 2):
+        torch.save({"w": torch.randn(8)}, train / f"epoch_{epoch}.pth")
+    assert usable_checkpoint(train) == (None, [])  # no pointer: mmengine never recorded a checkpoint
+    (train / "last_checkpoint").write_text("")  # killed while mmengine rewrote it after a save
+    found, skipped = usable_checkpoint(train)
+    assert found == (train / "epoch_2.pth", 2) and "last_checkpoint is empty" in skipped[0]
+
+
 def test_fallback_checkpoint_is_passed_to_train_py(plan) -> None:
     command = train_command(plan.cells[0], "none", 1, resume=Path("/x/epoch_2.pth"))
     assert command[command.index("--resume") + 1] == "/x/epoch_2.pth"
