@@ -84,7 +84,8 @@ datasets:
   coco: {root: coco}
 resources: {gpus_per_cell: 0, time_limit_hours: 1}
 tasks:
-  - {task: coco-maskrcnn, recipe: smoke}
+  - {task: coco-maskrcnn, recipe: smoke, overrides: {train_cfg.max_iters: 4, train_cfg.val_interval: 4,
+     default_hooks.checkpoint.interval: 4, default_hooks.logger.interval: 1}}
 """)
     plan = mae_transfer("plan", "m.yaml", "--json")
     assert plan.returncode == 0, plan.stdout + plan.stderr
