@@ -73,4 +73,6 @@ def test_records_module_imports_no_mm_package() -> None:
 def test_one_atomic_writer_in_the_package() -> None:
     found = subprocess.run(["grep", "-rlE", r"os\.replace|os\.rename|mkstemp|fsync", str(REPO / "mae_transfer"),
                             "--include=*.py"], capture_output=True, text=True).stdout.split()
-    assert [Path(p).relative_to(REPO).as_posix() for p in found] == ["mae_transfer/records.py"]
+    # the fault-injection points fsync on purpose what they leave half written (not a writer)
+    deliberate = {"mae_transfer/failpoints.py", "mae_transfer/integrations/failpoints.py"}
+    assert sorted({Path(p).relative_to(REPO).as_posix() for p in found} - deliberate) == ["mae_transfer/records.py"]

@@ -21,8 +21,9 @@ import yaml
 from mae_transfer.matrix.strict_yaml import load_yaml_file
 
 from mae_transfer.matrix.spec import CLASSIFICATION_TASKS
+from mae_transfer.paths import REFERENCES_ROOT
 
-DEFAULT_REFERENCES = Path(__file__).resolve().parents[2] / "benchmarks" / "references" / "mae_paper.yaml"
+DEFAULT_REFERENCES = REFERENCES_ROOT / "mae_paper.yaml"
 # Recipes without their own published numbers are compared with the paper recipe.
 REFERENCE_RECIPE = {"reduced": "paper"}
 

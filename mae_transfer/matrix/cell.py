@@ -1,4 +1,10 @@
-"""Run one cell: ``tools/train.py`` (resumed when a checkpoint exists), then ``result.json``.
+"""Run one cell: ``python -m mae_transfer.train`` (resumed when a checkpoint exists), then ``result.json``.
+
+The cell trains from its own resolved config, ``CELL_DIR/config.py`` (its config with every
+override merged in, written before each attempt); the command line carries no overrides, so a
+checkpoint or data path may hold any character. ``python -m mae_transfer.train CELL_DIR/config.py
+--work-dir CELL_DIR/train`` by hand reproduces the cell. A test-only config (ADE20K ms+flip) is
+resolved the same way into ``CELL_DIR/test_config.py``.
 
 Every executor ends up here: the local and torchrun executors call :func:`run_cell` in a worker
 thread, SLURM jobs call it on the node (``python -m mae_transfer.matrix.cell CELL_DIR``).
@@ -10,10 +16,8 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import ctypes
 import json
 import logging
-import os
 import re
 import signal
 import socket
@@ -25,7 +29,9 @@ import traceback
 from pathlib import Path
 from typing import Any
 
-from mae_transfer.matrix.planner import REPO_ROOT, Cell
+from mae_transfer.matrix import launch
+from mae_transfer.matrix.planner import Cell
+from mae_transfer.matrix.resolve import ConfigDumpError, dump_config
 from mae_transfer.matrix.result import (
     ResultError,
     build_result,
@@ -54,8 +60,8 @@ from mae_transfer.records import VALIDATIONS_NAME, read_validations
 
 logger = logging.getLogger(__name__)
 
-TRAIN_SCRIPT = REPO_ROOT / "tools" / "train.py"
-TEST_SCRIPT = REPO_ROOT / "tools" / "test.py"
+CONFIG_NAME = "config.py"  # the cell's resolved training config, in its work dir
+TEST_CONFIG_NAME = "test_config.py"
 
 
 class OptionError(ValueError):
@@ -121,13 +127,8 @@ def _free_port() -> int:
         return sock.getsockname()[1]
 
 
-def train_command(cell: Cell, launcher: str, nproc: int, resume: bool | str | Path | None,
-                  python: str = sys.executable, extra: tuple[str, ...] = ()) -> list[str]:
-    """The command line that trains and evaluates a cell.
-
-    ``resume``: True for mmengine's latest checkpoint, or a checkpoint path; ``extra``: more
-    ``tools/train.py`` flags (the rehearsal's ``--rehearsal``).
-    """
+def launch_options(cell: Cell, launcher: str) -> dict[str, Any]:
+    """The cell's overrides plus what this launch needs (gloo DDP on CPU, ``save_best``)."""
     options = dict(cell.cfg_options)
     if launcher == "pytorch" and not _cuda_available():
         # CPU processes: gloo, and DDP without device ids (mmengine's default passes LOCAL_RANK).
@@ -137,7 +138,28 @@ def train_command(cell: Cell, launcher: str, nproc: int, resume: bool | str | Pa
         options.setdefault("model_wrapper_cfg.broadcast_buffers", False)
     if cell.checkpoint_policy == "best":
         options["default_hooks.checkpoint.save_best"] = "auto"
-    script = [str(TRAIN_SCRIPT), cell.config, "--work-dir", str(Path(cell.work_dir) / "train")]
+    return options
+
+
+def write_cell_config(cell: Cell, launcher: str) -> Path:
+    """Resolve the cell's config for this launch into ``WORK_DIR/config.py`` (see the module docstring).
+
+    Raises:
+        ConfigDumpError: the config does not resolve.
+    """
+    return dump_config(cell.config, launch_options(cell, launcher), Path(cell.work_dir) / CONFIG_NAME)
+
+
+def train_command(cell: Cell, launcher: str, nproc: int, resume: bool | str | Path | None,
+                  python: str = sys.executable, extra: tuple[str, ...] = ()) -> list[str]:
+    """The command line that trains and evaluates a cell from ``WORK_DIR/config.py``.
+
+    The config must have been written (:func:`write_cell_config`). ``resume``: True for
+    mmengine's latest checkpoint, or a checkpoint path; ``extra``: more ``mae_transfer.train``
+    flags (the rehearsal's ``--rehearsal``).
+    """
+    script = ["-m", "mae_transfer.train", str(Path(cell.work_dir) / CONFIG_NAME),
+              "--work-dir", str(Path(cell.work_dir) / "train")]
     if launcher == "pytorch":
         head = [python, "-m", "torch.distributed.run", "--nproc-per-node", str(nproc),
                 "--master-port", str(_free_port()), *script, "--launcher", "pytorch"]
@@ -148,7 +170,7 @@ def train_command(cell: Cell, launcher: str, nproc: int, resume: bool | str | Pa
     else:
         head = [python, *script, "--launcher", launcher]
     resuming = ["--resume"] if resume is True else ["--resume", str(resume)] if resume else []
-    return [*head, *resuming, *extra, "--cfg-options", *flatten_options(options)]
+    return [*head, *resuming, *extra]
 
 
 def _cuda_available() -> bool:
@@ -158,14 +180,6 @@ def _cuda_available() -> bool:
         return torch.cuda.is_available()
     except ImportError:
         return False
-
-
-def _die_with_parent() -> None:
-    """In the child before exec: receive SIGKILL when the parent thread exits (Linux)."""
-    try:
-        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
-    except OSError:
-        pass
 
 
 def best_validation(train_dir: Path) -> tuple[dict[str, float], int]:
@@ -198,8 +212,13 @@ def _run_test(cell: Cell, train_dir: Path, log) -> int:
         log.write(f"[mae-transfer] {train_dir}: no checkpoint to test\n")
         return 1
     options = {k: v for k, v in cell.cfg_options.items() if k.startswith(("test_dataloader.", "test_evaluator."))}
-    command = [sys.executable, str(TEST_SCRIPT), cell.test_config, str(found[0]),
-               "--work-dir", str(Path(cell.work_dir) / "test"), "--cfg-options", *flatten_options(options)]
+    try:
+        config = dump_config(cell.test_config, options, Path(cell.work_dir) / TEST_CONFIG_NAME)
+    except ConfigDumpError as error:
+        log.write(f"[mae-transfer] {error}\n")
+        return 1
+    command = [sys.executable, "-m", "mae_transfer.test", str(config), str(found[0]),
+               "--work-dir", str(Path(cell.work_dir) / "test")]
     log.write("[mae-transfer] " + " ".join(command) + "\n")
     log.flush()
     return _call(command, log)
@@ -234,8 +253,7 @@ def _unknown_overrides(cell: Cell) -> list[str]:
 
 def _call(command: list[str], log, **kwargs) -> int:
     """Run a child process to its end; it is stopped with SIGTERM when this process is interrupted."""
-    child = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, cwd=str(REPO_ROOT),
-                             preexec_fn=_die_with_parent if sys.platform.startswith("linux") else None, **kwargs)
+    child = launch.start(command, log, **kwargs)
     with _CHILDREN_LOCK:
         _CHILDREN.add(child)
     try:
@@ -341,16 +359,15 @@ def _attempt(cell: Cell, cell_dir: Path, launcher: str, nproc: int) -> bool:
             mark_finished(cell_dir, ok=False, error_tail=message)
             return False
         try:
+            write_cell_config(cell, launcher)
             command = train_command(cell, launcher, nproc, resume=found[0] if found else None)
-        except OptionError as error:
+        except ConfigDumpError as error:
             log.write(f"[mae-transfer] {error}\n")
             mark_finished(cell_dir, ok=False, error_tail=str(error))
             return False
         log.write("[mae-transfer] " + " ".join(command) + "\n")
         log.flush()
-        env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-        env["PYTHONPATH"] = os.pathsep.join(p for p in (str(REPO_ROOT), env.get("PYTHONPATH")) if p)
-        code = _call(command, log, env=env)
+        code = _call(command, log)
         if (reason := _interruption(code)) is not None:
             log.write(f"[mae-transfer] training stopped by {reason}; the cell stays resumable\n")
             mark_interrupted(cell_dir, reason)
@@ -358,7 +375,7 @@ def _attempt(cell: Cell, cell_dir: Path, launcher: str, nproc: int) -> bool:
         resume_note = f" (it resumed from {found[0]})" if found else ""
         if code != 0:
             mark_finished(cell_dir, ok=False,
-                          error_tail=f"tools/train.py exited with code {code}{resume_note}\n{tail(log_path)}")
+                          error_tail=f"mae_transfer.train exited with code {code}{resume_note}\n{tail(log_path)}")
             return False
         if cell.test_config is not None:
             tested = _run_test(cell, train_dir, log)
@@ -367,7 +384,7 @@ def _attempt(cell: Cell, cell_dir: Path, launcher: str, nproc: int) -> bool:
                 mark_interrupted(cell_dir, reason)
                 return False
             if tested != 0:
-                mark_finished(cell_dir, ok=False, error_tail=f"tools/test.py failed (code {tested})\n{tail(log_path)}")
+                mark_finished(cell_dir, ok=False, error_tail=f"mae_transfer.test failed (code {tested})\n{tail(log_path)}")
                 return False
         try:
             if cell.test_config:

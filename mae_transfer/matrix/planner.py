@@ -28,10 +28,10 @@ from mae_transfer.matrix.digests import DigestCache, config_closure
 from mae_transfer.matrix.recipes import RecipeError, gpu_hours, recipe_for
 from mae_transfer.matrix.spec import TASK_DATASETS, Backbone, MatrixSpec, Resources, TaskEntry
 from mae_transfer.matrix.tasks import TASKS, config_path, protocol_options, test_config_path
+from mae_transfer.paths import config_file, config_name
 
 logger = logging.getLogger(__name__)
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
 VERSIONED_PACKAGES = ("mae-transfer", "torch", "timm", "mmengine", "mmcv", "mmdet", "mmsegmentation")
 
 
@@ -151,9 +151,8 @@ _UNSAFE = re.compile(r"[^A-Za-z0-9_.+-]")
 class Planner:
     """Turns a MatrixSpec into cells; one instance caches digests and config texts."""
 
-    def __init__(self, spec: MatrixSpec, repo_root: Path = REPO_ROOT) -> None:
+    def __init__(self, spec: MatrixSpec) -> None:
         self.spec = spec
-        self.repo_root = repo_root
         self.digests = DigestCache()
         self.config_digests: dict[Path, str | None] = {}
         self.parsed: dict[Path, Any] = {}
@@ -178,7 +177,7 @@ class Planner:
             else:
                 sha = hashlib.sha256()
                 for file in sorted(closure):
-                    sha.update(str(file.relative_to(self.repo_root) if file.is_relative_to(self.repo_root) else file).encode())
+                    sha.update(config_name(file).encode())
                     sha.update(closure[file].encode())
                 self.config_digests[config] = sha.hexdigest()
         return self.config_digests[config]
@@ -225,8 +224,7 @@ class Planner:
         return iteration_options(cfg, plan)
 
     def refuse(self, entry: TaskEntry, label: str, config: Path, reason: str) -> None:
-        shown = config.relative_to(self.repo_root) if config.is_relative_to(self.repo_root) else config
-        refusal = Refusal(cell=label, config=str(shown), reason=reason)
+        refusal = Refusal(cell=label, config=config_name(config), reason=reason)
         self.refused.append(refusal)
         self.warnings.append(f"{self.spec.path}: {entry.key}: refused {refusal.message}")
 
@@ -247,9 +245,9 @@ class Planner:
                 arch = backbone.arch
             checkpoint, digest = self.checkpoint_source(backbone)
             relative = entry.config or config_path(entry.task, entry.recipe, arch, entry.protocol, entry.resolution, entry.eval_mode)
-            config = (self.repo_root / relative).resolve() if entry.config is None else spec.resolve(entry.config)
+            config = config_file(relative) if entry.config is None else spec.resolve(entry.config)
             test_relative = test_config_path(entry.task, arch, entry.eval_mode)
-            test_config = None if test_relative is None else str((self.repo_root / test_relative).resolve())
+            test_config = None if test_relative is None else str(config_file(test_relative))
             config_digest = self.config_digest(config)
             if test_config is not None:
                 config_digest = f"{config_digest}+{self.config_digest(Path(test_config))}"

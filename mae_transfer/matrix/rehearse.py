@@ -1,8 +1,8 @@
 """``mae-transfer run MATRIX --rehearse``: every cell for a few steps at its real shapes, here.
 
 A rehearsal takes the plan of the real planner and runs each cell as a real cell runs
-(``tools/train.py`` with the cell's config and ``--cfg-options``, the command
-:func:`mae_transfer.matrix.cell.train_command` builds) with rehearsal overrides on top
+(``python -m mae_transfer.train`` on the cell's resolved config, the command
+:func:`mae_transfer.matrix.cell.train_command` builds) with rehearsal overrides merged in
 (:func:`~mae_transfer.matrix.rehearse_inputs.run_overrides`): a few training steps, a few
 evaluation images, no checkpoints, accumulation 1. The per-GPU batch, input size, window and
 global blocks, position tables, label space and pipelines stay the config's. Cells planned on
@@ -27,16 +27,16 @@ import logging
 import os
 import shutil
 import subprocess
-import sys
 import time
 from dataclasses import asdict, dataclass, field, replace
 from fnmatch import fnmatchcase
 from pathlib import Path
 from typing import Any
 
-from mae_transfer.matrix.cell import OptionError, _die_with_parent, train_command
+from mae_transfer.matrix import launch
+from mae_transfer.matrix.cell import OptionError, train_command, write_cell_config
 from mae_transfer.matrix.depth_cut import DepthCutError, plan_depth_cut
-from mae_transfer.matrix.planner import REPO_ROOT, Cell, Plan
+from mae_transfer.matrix.planner import Cell, Plan
 from mae_transfer.matrix.recipes import TRAIN_IMAGES
 from mae_transfer.matrix.rehearse_inputs import (
     RehearsalInputError,
@@ -48,6 +48,7 @@ from mae_transfer.matrix.rehearse_inputs import (
 )
 from mae_transfer.matrix.state import tail
 from mae_transfer.matrix.tasks import TASKS
+from mae_transfer.paths import config_name
 
 logger = logging.getLogger(__name__)
 
@@ -133,8 +134,7 @@ def rehearsal_processes(cell: Cell, spec: str | None) -> int:
 
 
 def _shown(config: str) -> str:
-    path = Path(config)
-    return str(path.relative_to(REPO_ROOT)) if path.is_relative_to(REPO_ROOT) else config
+    return config_name(config)
 
 
 def _parsed_config(cell: Cell):
@@ -241,6 +241,7 @@ class Rehearsal:
         # planned batch), and reports the planned batch and lr from the plan instead.
         rehearsed = replace(cell, cfg_options=merge_options(cell.cfg_options, overrides), work_dir=str(out),
                             checkpoint_policy="last")
+        write_cell_config(rehearsed, "pytorch" if nproc > 1 else "none")  # out/config.py
         command = train_command(rehearsed, "pytorch" if nproc > 1 else "none", nproc, resume=False,
                                 extra=("--rehearsal",))
         code = self._launch(command, out, nproc)
@@ -248,15 +249,11 @@ class Rehearsal:
 
     def _launch(self, command: list[str], out: Path, nproc: int) -> int | None:
         """Run the command with its output in ``out/rehearsal.log``; None when it timed out."""
-        env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-        env["PYTHONPATH"] = os.pathsep.join(p for p in (str(REPO_ROOT), env.get("PYTHONPATH")) if p)
-        env.setdefault("OMP_NUM_THREADS", str(max(1, (os.cpu_count() or 1) // nproc)))
+        env = launch.child_env(threads=(os.cpu_count() or 1) // nproc)
         with (out / LOG_NAME).open("w") as log:
             log.write("[mae-transfer rehearsal] " + " ".join(command) + "\n")
             log.flush()
-            process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, cwd=str(REPO_ROOT), env=env,
-                                       start_new_session=True,
-                                       preexec_fn=_die_with_parent if sys.platform.startswith("linux") else None)
+            process = launch.start(command, log, env=env, start_new_session=True)
             try:
                 return process.wait(timeout=self.options.timeout)
             except subprocess.TimeoutExpired:
@@ -295,7 +292,7 @@ class Rehearsal:
         if code is None:
             problems.append(f"stopped after {self.options.timeout:g} s (--rehearse-timeout)")
         elif code != 0:
-            problems.append(f"tools/train.py exited with code {code}")
+            problems.append(f"mae_transfer.train exited with code {code}")
         if code == 0 and len(records) != nproc:
             problems.append(f"{len(records)} of {nproc} processes wrote their measurements")
         if records and not all(r["losses_finite"] for r in records):

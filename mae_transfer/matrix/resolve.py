@@ -30,3 +30,35 @@ def write_resolved_configs(plan: Plan) -> list[Path]:
         written.append(out)
     logger.info("wrote %d resolved configs", len(written))
     return written
+
+
+class ConfigDumpError(ValueError):
+    """A config could not be parsed, merged with its overrides, or dumped and read back."""
+
+
+def dump_config(config: str | Path, options: dict, out: Path) -> Path:
+    """Write ``config`` with ``options`` merged in as one self-contained config file ``out``.
+
+    The file has no ``_base_`` and no overrides left to pass: ``python -m mae_transfer.train out``
+    trains exactly what the options describe, whatever characters their values hold (paths with
+    spaces or commas included). It is read back once to prove that it parses.
+
+    Raises:
+        ConfigDumpError: the config or the dumped file does not parse.
+    """
+    from mmengine.config import Config
+
+    try:
+        cfg = Config.fromfile(str(config), import_custom_modules=False)
+        cfg.merge_from_dict(dict(options))
+        text = cfg.pretty_text
+    except Exception as error:  # noqa: BLE001 - mmengine raises anything from a config file
+        raise ConfigDumpError(f"{config}: cannot resolve with the cell's overrides: {type(error).__name__}: {error}") from error
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(text)
+    try:
+        Config.fromfile(str(out), import_custom_modules=False)
+    except Exception as error:  # noqa: BLE001
+        raise ConfigDumpError(f"{out}: the dumped config of {config} does not parse back: "
+                              f"{type(error).__name__}: {error}") from error
+    return out

@@ -30,8 +30,9 @@ import time
 from pathlib import Path
 from typing import Any
 
-from mae_transfer.matrix.planner import REPO_ROOT, Cell, package_versions
+from mae_transfer.matrix.planner import Cell, package_versions
 from mae_transfer.matrix.state import RESULT_NAME
+from mae_transfer.paths import checkout_root
 from mae_transfer.matrix.tasks import TASKS
 from mae_transfer.records import LOAD_REPORT_NAME, atomic_write_json, read_load_report
 
@@ -86,8 +87,11 @@ def leaderboard_metrics(task: str, raw: dict[str, float], source: str) -> dict[s
 
 
 def _git(*args: str) -> str | None:
+    root = checkout_root()
+    if root is None:  # an installed package: no repository to describe
+        return None
     try:
-        out = subprocess.run(["git", "-C", str(REPO_ROOT), *args], capture_output=True, text=True, timeout=10)
+        out = subprocess.run(["git", "-C", str(root), *args], capture_output=True, text=True, timeout=10)
     except (OSError, subprocess.SubprocessError):
         return None
     return out.stdout.strip() if out.returncode == 0 else None

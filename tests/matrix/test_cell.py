@@ -4,14 +4,23 @@ from __future__ import annotations
 
 import hashlib
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
-from mae_transfer.matrix.cell import OptionError, flatten_options, format_option, train_command
+from mae_transfer.matrix.cell import (
+    OptionError,
+    flatten_options,
+    format_option,
+    launch_options,
+    train_command,
+    write_cell_config,
+)
 from mae_transfer.matrix.planner import Cell
 from mae_transfer.matrix.spec import Resources
 from mae_transfer.matrix.state import mark_finished, mark_running, read_progress, read_state
+from mae_transfer.paths import config_file, config_name
 
 
 def test_values_use_mmengine_dictaction_syntax() -> None:
@@ -35,12 +44,41 @@ def _cell(tmp_path: Path, policy: str = "last") -> Cell:
 
 def test_train_command_for_each_launcher(tmp_path: Path) -> None:
     local = train_command(_cell(tmp_path), "none", 1, resume=True)
-    assert local[:2] == [sys.executable, str(Path(__file__).resolve().parents[2] / "tools" / "train.py")]
+    assert local[:4] == [sys.executable, "-m", "mae_transfer.train", str(tmp_path / "config.py")]
     assert local[local.index("--work-dir") + 1] == str(tmp_path / "train")
-    assert "--resume" in local and local[-2:] == ["--cfg-options", "randomness.seed=0"]
+    assert "--resume" in local and "--cfg-options" not in local
     torchrun = train_command(_cell(tmp_path, policy="best"), "pytorch", 2, resume=False)
     assert torchrun[1:5] == ["-m", "torch.distributed.run", "--nproc-per-node", "2"]
-    assert "--resume" not in torchrun and "default_hooks.checkpoint.save_best=auto" in torchrun
+    assert torchrun[torchrun.index("mae_transfer.train") - 1:][:2] == ["-m", "mae_transfer.train"]
+    assert "--resume" not in torchrun and "--cfg-options" not in torchrun
+    assert launch_options(_cell(tmp_path, policy="best"), "none")["default_hooks.checkpoint.save_best"] == "auto"
+
+
+def test_cell_config_carries_paths_the_command_line_could_not(tmp_path: Path) -> None:
+    """A checkpoint path with a space and a comma reaches the training through config.py alone."""
+    from mmengine.config import Config
+
+    checkpoint = str(tmp_path / "my ckpts, v2" / "tiny.pth")
+    options = {"randomness.seed": 0, "model.pretrained": checkpoint,
+               "train_dataloader.dataset.data_root": str(tmp_path / "data (a,b)")}
+    cell = replace(_cell(tmp_path), config=str(config_file("configs/smoke/inat_finetune.py")), cfg_options=options)
+    written = write_cell_config(cell, "none")
+    assert written == tmp_path / "config.py"
+    cfg = Config.fromfile(str(written), import_custom_modules=False)
+    assert "_base_" not in written.read_text()
+    assert cfg.model.pretrained == checkpoint and cfg.randomness.seed == 0
+    assert cfg.train_dataloader.dataset.data_root == str(tmp_path / "data (a,b)")
+    assert all(checkpoint not in arg for arg in train_command(cell, "none", 1, resume=None))
+
+
+def test_shipped_configs_resolve_inside_the_package() -> None:
+    import mae_transfer
+
+    package = Path(mae_transfer.__file__).resolve().parent
+    assert config_file("configs/smoke/inat_finetune.py") == package / "configs" / "smoke" / "inat_finetune.py"
+    assert config_name(package / "configs" / "smoke" / "inat_finetune.py") == "configs/smoke/inat_finetune.py"
+    top = Path(__file__).resolve().parents[2] / "configs"  # the checkout's symlink, for users and tests
+    assert (top / "smoke" / "inat_finetune.py").resolve() == config_file("configs/smoke/inat_finetune.py")
 
 
 def test_state_transitions_record_attempts_and_error_tail(tmp_path: Path) -> None:

@@ -86,6 +86,7 @@ resources: {gpus_per_cell: 8, time_limit_hours: 48, cpus_per_gpu: 10}
         'requeue() { scontrol requeue "${SLURM_ARRAY_JOB_ID}_${SLURM_ARRAY_TASK_ID}"; }',
         "trap requeue USR1",
         f"cd {REPO}",
+        f'export PYTHONPATH={REPO}"${{PYTHONPATH:+:$PYTHONPATH}}"',
         f'{sys.executable} -m mae_transfer.matrix.cell "$CELL_DIR" --launcher pytorch --nproc 8 &',
         "wait $!",
     ]

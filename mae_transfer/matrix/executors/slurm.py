@@ -23,7 +23,8 @@ from collections import defaultdict
 from pathlib import Path
 
 from mae_transfer.matrix.cell import run_cell
-from mae_transfer.matrix.planner import REPO_ROOT, Cell, Plan
+from mae_transfer.matrix.planner import Cell, Plan
+from mae_transfer.paths import import_root
 from mae_transfer.matrix.spec import Resources
 from mae_transfer.matrix.state import mark_submitted
 
@@ -212,7 +213,9 @@ def sbatch_script(plan: Plan, resources: Resources, cell_list: Path, count: int,
         f'CELL_DIR="$(sed -n "$((SLURM_ARRAY_TASK_ID + 1))p" {shlex.quote(str(cell_list))})"',
         'requeue() { scontrol requeue "${SLURM_ARRAY_JOB_ID}_${SLURM_ARRAY_TASK_ID}"; }',
         "trap requeue USR1",
-        f"cd {shlex.quote(str(REPO_ROOT))}",
+        # the submitting directory (relative data roots), and this very mae_transfer package
+        f"cd {shlex.quote(str(Path.cwd()))}",
+        f'export PYTHONPATH={shlex.quote(str(import_root()))}"${{PYTHONPATH:+:$PYTHONPATH}}"',
         f'{shlex.quote(python)} -m mae_transfer.matrix.cell "$CELL_DIR" --launcher {launcher} --nproc {nproc} &',
         "wait $!",
         "",
