@@ -41,7 +41,7 @@ def test_accumulation_two_runs_the_planned_optimizer_steps(tmp_path: Path, env) 
     train = Path(cell["work_dir"]) / "train"
     from mmengine.config import Config
 
-    dumped = Config.fromfile(str(train / "ade20k_upernet.py"), import_custom_modules=False)
+    dumped = Config.fromfile(str(train / "config.py"), import_custom_modules=False)  # mmengine dumps CELL_DIR/config.py
     assert (dumped.train_dataloader.batch_size, dumped.optim_wrapper.accumulative_counts) == (2, 2)
     assert (dumped.train_cfg.max_iters, dumped.param_scheduler[1].end) == (8, 8)
     # AdamW counts its own updates: 8 dataloader iterations with accumulation 2 = 4 optimizer steps.

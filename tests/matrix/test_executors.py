@@ -27,7 +27,10 @@ def test_torchrun_two_cpu_processes_for_one_classification_cell(tmp_path: Path, 
     cell_dir = Path(json.loads(cli(["plan", str(matrix), "--json"], env).stdout)["cells"][0]["work_dir"])
     log = (cell_dir / "log.txt").read_text()
     assert "torch.distributed.run --nproc-per-node 2" in log and "--launcher pytorch" in log
-    assert "env_cfg.dist_cfg.backend=gloo" in log
+    from mmengine.config import Config
+
+    dumped = Config.fromfile(str(cell_dir / "config.py"), import_custom_modules=False)  # what the cell trains from
+    assert dumped.env_cfg.dist_cfg.backend == "gloo" and dumped.model_wrapper_cfg.device_ids is None
     result = json.loads((cell_dir / "result.json").read_text())
     assert result["provenance"]["processes"] == 2
     # the smoke recipe's batch 8 = 4 per process x 2 processes (the planner halves the per-process batch)
