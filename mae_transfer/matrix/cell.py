@@ -64,40 +64,6 @@ CONFIG_NAME = "config.py"  # the cell's resolved training config, in its work di
 TEST_CONFIG_NAME = "test_config.py"
 
 
-class OptionError(ValueError):
-    """A ``--cfg-options`` value that mmengine's DictAction would misread."""
-
-
-def format_option(value: Any, key: str) -> str:
-    """One value in mmengine's ``--cfg-options`` syntax (DictAction)."""
-    if isinstance(value, bool):
-        return "True" if value else "False"
-    if value is None:
-        return "None"
-    if isinstance(value, (int, float)):
-        return repr(value)
-    if isinstance(value, (list, tuple)):
-        inner = ",".join(format_option(v, key) for v in value)
-        return f"[{inner}]" if isinstance(value, list) else f"({inner},)" if len(value) == 1 else f"({inner})"
-    text = str(value)
-    if any(ch in text for ch in " ,[]()'\"") or text.lower() in ("true", "false", "none"):
-        raise OptionError(f"override {key}={text!r}: mmengine's --cfg-options cannot carry spaces, commas, "
-                          "brackets or quotes in a string, nor the strings true/false/none")
-    return text
-
-
-def flatten_options(options: dict[str, Any], prefix: str = "") -> list[str]:
-    """``key=value`` arguments; nested mappings become dotted keys."""
-    items = []
-    for key, value in options.items():
-        full = f"{prefix}{key}"
-        if isinstance(value, dict):
-            items += flatten_options(value, full + ".")
-        else:
-            items.append(f"{full}={format_option(value, full)}")
-    return items
-
-
 def launched_processes(cell: Cell, launcher: str, nproc: int) -> int:
     """Training processes a launch starts: ``nproc`` per node under torchrun/srun, else one."""
     if launcher == "slurm":

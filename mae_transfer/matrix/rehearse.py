@@ -34,7 +34,7 @@ from pathlib import Path
 from typing import Any
 
 from mae_transfer.matrix import launch
-from mae_transfer.matrix.cell import OptionError, train_command, write_cell_config
+from mae_transfer.matrix.cell import train_command, write_cell_config
 from mae_transfer.matrix.depth_cut import DepthCutError, plan_depth_cut
 from mae_transfer.matrix.planner import Cell, Plan
 from mae_transfer.matrix.recipes import TRAIN_IMAGES
@@ -184,7 +184,7 @@ class Rehearsal:
             row = RehearsalRow(cell=cell.label, id=cell.id, config=_shown(cell.config))
             try:
                 self.rehearse(cell, row, needs)
-            except (RehearsalInputError, DepthCutError, OptionError, OSError, ValueError, KeyError) as error:
+            except (RehearsalInputError, DepthCutError, OSError, ValueError, KeyError) as error:
                 row.status, row.error = "failed", f"cell {cell.label} ({row.config}): {error}"
             row.seconds = round(time.monotonic() - started, 1)
             logger.info("rehearsal of %s: %s (%.0f s)", cell.label, row.status, row.seconds)

@@ -10,9 +10,6 @@ from pathlib import Path
 import pytest
 
 from mae_transfer.matrix.cell import (
-    OptionError,
-    flatten_options,
-    format_option,
     launch_options,
     train_command,
     write_cell_config,
@@ -21,18 +18,6 @@ from mae_transfer.matrix.planner import Cell
 from mae_transfer.matrix.spec import Resources
 from mae_transfer.matrix.state import mark_finished, mark_running, read_progress, read_state
 from mae_transfer.paths import config_file, config_name
-
-
-def test_values_use_mmengine_dictaction_syntax() -> None:
-    assert flatten_options({"a.b": 1, "c": {"d": 0.5, "e": [1, 2]}, "f": True, "g": None, "h": "x/y.pth"}) == [
-        "a.b=1", "c.d=0.5", "c.e=[1,2]", "f=True", "g=None", "h=x/y.pth"]
-    assert format_option((3,), "k") == "(3,)"
-
-
-@pytest.mark.parametrize("bad", ["a b", "a,b", "none", "[x]"])
-def test_strings_dictaction_would_misread_are_refused(bad: str) -> None:
-    with pytest.raises(OptionError, match="override k="):
-        format_option(bad, "k")
 
 
 def _cell(tmp_path: Path, policy: str = "last") -> Cell:
