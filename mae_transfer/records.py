@@ -1,7 +1,7 @@
 """What a run records, and the one atomic writer every file of the project goes through.
 
 A trainer's work dir holds three structured records, written by
-`mae_transfer.integrations.metrics_file.MAETransferRecordsHook` and read by the cell runner:
+`mae_transfer.integrations.records_hook.MAETransferFinalMetricsHook` and read by the cell runner:
 
 * ``validations.json``: every validation of the run (:class:`Validation`), metrics in percent;
 * ``progress.json``: where training stands (:class:`ProgressRecord`), rewritten every few seconds;

@@ -73,5 +73,3 @@ class MAETransferFinalMetricsHook(Hook):
             step=step, total=total, epoch=runner.epoch, time=now, eta_seconds=eta, latest=self._latest_percent))
         self._written = now
 
-
-MAETransferRecordsHook = MAETransferFinalMetricsHook  # the name that says what it does
