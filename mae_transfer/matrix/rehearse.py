@@ -133,10 +133,6 @@ def rehearsal_processes(cell: Cell, spec: str | None) -> int:
     return max(1, min(default, cell.processes))
 
 
-def _shown(config: str) -> str:
-    return config_name(config)
-
-
 def _parsed_config(cell: Cell):
     from mmengine.config import Config
 
@@ -181,7 +177,7 @@ class Rehearsal:
         needs = self._data_needs()
         for cell in self.plan.cells:
             started = time.monotonic()
-            row = RehearsalRow(cell=cell.label, id=cell.id, config=_shown(cell.config))
+            row = RehearsalRow(cell=cell.label, id=cell.id, config=config_name(cell.config))
             try:
                 self.rehearse(cell, row, needs)
             except (RehearsalInputError, DepthCutError, OSError, ValueError, KeyError) as error:
@@ -230,7 +226,7 @@ class Rehearsal:
         if nproc != cell.processes:
             row.notes.append(f"{cell.processes} processes -> {nproc}")
         if cell.test_config is not None:
-            row.notes.append(f"test-only config {_shown(cell.test_config)} not rehearsed")
+            row.notes.append(f"test-only config {config_name(cell.test_config)} not rehearsed")
         out = self.root / f"{cell.label}-{cell.id[:10]}"
         if out.exists():
             shutil.rmtree(out)
