@@ -74,6 +74,13 @@ class Cell:
     recipe_lr: float | None = None
     off_recipe: bool = False
     off_recipe_reason: str | None = None
+    # Pre-train -> transfer (a backbone declared by a pre-training stage, ``spec.PretrainStage``):
+    # on a transfer cell, ``pretrain`` = {"stage": declared backbone name, "cell": the pre-training
+    # cell's id, "epoch": epochs pre-trained, "params": {swept/named parameter: value}} and
+    # ``depends_on`` = the pre-training cell's work dir (the cell waits for it). On the
+    # pre-training cell itself (task ``mae-pretrain``), ``pretrain`` holds the same keys but "epoch".
+    pretrain: dict[str, Any] | None = None
+    depends_on: str | None = None
 
     def to_json(self) -> dict[str, Any]:
         """A JSON-serialisable dict (``cell.json`` in the work dir)."""

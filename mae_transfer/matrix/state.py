@@ -31,7 +31,9 @@ from typing import Any, Iterator
 
 from mae_transfer.records import atomic_write_json, read_progress_record
 
-STATES = ("pending", "submitted", "running", "interrupted", "done", "failed")
+# "blocked": the cell waits on a pre-training cell that failed (not an attempt of its own; the
+# reason is in error_tail). It runs once the pre-training succeeds.
+STATES = ("pending", "submitted", "running", "interrupted", "done", "failed", "blocked")
 LOCK_NAME = ".cell.lock"
 HEARTBEAT_SECONDS = float(os.environ.get("MAE_TRANSFER_HEARTBEAT_SECONDS", "30"))
 STALE_SECONDS = float(os.environ.get("MAE_TRANSFER_STALE_SECONDS", "600"))
