@@ -31,6 +31,7 @@ from typing import Any
 
 from mae_transfer.matrix import launch
 from mae_transfer.matrix.planner import Cell
+from mae_transfer.matrix.pretrain_stage import PRETRAIN_TASK
 from mae_transfer.matrix.resolve import ConfigDumpError, dump_config
 from mae_transfer.matrix.result import (
     ResultError,
@@ -169,6 +170,36 @@ def best_validation(train_dir: Path) -> tuple[dict[str, float], int]:
             return dict(validation.metrics), validation.step
     raise ResultError(f"{train_dir / VALIDATIONS_NAME}: no validation recorded at {unit} {number}, the step of "
                       f"{found[-1].name}")
+
+
+RECONSTRUCTION_NAME = "reconstruction.png"
+RECONSTRUCTION_IMAGES = 4
+
+
+def reconstruction_figure(cell: Cell, log) -> str | None:
+    """After pre-training: ``CELL_DIR/reconstruction.png`` of the last checkpoint on a few val images.
+
+    Seeded masks (seed 0). A figure that cannot be drawn is logged and returns None: the
+    pre-training and its checkpoints stand without it.
+    """
+    try:
+        from mae_transfer.pretrain.checkpoint import build_from_checkpoint
+        from mae_transfer.pretrain.visualize import visualize
+
+        train_dir = Path(cell.work_dir) / "train"
+        last = max(train_dir.glob("checkpoint-*.pth"), key=lambda p: int(p.stem.split("-")[1]))
+        root = Path(cell.cfg_options.get("val_dataloader.dataset.data_root", "")) / "val"
+        images = sorted(p for p in root.rglob("*") if p.suffix.lower() in (".jpeg", ".jpg", ".png"))
+        # one image from each of the first classes (sorted paths group them by class folder)
+        picked = list({p.parent: p for p in reversed(images)}.values())[::-1][:RECONSTRUCTION_IMAGES]
+        model, _ = build_from_checkpoint(str(last))
+        out, result = visualize(model, picked, Path(cell.work_dir) / RECONSTRUCTION_NAME, seed=0,
+                                title=f"{cell.backbone} | {last.name} | mask ratio {model.mask_ratio}")
+        log.write(f"[mae-transfer] wrote {out} ({len(picked)} val images, masked-patch loss {result.loss:.4f})\n")
+        return str(out)
+    except Exception as error:  # noqa: BLE001 - the figure is an extra, never the cell's failure
+        log.write(f"[mae-transfer] no reconstruction figure: {type(error).__name__}: {error}\n")
+        return None
 
 
 def _run_test(cell: Cell, train_dir: Path, log) -> int:
@@ -361,6 +392,8 @@ def _attempt(cell: Cell, cell_dir: Path, launcher: str, nproc: int) -> bool:
             if cell.checkpoint_policy == "best":
                 raw, step = best_validation(train_dir)
             payload = build_result(cell, train_dir, launched_processes(cell, launcher, nproc), raw, step)
+            if cell.task == PRETRAIN_TASK:
+                payload["provenance"]["reconstruction_png"] = reconstruction_figure(cell, log)
             check_result(payload, cell_dir / RESULT_NAME, cell.id)
             write_result(cell_dir, payload)
         except (ResultError, OSError) as error:

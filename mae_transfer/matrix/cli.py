@@ -163,16 +163,20 @@ def _run(args: argparse.Namespace) -> int:
         print(f"nothing to do: {len(summary.already_done)} of {len(plan.cells)} cells already finished"
               + (f", {len(summary.exhausted)} failed {plan.spec.max_attempts} times (use --retry-failed)" if summary.exhausted else "")
               + (f", {len(summary.running_elsewhere)} running in another process" if summary.running_elsewhere else "")
-              + (f", {len(summary.queued)} queued as SLURM jobs" if summary.queued else ""))
+              + (f", {len(summary.queued)} queued as SLURM jobs" if summary.queued else "")
+              + (f", {len(summary.blocked)} blocked by a failed pre-training" if summary.blocked else ""))
     else:
         print(f"ran {len(summary.succeeded) + len(summary.failed)} cell(s): {len(summary.succeeded)} done, "
               f"{len(summary.failed)} failed; {len(summary.already_done)} were already finished"
               + (f"; {len(summary.submitted)} submitted" if summary.submitted else "")
               + (f"; {len(summary.interrupted)} interrupted (resumable)" if summary.interrupted else "")
               + (f"; {len(summary.running_elsewhere)} running in another process" if summary.running_elsewhere else "")
-              + (f"; {len(summary.queued)} queued as SLURM jobs" if summary.queued else ""))
+              + (f"; {len(summary.queued)} queued as SLURM jobs" if summary.queued else "")
+              + (f"; {len(summary.blocked)} blocked by a failed pre-training" if summary.blocked else ""))
         for label in summary.failed:
             print(f"  failed: {label} (mae-transfer status {args.matrix} shows the error)")
+        for label in summary.blocked:
+            print(f"  blocked: {label} (waits on its pre-training cell, which failed)")
     return 1 if summary.failed else 0
 
 
@@ -207,7 +211,7 @@ def _status_rows(plan) -> list[dict]:
         progress = read_progress(cell_dir) if shown in ("running", "interrupted", "failed") else None
         rows.append({"cell": cell.label, "id": cell.id, "state": shown, "attempts": state.attempts,
                      "progress": progress.text if progress else "", "eta": (progress.eta or "") if progress else "",
-                     "error_tail": error_tail if shown in ("failed", "interrupted") else "",
+                     "error_tail": error_tail if shown in ("failed", "interrupted", "blocked") else "",
                      "heartbeat": state.heartbeat, "host": state.host, "job_id": state.job_id})
     return rows
 
@@ -216,7 +220,7 @@ def _status_table(plan, rows):
     from rich.table import Table
 
     colours = {"done": "green", "failed": "red", "running": "cyan", "interrupted": "yellow", "submitted": "blue",
-               "pending": "white"}
+               "blocked": "magenta", "pending": "white"}
     counts = {s: sum(r["state"] == s for r in rows) for s in colours}
     table = Table(title=f"{plan.spec.name}: " + ", ".join(f"{n} {s}" for s, n in counts.items() if n))
     for column in ("cell", "id", "state", "attempts", "progress", "ETA", "last error"):

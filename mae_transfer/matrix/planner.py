@@ -25,8 +25,18 @@ from typing import Any
 
 from mae_transfer.matrix.batching import LR_KEY, BatchError, BatchPlan, batch_options, iteration_options, plan_batch
 from mae_transfer.matrix.digests import DigestCache, config_closure
+from mae_transfer.matrix.pretrain_stage import (
+    DATA_KEYS,
+    PRETRAIN_DATASET,
+    PRETRAIN_TASK,
+    StageError,
+    describe_config,
+    pretrain_recipe,
+    variant_name,
+    variant_options,
+)
 from mae_transfer.matrix.recipes import RecipeError, gpu_hours, recipe_for
-from mae_transfer.matrix.spec import TASK_DATASETS, Backbone, MatrixSpec, Resources, TaskEntry
+from mae_transfer.matrix.spec import TASK_DATASETS, Backbone, MatrixSpec, Resources, SpecError, TaskEntry
 from mae_transfer.matrix.tasks import TASKS, config_path, protocol_options, test_config_path
 from mae_transfer.paths import config_file, config_name
 
@@ -99,6 +109,22 @@ def cells_dir(work_root: Path) -> Path:
 
 
 @dataclass(frozen=True)
+class Source:
+    """One checkpoint the tasks evaluate: a declared backbone, or one epoch of a pre-training stage.
+
+    ``digest`` identifies the checkpoint's content (for a pre-training stage: the pre-training
+    cell's id and the epoch, known before the file exists).
+    """
+
+    name: str
+    arch: str
+    checkpoint: str
+    digest: str
+    pretrain: dict[str, Any] | None = None
+    depends_on: str | None = None
+
+
+@dataclass(frozen=True)
 class Refusal:
     """A cell the planner refused: its label, config and the reason (with the arithmetic)."""
 
@@ -165,6 +191,8 @@ class Planner:
         self.parsed: dict[Path, Any] = {}
         self.warnings: list[str] = []
         self.refused: list[Refusal] = []
+        self.sources: dict[str, list[Source]] = {}
+        self.pretrain_cells: list[Cell] = []
 
     def checkpoint_source(self, backbone: Backbone) -> tuple[str, str]:
         """(path passed to the config, content digest) of a backbone's checkpoint."""
@@ -243,14 +271,8 @@ class Planner:
             self.warnings.append(f"{spec.path}: datasets.{dataset}: not declared; task {entry.task} will use the config's data_root")
         resources = entry.resources or spec.resources
         cells = []
-        for backbone in backbones:
-            if backbone.arch == "auto":
-                from mae_transfer.matrix.archs import detect_arch
-
-                arch = detect_arch(spec, backbone)
-            else:
-                arch = backbone.arch
-            checkpoint, digest = self.checkpoint_source(backbone)
+        for source in (source for backbone in backbones for source in self.sources_of(backbone)):
+            arch, checkpoint, digest = source.arch, source.checkpoint, source.digest
             relative = entry.config or config_path(entry.task, entry.recipe, arch, entry.protocol, entry.resolution, entry.eval_mode)
             config = config_file(relative) if entry.config is None else spec.resolve(entry.config)
             test_relative = test_config_path(entry.task, arch, entry.eval_mode)
@@ -264,7 +286,7 @@ class Planner:
                 options = self.cfg_options(entry, checkpoint, seed)
                 parts = [entry.task, entry.recipe, entry.protocol, None if entry.resolution == 224 else f"r{entry.resolution}",
                          None if entry.eval_mode == "ss" else "msflip", None if entry.batch is None else f"b{entry.batch}",
-                         backbone.name, f"s{seed}"]
+                         source.name, f"s{seed}"]
                 label = ".".join(_UNSAFE.sub("_", str(p)) for p in parts if p)
                 try:
                     batch, recipe = self.batch_plan(entry, arch, options)
@@ -274,7 +296,7 @@ class Planner:
                     self.refuse(entry, label, config, str(error))
                     continue
                 coordinates = {
-                    "backbone": backbone.name, "arch": arch, "task": entry.task, "recipe": entry.recipe,
+                    "backbone": source.name, "arch": arch, "task": entry.task, "recipe": entry.recipe,
                     "protocol": entry.protocol, "resolution": entry.resolution, "eval": entry.eval_mode, "seed": seed,
                     "policy": spec.checkpoint_policy, "processes": batch.processes,
                 }
@@ -284,7 +306,7 @@ class Planner:
                 cell_id = hashlib.sha256(identity.encode()).hexdigest()[:16]
                 length = _lookup(entry.overrides, recipe.length_key) or _lookup(spec.overrides, recipe.length_key)
                 cells.append(Cell(
-                    id=cell_id, label=label, backbone=backbone.name, arch=arch, checkpoint=checkpoint, task=entry.task,
+                    id=cell_id, label=label, backbone=source.name, arch=arch, checkpoint=checkpoint, task=entry.task,
                     dataset=dataset, recipe=entry.recipe, protocol=entry.protocol, resolution=entry.resolution,
                     eval_mode=entry.eval_mode, seed=seed, config=str(config), cfg_options=options,
                     work_dir=str(cells_dir(spec.work_root) / f"{label}-{cell_id[:10]}"),
@@ -295,11 +317,125 @@ class Planner:
                     processes=batch.processes, effective_batch=batch.effective_batch, per_gpu_batch=batch.per_gpu_batch,
                     accumulation=batch.accumulation, lr=batch.lr, recipe_batch=batch.recipe_batch,
                     recipe_lr=batch.recipe_lr, off_recipe=batch.off_recipe, off_recipe_reason=batch.off_recipe_reason,
+                    pretrain=source.pretrain, depends_on=source.depends_on,
                 ))
         return cells
 
+    def sources_of(self, backbone: Backbone) -> list[Source]:
+        """The checkpoints a declared backbone stands for (several for a swept pre-training stage)."""
+        if backbone.name not in self.sources:
+            if backbone.pretrain is not None:
+                self.sources[backbone.name] = self.stage_sources(backbone)
+            else:
+                if backbone.arch == "auto":
+                    from mae_transfer.matrix.archs import detect_arch
+
+                    arch = detect_arch(self.spec, backbone)
+                else:
+                    arch = backbone.arch
+                checkpoint, digest = self.checkpoint_source(backbone)
+                self.sources[backbone.name] = [Source(backbone.name, arch, checkpoint, digest)]
+        return self.sources[backbone.name]
+
+    def stage_config(self, backbone: Backbone) -> tuple[Path, dict[str, Any]]:
+        """A pre-training stage's config file (packaged, else relative to the matrix) and its parsed mapping."""
+        stage = backbone.pretrain
+        packaged = config_file(stage.config if stage.config.startswith("configs/") else f"configs/{stage.config}")
+        config = packaged if packaged.is_file() else self.spec.resolve(stage.config)
+        if not config.is_file():
+            raise SpecError(self.spec.path, f"{stage.key}.config", f"{stage.config!r}: no such packaged config "
+                            f"({packaged}) or file ({config})")
+        if config not in self.parsed:
+            from mmengine.config import Config
+
+            self.parsed[config] = Config.fromfile(str(config), import_custom_modules=False)
+        return config, self.parsed[config].to_dict()
+
+    def stage_sources(self, backbone: Backbone) -> list[Source]:
+        """Plan a stage's pre-training cells; the checkpoints they write, one Source per evaluated epoch."""
+        from mae_transfer.pretrain.checkpoint import pretrain_checkpoint_path
+
+        stage, spec = backbone.pretrain, self.spec
+        config, cfg = self.stage_config(backbone)
+        try:
+            facts = describe_config(cfg, f"{stage.key}.config", config_name(config))
+            if backbone.arch not in ("auto", facts.arch):
+                raise StageError(stage.key.rsplit(".", 1)[0] + ".arch",
+                                 f"{backbone.arch!r} contradicts the pre-training config's {facts.arch!r}")
+            planned = [(params, *variant_options(stage, params, facts)) for params in stage.variants()]
+        except StageError as error:
+            raise SpecError(spec.path, error.key, error.message) from error
+        if PRETRAIN_DATASET not in spec.datasets:
+            self.warnings.append(f"{spec.path}: datasets.{PRETRAIN_DATASET}: not declared; pre-training stage "
+                                 f"{backbone.name!r} will use its config's data_root")
+        sources = []
+        for params, stage_options, epochs, evaluated in planned:
+            resolved = {**facts.defaults, **params, "epochs": epochs}
+            cell = self.pretrain_cell(backbone, config, resolved, stage_options, facts.arch)
+            if cell is None:
+                continue
+            self.pretrain_cells.append(cell)
+            for epoch in evaluated:
+                name = variant_name(backbone.name, stage, params, epoch, evaluated)
+                sources.append(Source(
+                    name=name, arch=facts.arch,
+                    checkpoint=str(pretrain_checkpoint_path(Path(cell.work_dir) / "train", epoch)),
+                    digest=f"pretrain:{cell.id}:epoch{epoch}",
+                    pretrain={"stage": backbone.name, "cell": cell.id, "epoch": epoch, "params": resolved},
+                    depends_on=cell.work_dir))
+        return sources
+
+    def pretrain_cell(self, backbone: Backbone, config: Path, params: dict[str, Any], stage_options: dict[str, Any],
+                      arch: str) -> Cell | None:
+        """The pre-training cell of one sweep point (None when its resources cannot reach the batch)."""
+        stage, spec = backbone.pretrain, self.spec
+        resources = stage.resources or spec.resources
+        options: dict[str, Any] = {}
+        root = dataset_root(spec, PRETRAIN_DATASET)
+        if root is not None:
+            options.update({key: str(root) for key in DATA_KEYS})
+        options["randomness.seed"] = stage.seed
+        options.update(stage_options)
+        swept = {name: params[name] for name in stage.sweep}
+        base = variant_name(backbone.name, stage, swept, params["epochs"], (params["epochs"],))
+        label = ".".join(_UNSAFE.sub("_", p) for p in (PRETRAIN_TASK, stage.recipe, base, f"s{stage.seed}"))
+        recipe = pretrain_recipe(stage.recipe)
+        lr_override = _lookup(options, LR_KEY)
+        try:
+            batch = plan_batch(recipe, resources, None, None if lr_override is None else float(lr_override),
+                               f"{stage.key}.resources")
+        except BatchError as error:
+            self.refuse_stage(stage.key, label, config, str(error))
+            return None
+        options.update(batch_options(batch))
+        identity = json.dumps(
+            {"cell": {"backbone": base, "arch": arch, "task": PRETRAIN_TASK, "recipe": stage.recipe, "params": params,
+                      "seed": stage.seed, "processes": batch.processes},
+             "config": self.config_digest(config), "options": options, "packages": package_versions()},
+            sort_keys=True, default=str)
+        cell_id = hashlib.sha256(identity.encode()).hexdigest()[:16]
+        return Cell(
+            id=cell_id, label=label, backbone=base, arch=arch, checkpoint="", task=PRETRAIN_TASK,
+            dataset=PRETRAIN_DATASET, recipe=stage.recipe, protocol=None, resolution=224, eval_mode="ss",
+            seed=stage.seed, config=str(config), cfg_options=options,
+            work_dir=str(cells_dir(spec.work_root) / f"{label}-{cell_id[:10]}"), resources=resources,
+            gpu_hours=0.0,  # not estimated: no published pre-training throughput per GPU
+            checkpoint_policy="last", max_attempts=spec.max_attempts, processes=batch.processes,
+            effective_batch=batch.effective_batch, per_gpu_batch=batch.per_gpu_batch, accumulation=batch.accumulation,
+            lr=batch.lr, recipe_batch=batch.recipe_batch, recipe_lr=batch.recipe_lr, off_recipe=batch.off_recipe,
+            off_recipe_reason=batch.off_recipe_reason,
+            pretrain={"stage": backbone.name, "cell": cell_id, "params": params},
+        )
+
+    def refuse_stage(self, key: str, label: str, config: Path, reason: str) -> None:
+        refusal = Refusal(cell=label, config=config_name(config), reason=reason)
+        self.refused.append(refusal)
+        self.warnings.append(f"{self.spec.path}: {key}: refused {refusal.message}")
+
     def plan(self) -> Plan:
-        cells = [cell for entry in self.spec.tasks for cell in self.cells_for(entry)]
+        for backbone in self.spec.backbones:
+            self.sources_of(backbone)  # plans the pre-training cells, before the transfer cells that wait on them
+        cells = [*self.pretrain_cells, *(cell for entry in self.spec.tasks for cell in self.cells_for(entry))]
         self.digests.save()
         by_id: dict[str, Cell] = {}
         for cell in cells:
@@ -318,7 +454,9 @@ def plan_matrix(spec: MatrixSpec, only: str | None = None) -> Plan:
         from fnmatch import fnmatchcase
 
         patterns = [p if any(ch in p for ch in "*?[") else f"*{p}*" for p in only.split(",")]
-        plan.cells = [c for c in plan.cells if any(fnmatchcase(c.label, p) or fnmatchcase(c.id, p) for p in patterns)]
+        kept = [c for c in plan.cells if any(fnmatchcase(c.label, p) or fnmatchcase(c.id, p) for p in patterns)]
+        needed = {c.depends_on for c in kept if c.depends_on}  # a kept transfer cell keeps its pre-training
+        plan.cells = [c for c in plan.cells if c in kept or c.work_dir in needed]
         plan.refused = [r for r in plan.refused if any(fnmatchcase(r.cell, p) for p in patterns)]
     return plan
 

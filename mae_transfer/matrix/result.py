@@ -31,6 +31,8 @@ from pathlib import Path
 from typing import Any
 
 from mae_transfer.matrix.planner import Cell, package_versions
+from mae_transfer.matrix.pretrain_stage import METRICS as PRETRAIN_METRICS
+from mae_transfer.matrix.pretrain_stage import PRETRAIN_TASK
 from mae_transfer.matrix.state import RESULT_NAME
 from mae_transfer.paths import checkout_root
 from mae_transfer.matrix.tasks import TASKS
@@ -72,15 +74,16 @@ def read_train_metrics(train_dir: Path, name: str = "metrics.json") -> dict[str,
 
 def leaderboard_metrics(task: str, raw: dict[str, float], source: str) -> dict[str, float]:
     """Map raw metric keys to the leaderboard's names for ``task`` (first candidate found wins)."""
+    names = PRETRAIN_METRICS if task == PRETRAIN_TASK else TASKS[task].metrics
     metrics = {}
-    for name, candidates in TASKS[task].metrics.items():
+    for name, candidates in names.items():
         for key in candidates:
             found = next((v for k, v in raw.items() if k == key or k.endswith("/" + key)), None)
             if found is not None:
                 metrics[name] = found
                 break
     if not metrics:
-        expected = {name: list(c) for name, c in TASKS[task].metrics.items()}
+        expected = {name: list(c) for name, c in names.items()}
         raise ResultError(f"{source}: none of the expected metric keys for {task} found; expected {expected}, "
                           f"found {sorted(raw)}")
     return metrics
@@ -163,6 +166,23 @@ def check_batch(cell: Cell, run: dict[str, Any]) -> None:
                           f"(optim_wrapper.optimizer.lr in {run['config']})")
 
 
+def pretrain_outputs(cell: Cell, train_dir: Path) -> dict[str, Any]:
+    """A pre-training cell's evaluated checkpoints (``{epoch: path}``), each checked to exist.
+
+    Raises:
+        ResultError: a checkpoint its transfer cells wait for was not written.
+    """
+    from mae_transfer.pretrain.checkpoint import pretrain_checkpoint_path
+
+    epochs = next((v for k, v in cell.cfg_options.items() if k.endswith(".save_epochs")), [])
+    written = {str(epoch): str(pretrain_checkpoint_path(train_dir, int(epoch))) for epoch in epochs}
+    missing = [path for path in written.values() if not Path(path).is_file()]
+    if missing:
+        raise ResultError(f"cell {cell.label}: pre-training finished without the checkpoints its transfer cells "
+                          f"evaluate: {missing}")
+    return {"pretrain_checkpoints": written}
+
+
 def checkpoint_provenance(cell: Cell, train_dir: Path) -> dict[str, Any]:
     """The pretrained checkpoint's sha256 and the summary of its load in the trainer.
 
@@ -194,13 +214,13 @@ def build_result(cell: Cell, train_dir: Path, world_size: int, raw: dict[str, fl
     """
     run = run_batch(train_dir, cell.config, world_size)
     check_batch(cell, run)
-    checkpoint = checkpoint_provenance(cell, train_dir)
+    checkpoint = pretrain_outputs(cell, train_dir) if cell.task == PRETRAIN_TASK else checkpoint_provenance(cell, train_dir)
     return {
         "schema": SCHEMA,
         "cell": {
             "id": cell.id, "label": cell.label, "backbone": cell.backbone, "arch": cell.arch, "task": cell.task,
             "recipe": cell.recipe, "protocol": cell.protocol, "resolution": cell.resolution, "seed": cell.seed,
-            "config": cell.config, "checkpoint": cell.checkpoint,
+            "config": cell.config, "checkpoint": cell.checkpoint, "pretrain": cell.pretrain,
         },
         "metrics": leaderboard_metrics(cell.task, raw, str(train_dir / "metrics.json")),
         "raw_metrics": raw,
@@ -275,7 +295,12 @@ def check_result(payload: dict[str, Any], path: Path, cell_id: str | None = None
         raise ResultError(f"{path}: key 'raw_metrics': expected a mapping")
     for name, value in raw.items():
         _check_metric(path, f"raw_metrics.{name}", value, percent=False)
-    if payload.get("schema", 1) >= 2:
+    if payload["cell"]["task"] == PRETRAIN_TASK:
+        written = payload["provenance"].get("pretrain_checkpoints")
+        if not isinstance(written, dict) or not all(isinstance(p, str) for p in written.values()):
+            raise ResultError(f"{path}: key 'provenance.pretrain_checkpoints': expected a mapping of epochs to "
+                              f"checkpoint paths, got {written!r}")
+    elif payload.get("schema", 1) >= 2:
         _check_checkpoint_provenance(path, payload["provenance"])
     recorded = payload["cell"]["id"]
     expected = cell_id if cell_id is not None else _cell_json_id(path.parent)

@@ -15,6 +15,7 @@ from typing import Any
 
 import yaml
 
+from mae_transfer.matrix.pretrain_stage import PARAMS, PRETRAIN_RECIPES, PretrainStage
 from mae_transfer.matrix.strict_yaml import load_yaml_file
 
 TASK_DATASETS: dict[str, str] = {
@@ -71,6 +72,8 @@ class Backbone:
     ``checkpoint`` is a path, or ``generate:ARCH`` for a tiny random MAE-format checkpoint the
     matrix writes itself (``{'model': state_dict}`` of ``build_vit(ARCH, depth=depth)`` seeded
     with 0; ``depth`` only applies to generated checkpoints and defaults to the arch's).
+    A backbone with ``pretrain`` (and an empty ``checkpoint``) is made by MAE pre-training in the
+    matrix itself (:mod:`mae_transfer.matrix.pretrain_stage`).
     """
 
     name: str
@@ -78,6 +81,7 @@ class Backbone:
     arch: str = "auto"
     format: str = "auto"
     depth: int | None = None
+    pretrain: PretrainStage | None = None
 
     @property
     def generated(self) -> bool:
@@ -237,12 +241,73 @@ def _dotted_keys(mapping: dict[str, Any], prefix: str = "") -> list[str]:
     return keys
 
 
-def _backbone(reader: _Reader, raw: Any, key: str) -> Backbone:
-    raw = reader.mapping(raw, key, ("name", "checkpoint", "arch", "format", "depth"))
+def _stage_value(reader: _Reader, name: str, value: Any, key: str) -> Any:
+    """One named pre-training parameter, checked (``mask_ratio`` strictly between 0 and 1)."""
+    if name == "norm_pix_loss":
+        if not isinstance(value, bool):
+            raise reader.fail(key, f"{value!r} is not allowed; allowed values: true, false")
+        return value
+    if name == "mask_ratio":
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value < 1:
+            raise reader.fail(key, f"{value!r} is not allowed; expected a fraction strictly between 0 and 1 "
+                              "(0 masks no patch, 1 leaves no visible patch)")
+        return float(value)
+    return reader.integer(value, key, 1)
+
+
+def _stage(reader: _Reader, raw: Any, key: str, resources: Resources) -> PretrainStage:
+    allowed = ("config", "recipe", *PARAMS, "evaluate_epochs", "sweep", "overrides", "resources", "seed")
+    raw = reader.mapping(raw, key, allowed)
+    if "config" not in raw:
+        raise reader.fail(f"{key}.config", "missing; a pre-training stage needs a config (e.g. "
+                          "pretrain/mae_vit-base-p16_normpix-amp-800e_in1k-224.py)")
+    params = {name: _stage_value(reader, name, raw[name], f"{key}.{name}") for name in PARAMS if name in raw}
+    sweep: dict[str, tuple[Any, ...]] = {}
+    for name, values in reader.mapping(raw.get("sweep", {}), f"{key}.sweep", PARAMS).items():
+        where = f"{key}.sweep.{name}"
+        if name in params:
+            raise reader.fail(where, f"{name} is both set ({params[name]!r}) and swept; keep one")
+        if not isinstance(values, list) or not values:
+            raise reader.fail(where, "expected a non-empty list of values")
+        checked = tuple(_stage_value(reader, name, v, f"{where}[{i}]") for i, v in enumerate(values))
+        if len(set(checked)) != len(checked):
+            raise reader.fail(where, f"{values!r}: expected distinct values")
+        sweep[name] = checked
+    evaluate = raw.get("evaluate_epochs")
+    if evaluate is not None:
+        if not isinstance(evaluate, list) or not evaluate:
+            raise reader.fail(f"{key}.evaluate_epochs", "expected a non-empty list of epoch counts >= 1")
+        evaluate = tuple(reader.integer(e, f"{key}.evaluate_epochs[{i}]", 1) for i, e in enumerate(evaluate))
+    return PretrainStage(
+        config=reader.string(raw["config"], f"{key}.config"),
+        recipe=reader.choice(raw.get("recipe", "paper"), f"{key}.recipe", PRETRAIN_RECIPES),
+        params=params, sweep=sweep, evaluate_epochs=evaluate,
+        overrides=reader.overrides(raw.get("overrides"), f"{key}.overrides"),
+        resources=reader.resources(raw["resources"], f"{key}.resources", resources) if "resources" in raw else None,
+        seed=reader.integer(raw.get("seed", 0), f"{key}.seed", 0), key=key,
+    )
+
+
+def _backbone(reader: _Reader, raw: Any, key: str, resources: Resources) -> Backbone:
+    raw = reader.mapping(raw, key, ("name", "checkpoint", "arch", "format", "depth", "pretrain"))
+    if "pretrain" in raw:
+        if "checkpoint" in raw or "depth" in raw:
+            raise reader.fail(f"{key}.pretrain", "a pre-trained backbone takes no checkpoint or depth: its "
+                              "checkpoints are the pre-training's")
+        if "name" not in raw:
+            raise reader.fail(f"{key}.name", "missing; every backbone needs a name")
+        name = reader.string(raw["name"], f"{key}.name")
+        if not NAME_PATTERN.match(name):
+            raise reader.fail(f"{key}.name", f"{name!r} is not allowed; use letters, digits, '_', '.', '-'")
+        return Backbone(name=name, checkpoint="", arch=reader.choice(raw.get("arch", "auto"), f"{key}.arch",
+                                                                      ("auto", *ARCHS)),
+                        format=reader.choice(raw.get("format", "auto"), f"{key}.format", FORMATS),
+                        pretrain=_stage(reader, raw["pretrain"], f"{key}.pretrain", resources))
     for required in ("name", "checkpoint"):
         if required not in raw:
             raise reader.fail(f"{key}.{required}", "missing; every backbone needs a name and a checkpoint "
-                              f"(a path or {GENERATE_PREFIX}ARCH with ARCH one of {', '.join(ARCHS)})")
+                              f"(a path or {GENERATE_PREFIX}ARCH with ARCH one of {', '.join(ARCHS)}), "
+                              "or a pre-training stage (pretrain:)")
     name = reader.string(raw["name"], f"{key}.name")
     if not NAME_PATTERN.match(name):
         raise reader.fail(f"{key}.name", f"{name!r} is not allowed; use letters, digits, '_', '.', '-'")
@@ -349,12 +414,12 @@ def load_spec(path: str | Path, work_root: str | Path | None = None) -> MatrixSp
         raise reader.fail("name", f"{name!r} is not allowed; use letters, digits, '_', '.', '-'")
     if not isinstance(raw["backbones"], list) or not raw["backbones"]:
         raise reader.fail("backbones", "expected a non-empty list of {name, checkpoint, arch, format}")
-    backbones = tuple(_backbone(reader, item, f"backbones[{i}]") for i, item in enumerate(raw["backbones"]))
+    resources = reader.resources(raw.get("resources", {}), "resources", Resources())
+    backbones = tuple(_backbone(reader, item, f"backbones[{i}]", resources) for i, item in enumerate(raw["backbones"]))
     names = [b.name for b in backbones]
     duplicates = sorted({n for n in names if names.count(n) > 1})
     if duplicates:
         raise reader.fail("backbones", f"duplicate names {duplicates}; each backbone needs its own name")
-    resources = reader.resources(raw.get("resources", {}), "resources", Resources())
     if not isinstance(raw["tasks"], list) or not raw["tasks"]:
         raise reader.fail("tasks", f"expected a non-empty list of tasks; allowed task names: {', '.join(TASK_DATASETS)}")
     tasks = tuple(_task(reader, item, f"tasks[{i}]", set(names), resources) for i, item in enumerate(raw["tasks"]))

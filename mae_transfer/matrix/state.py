@@ -181,6 +181,16 @@ def mark_submitted(cell_dir: Path, job_id: str) -> CellState:
     return _update(cell_dir, change)
 
 
+def mark_blocked(cell_dir: Path, reason: str) -> CellState:
+    """Record that the cell waits on a pre-training cell that failed (not an attempt; no job)."""
+
+    def change(state: CellState) -> None:
+        state.state, state.pid, state.job_id, state.finished = "blocked", None, None, time.time()
+        state.error_tail = reason
+
+    return _update(cell_dir, change)
+
+
 class CellBusy(RuntimeError):
     """Another trainer holds the cell's lock."""
 

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Iterator
 
 from mae_transfer.matrix.planner import Plan, dataset_root, generated_checkpoint_path
-from mae_transfer.matrix.state import CELL_NAME, RESULT_NAME, lock_held, read_state
+from mae_transfer.matrix.state import CELL_NAME, RESULT_NAME, lock_held, mark_blocked, read_state
 from mae_transfer.records import atomic_write_json
 from mae_transfer.matrix.result import ResultError, validate_result
 
@@ -42,6 +42,7 @@ class RunSummary:
     submitted: list[str] = field(default_factory=list)
     interrupted: list[str] = field(default_factory=list)
     queued: list[str] = field(default_factory=list)
+    blocked: list[str] = field(default_factory=list)
 
     @property
     def nothing_to_do(self) -> bool:
@@ -112,8 +113,44 @@ def prepare(plan: Plan) -> None:
             atomic_write_json(path, payload)
 
 
-def select(plan: Plan, retry_failed: bool, summary: RunSummary) -> list:
-    """The cells this run should start, recording the others in ``summary``."""
+def blocked_reason(cell, dependency_dir: Path) -> str:
+    """Why a transfer cell cannot run: its pre-training cell failed (the failure's last line)."""
+    state = read_state(dependency_dir)
+    lines = state.error_tail.strip().splitlines()
+    return (f"waits on the pre-training cell {dependency_dir.name}, which failed after {state.attempts} attempt(s)"
+            f"{': ' + lines[-1] if lines else ''}; the next 'mae-transfer run' retries it while it has attempts "
+            "left (--retry-failed after that)")
+
+
+def waiting_on(cell, chosen_dirs: set[str], summary: RunSummary, slurm: bool) -> bool:
+    """Whether a transfer cell can be started (or submitted) by this run, given its pre-training cell.
+
+    It can when the pre-training is done, is started by this run, or (SLURM) is queued as a job
+    it can depend on. It is recorded ``blocked`` when the pre-training failed and is not retried,
+    and ``queued`` when the pre-training runs elsewhere (a local run cannot wait for it).
+    """
+    if cell.depends_on is None or cell.depends_on in chosen_dirs:
+        return True
+    dependency = Path(cell.depends_on)
+    if is_done(dependency):
+        return True
+    state = read_state(dependency)
+    if state.state in ("submitted", "interrupted") and state.job_id and slurm and job_waiting(state.job_id):
+        return True
+    if state.state in ("running", "submitted") and not state.interrupted:
+        summary.queued.append(cell.label)
+        return False
+    mark_blocked(Path(cell.work_dir), blocked_reason(cell, dependency))
+    summary.blocked.append(cell.label)
+    return False
+
+
+def select(plan: Plan, retry_failed: bool, summary: RunSummary, slurm: bool = False) -> list:
+    """The cells this run should start, recording the others in ``summary``.
+
+    Pre-training cells come first in a plan; a transfer cell is kept only when its pre-training
+    is done, kept too, or (SLURM) queued (:func:`waiting_on`).
+    """
     chosen = []
     for cell in plan.cells:
         cell_dir = Path(cell.work_dir)
@@ -131,7 +168,28 @@ def select(plan: Plan, retry_failed: bool, summary: RunSummary) -> list:
             summary.exhausted.append(cell.label)
             continue
         chosen.append(cell)
-    return chosen
+    chosen_dirs = {cell.work_dir for cell in chosen}
+    return [cell for cell in chosen if waiting_on(cell, chosen_dirs, summary, slurm)]
+
+
+def run_stages(cells: list, run) -> list:
+    """Run the cells whose pre-training is done, then those whose pre-training this run finished.
+
+    ``run(cells)`` runs one wave; the transfer cells whose pre-training failed are recorded
+    ``blocked`` and returned (their labels).
+    """
+    first = [cell for cell in cells if cell.depends_on is None or is_done(Path(cell.depends_on))]
+    run(first)
+    waiting = [cell for cell in cells if cell not in first]
+    ready = [cell for cell in waiting if is_done(Path(cell.depends_on))]
+    blocked = []
+    for cell in waiting:
+        if cell not in ready:
+            mark_blocked(Path(cell.work_dir), blocked_reason(cell, Path(cell.depends_on)))
+            blocked.append(cell.label)
+    if ready:
+        run(ready)
+    return blocked
 
 
 def execute(plan: Plan, executor: str = "local", max_parallel: int | None = None, retry_failed: bool = False,
@@ -141,7 +199,7 @@ def execute(plan: Plan, executor: str = "local", max_parallel: int | None = None
         raise ValueError(f"unknown executor {executor!r}; expected one of {', '.join(EXECUTORS)}")
     summary = RunSummary()
     with matrix_lock(plan.spec.work_root):
-        cells = select(plan, retry_failed, summary)
+        cells = select(plan, retry_failed, summary, slurm=executor == "slurm")
         if not cells:
             return summary
         prepare(plan)
@@ -153,5 +211,6 @@ def execute(plan: Plan, executor: str = "local", max_parallel: int | None = None
         else:
             from mae_transfer.matrix.executors.local import run_local
 
-            run_local(cells, parallel, summary, torchrun=executor == "torchrun", nproc_per_node=nproc_per_node)
+            summary.blocked += run_stages(cells, lambda wave: run_local(
+                wave, parallel, summary, torchrun=executor == "torchrun", nproc_per_node=nproc_per_node))
     return summary
