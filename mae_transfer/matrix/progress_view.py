@@ -23,8 +23,8 @@ from typing import IO, Iterable, Iterator, Sequence
 
 from rich.console import Console
 from rich.live import Live
-from rich.markup import escape
 from rich.table import Table
+from rich.text import Text
 
 from mae_transfer.matrix.planner import Cell
 from mae_transfer.matrix.result import ResultError, leaderboard_metrics
@@ -130,12 +130,16 @@ def render(views: Sequence[CellView], title: str = "") -> Table:
     counts = {s: sum(v.state == s for v in views) for s in _COLOURS}
     summary = ", ".join(f"{n} {s}" for s, n in counts.items() if n)
     table = Table(title=f"{title}: {summary}" if title else summary)
-    for column in ("cell", "state", "step", "metric", "ETA", "attempts"):
-        table.add_column(column, overflow="fold", justify="right" if column in ("ETA", "attempts") else "left")
+    # minimum widths keep the columns from jumping as the numbers grow
+    widths = {"cell": None, "state": None, "step": 12, "metric": 11, "ETA": 7, "attempts": None}
+    for column, width in widths.items():
+        table.add_column(column, overflow="fold", min_width=width,
+                         justify="right" if column in ("ETA", "attempts") else "left")
     for view in views:
-        colour = _COLOURS.get(view.state, "white")
-        table.add_row(escape(view.label), f"[{colour}]{view.state}[/{colour}]", _progress_text(view),
-                      escape(_metric_text(view)), format_duration(view.eta_seconds), str(view.attempts))
+        # Text, not markup strings: a summary line printed with markup off redraws the table too
+        table.add_row(Text(view.label), Text(view.state, style=_COLOURS.get(view.state, "white")),
+                      Text(_progress_text(view)), Text(_metric_text(view)), Text(format_duration(view.eta_seconds)),
+                      Text(str(view.attempts)))
     return table
 
 

@@ -45,8 +45,10 @@ def test_table_shows_step_total_eta_and_main_metric(tmp_path: Path) -> None:
     _finish_done(done, top1=37.5)
 
     console = Console(record=True, width=200)
-    console.print(render([snapshot(running, now=now + 30), snapshot(done, now=now)], title="t"))
+    # markup=False: how Live redraws the table under a summary line printed as plain text
+    console.print(render([snapshot(running, now=now + 30), snapshot(done, now=now)], title="t"), markup=False)
     text = console.export_text()
+    assert "[" not in text  # no markup shown literally
     row = next(line for line in text.splitlines() if running.label in line)
     assert "running" in row and "40/100 (40%)" in row and "top1 12.50" in row and "1:29:30" in row
     row = next(line for line in text.splitlines() if done.label in line)
@@ -71,7 +73,8 @@ def test_plain_mode_prints_one_summary_line_per_cell_finished_during_the_run(tmp
         while finishes.label not in out.getvalue() and time.time() < deadline:
             time.sleep(0.01)
         mark_running(Path(fails.work_dir), None)
-        mark_finished(Path(fails.work_dir), ok=False, error_tail="Traceback (most recent call last):\nValueError: bad lr\n")
+        error = "Traceback (most recent call last):\nValueError: bad lr\n"
+        mark_finished(Path(fails.work_dir), ok=False, error_tail=error)
         time.sleep(0.05)  # several polls see both cells finished
     lines = out.getvalue().splitlines()
     assert len(lines) == 2, lines
@@ -93,6 +96,16 @@ def test_an_error_in_the_view_is_logged_once_and_stops_it(tmp_path: Path, monkey
         with view:
             time.sleep(0.1)
     assert [r.getMessage() for r in caplog.records] == ["progress view stopped after an error (the run goes on)"]
+
+
+def test_ctrl_c_stops_the_view_and_is_raised_again(tmp_path: Path) -> None:
+    cells = _cells(tmp_path, seeds=1)
+    with pytest.raises(KeyboardInterrupt):
+        with progress_view.show_progress(cells, title="t") as view:
+            raise KeyboardInterrupt
+    assert view is not None and not view._thread.is_alive()
+    with progress_view.show_progress(cells, enabled=False) as disabled:
+        assert disabled is None
 
 
 def test_summary_line_of_a_blocked_cell_names_the_reason(tmp_path: Path) -> None:
