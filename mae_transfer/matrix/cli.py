@@ -49,6 +49,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     run.add_argument("--cluster", choices=("slurm", "local"), help="submitit cluster (local: run jobs here)")
     run.add_argument("--wait", action="store_true", help="slurm: block until the submitted jobs finish")
     run.add_argument("--sbatch-only", action="store_true", help="slurm: write sbatch array scripts, submit nothing")
+    run.add_argument("--no-progress", action="store_true",
+                     help="no live progress table on stderr and no per-cell summary lines")
     from mae_transfer.matrix import rehearse_cli
 
     rehearse_cli.add_arguments(run)
@@ -140,6 +142,7 @@ def _plan(args: argparse.Namespace) -> int:
 
 def _run(args: argparse.Namespace) -> int:
     from mae_transfer.matrix.executors import MatrixBusy, execute
+    from mae_transfer.matrix.progress_view import show_progress, watched_cells
 
     plan = plan_of(args)
     for warning in plan.warnings:
@@ -151,9 +154,13 @@ def _run(args: argparse.Namespace) -> int:
     options = {"cluster": args.cluster, "wait": args.wait, "sbatch_only": args.sbatch_only}
     # SIGTERM (a killed or preempted `run`) takes the Ctrl-C path: cells stopped and left resumable.
     signal.signal(signal.SIGTERM, _raise_interrupt)
+    # live progress while cells train here (or, with --wait, on SLURM); submitting alone shows none
+    watch = not args.no_progress and (args.executor != "slurm" or (args.wait and not args.sbatch_only))
     try:
-        summary = execute(plan, executor=args.executor, max_parallel=args.max_parallel, retry_failed=args.retry_failed,
-                          nproc_per_node=args.nproc_per_node, slurm_options=options if args.executor == "slurm" else None)
+        with show_progress(watched_cells(plan.cells) if watch else [], title=plan.spec.name):
+            summary = execute(plan, executor=args.executor, max_parallel=args.max_parallel,
+                              retry_failed=args.retry_failed, nproc_per_node=args.nproc_per_node,
+                              slurm_options=options if args.executor == "slurm" else None)
     except MatrixBusy as error:
         print(f"error: {error}", file=sys.stderr)
         return 3
