@@ -167,6 +167,17 @@ def _off_recipe_reason(outcome: CellOutcome) -> str:
     return ""
 
 
+def tally(entry: Entry, outcome: CellOutcome, metric: str) -> None:
+    """Count one seed of ``entry``: its value, or why it has none (a done cell without the metric: missing)."""
+    entry.planned += 1
+    if outcome.status == "done" and metric in outcome.result["metrics"]:
+        entry.values.append(float(outcome.result["metrics"][metric]))
+    elif outcome.status == "done":
+        entry.missing += 1
+    else:
+        setattr(entry, outcome.status, getattr(entry, outcome.status) + 1)
+
+
 def extra_layouts(collection: Collection) -> list[TableLayout]:
     """A plain table for each task no paper table lays out, its columns the metrics its results hold."""
     covered = {task for layout in LAYOUTS for task, _, _ in layout.columns}
@@ -216,14 +227,8 @@ def _build_table(layout: TableLayout, collection: Collection, index: dict[tuple,
             entry = row.entries.setdefault((task, metric), Entry())
             entry.reference = index.get(reference_key(task, cell.recipe, cell.arch, cell.protocol, cell.resolution,
                                                       cell.eval_mode, metric))
-            entry.planned += 1
             entry.off_recipe = entry.off_recipe or bool(reason)
-            if outcome.status == "done" and metric in outcome.result["metrics"]:
-                entry.values.append(float(outcome.result["metrics"][metric]))
-            elif outcome.status == "done":
-                entry.missing += 1
-            else:
-                setattr(entry, outcome.status, getattr(entry, outcome.status) + 1)
+            tally(entry, outcome, metric)
         if outcome.status == "done":
             provenance = outcome.result["provenance"]
             for key in PROVENANCE:

@@ -96,7 +96,8 @@ def difference_rows(table: Table) -> tuple[list[str], list[list[str]]]:
     return header, body
 
 
-def _markdown_table(header: list[str], body: list[list[str]]) -> list[str]:
+def markdown_table(header: list[str], body: list[list[str]]) -> list[str]:
+    """The lines of a Markdown table."""
     return ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|",
             *("| " + " | ".join(cells) + " |" for cells in body)]
 
@@ -108,7 +109,7 @@ def render_markdown(name: str, tables: list[Table], problems: list[str]) -> str:
         lines += ["No cells planned.", ""]
     for table in tables:
         header, body, sources = table_rows(table)
-        lines += [f"## {table.layout.title}", "", *_markdown_table(header, body), ""]
+        lines += [f"## {table.layout.title}", "", *markdown_table(header, body), ""]
         lines += [f"- [{i}] {source}" for i, source in enumerate(sources, 1)]
         notes = off_recipe_notes(table)
         lines += [f"- {note}" for note in notes]
@@ -117,7 +118,7 @@ def render_markdown(name: str, tables: list[Table], problems: list[str]) -> str:
         header, body = difference_rows(table)
         if body:
             lines += [f"Difference to the baseline {table.differences[0].baseline.backbone} (other − baseline, "
-                      "means over seeds):", "", *_markdown_table(header, body), ""]
+                      "means over seeds):", "", *markdown_table(header, body), ""]
     if problems:
         lines += ["## Problems", ""] + [f"- {problem}" for problem in problems] + [""]
     return "\n".join(lines)
@@ -128,7 +129,8 @@ CSV_HEADER = ("table", "backbone", "arch", "task", "recipe", "variant", "metric"
               "vs_baseline")
 
 
-def _number(value: float | None) -> str:
+def number_text(value: float | None) -> str:
+    """A CSV number (4 decimals; empty for None)."""
     return "" if value is None else f"{value:.4f}"
 
 
@@ -145,18 +147,18 @@ def render_csv(tables: list[Table]) -> str:
                 reference = entry.reference
                 writer.writerow([
                     table.layout.key, row.backbone, row.arch, task, row.recipe, row.variant, metric,
-                    _number(entry.mean), _number(entry.std), entry.n, entry.planned, entry.failed, entry.blocked,
+                    number_text(entry.mean), number_text(entry.std), entry.n, entry.planned, entry.failed, entry.blocked,
                     entry.running,
-                    entry.missing, "" if reference is None else f"{reference.value:g}", _number(entry.delta),
+                    entry.missing, "" if reference is None else f"{reference.value:g}", number_text(entry.delta),
                     "" if reference is None else reference.source,
                     *("/".join(sorted(row.provenance[key])) for key in PROVENANCE),
                     "; ".join(row.off_recipe) if entry.off_recipe else "",
-                    "" if difference is None else _number(difference.value(task, metric)),
+                    "" if difference is None else number_text(difference.value(task, metric)),
                 ])
     return buffer.getvalue()
 
 
-_STYLE = """body{font-family:system-ui,sans-serif;margin:2em;color:#222}
+HTML_STYLE = """body{font-family:system-ui,sans-serif;margin:2em;color:#222}
 table{border-collapse:collapse;margin:1em 0}td,th{border:1px solid #ccc;padding:4px 8px;font-size:14px}
 th{background:#f3f3f3}tr.reference td{color:#555;font-style:italic}.problems{color:#a00}"""
 
@@ -173,7 +175,7 @@ def render_html(name: str, tables: list[Table], problems: list[str], chart_png: 
     """One self-contained HTML file: the tables and the chart embedded as base64."""
     escape = html.escape
     parts = ["<!DOCTYPE html>", "<html><head><meta charset='utf-8'>", f"<title>Leaderboard: {escape(name)}</title>",
-             f"<style>{_STYLE}</style></head><body>", f"<h1>Leaderboard: {escape(name)}</h1>"]
+             f"<style>{HTML_STYLE}</style></head><body>", f"<h1>Leaderboard: {escape(name)}</h1>"]
     for table in tables:
         header, body, sources = table_rows(table)
         parts += [f"<h2>{escape(table.layout.title)}</h2>", "<table>",
