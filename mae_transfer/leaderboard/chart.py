@@ -21,8 +21,7 @@ def render_png(tables: list[Table]) -> bytes | None:
                 entry = row.entries.get((task, metric))
                 if entry is None or entry.mean is None:
                     continue
-                label = (f"{row.backbone}\n{row.recipe}" + (f" {row.variant}" if row.variant else "")
-                         + (" †" if entry.off_recipe else ""))
+                label = " ".join(filter(None, [row.backbone, row.recipe, row.variant, "†" if entry.off_recipe else ""]))
                 reference = entry.reference.value if entry.reference else None
                 bars.append((label, entry.mean, entry.std or 0.0, reference))
             if bars:
@@ -34,7 +33,7 @@ def render_png(tables: list[Table]) -> bytes | None:
     matplotlib.use("Agg")
     from matplotlib import pyplot as plt
 
-    figure, axes = plt.subplots(1, len(panels), figsize=(max(4.0, 3.2 * len(panels)), 4.0), squeeze=False)
+    figure, axes = plt.subplots(1, len(panels), figsize=(max(4.0, 3.2 * len(panels)), 4.8), squeeze=False)
     width = 0.38
     for axis, (title, bars) in zip(axes[0], panels):
         positions = range(len(bars))
@@ -42,7 +41,7 @@ def render_png(tables: list[Table]) -> bytes | None:
                  label="this run", color="#3b75af", capsize=3)
         axis.bar([p + width / 2 for p in positions], [b[3] or 0.0 for b in bars], width, label="paper",
                  color="#bbbbbb", hatch="//")
-        axis.set_xticks(list(positions), [b[0] for b in bars], fontsize=7)
+        axis.set_xticks(list(positions), [b[0] for b in bars], fontsize=7, rotation=30, ha="right")
         axis.set_title(title, fontsize=9)
         axis.set_ylabel("percent")
     axes[0][0].legend(fontsize=7)
@@ -63,14 +62,14 @@ def render_sweep_png(tables: list[SweepTable]) -> bytes | None:
     numeric = all(value_order(row.value)[0] == 0 for table in tables for row in table.rows)
     categories = list(dict.fromkeys(row.label for table in tables for row in table.rows))
     panels: dict[tuple, tuple[str, list]] = {}
-    for table in tables:
+    for index, table in enumerate(tables):
         for column in table.columns:
             points = [(float(row.value) if numeric else categories.index(row.label), row.entries[column].mean,
                        row.entries[column].std or 0.0) for row in table.rows
                       if column in row.entries and row.entries[column].mean is not None]
             if points:
                 key = (column.task, column.recipe, column.variant, column.metric)
-                panels.setdefault(key, (column.header, []))[1].append((table.title, points))
+                panels.setdefault(key, (column.header, []))[1].append((index, table.label, points))
     if not panels:
         return None
     import matplotlib
@@ -81,9 +80,9 @@ def render_sweep_png(tables: list[SweepTable]) -> bytes | None:
     param = tables[0].param
     figure, axes = plt.subplots(1, len(panels), figsize=(max(4.5, 4.0 * len(panels)), 3.6), squeeze=False)
     for axis, (title, lines) in zip(axes[0], panels.values()):
-        for label, points in lines:
+        for index, label, points in lines:  # a table keeps its colour in every panel
             axis.errorbar([p[0] for p in points], [p[1] for p in points], yerr=[p[2] for p in points], marker="o",
-                          capsize=3, label=label)
+                          capsize=3, label=label, color=f"C{index % 10}")
         if not numeric:
             axis.set_xticks(range(len(categories)), categories, fontsize=7)
         axis.set_xlabel(param)

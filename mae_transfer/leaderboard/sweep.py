@@ -56,9 +56,14 @@ class SweepTable:
     rows: list[SweepRow]
 
     @property
-    def title(self) -> str:
+    def label(self) -> str:
+        """The stage and the held parameters, e.g. ``mae_tiny (decoder_depth=8 epochs=100)``."""
         held = " ".join(f"{name}={value_text(value)}" for name, value in sorted(self.fixed.items()))
-        return f"{self.param} sweep: stage {self.stage}" + (f" ({held})" if held else "")
+        return self.stage + (f" ({held})" if held else "")
+
+    @property
+    def title(self) -> str:
+        return f"{self.param} sweep: stage {self.label}"
 
 
 def value_text(value: Any) -> str:
@@ -120,7 +125,7 @@ def build_sweeps(collection: Collection, param: str) -> list[SweepTable]:
         if not outcome.planned:
             label += f" not planned ({outcome.cell.id[:10]})"
         stage = str(pretrain.get("stage", outcome.cell.backbone))
-        key = (stage, tuple(sorted((name, value_text(v)) for name, v in params.items())))
+        key = (stage, tuple(sorted((name, value_order(v)) for name, v in params.items())))
         table = tables.setdefault(key, SweepTable(stage, param, params, [], []))
         row = rows.setdefault(key, {}).setdefault((value_order(value), label), SweepRow(value, label))
         cell = outcome.cell

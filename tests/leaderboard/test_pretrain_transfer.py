@@ -3,12 +3,14 @@ baseline backbone, the pre-training table and blocked cells, over files written 
 
 from __future__ import annotations
 
+import argparse
 import math
 from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
+from mae_transfer.leaderboard import cli as leaderboard_cli
 from mae_transfer.leaderboard import BaselineError, SweepError, build_leaderboard
 from mae_transfer.leaderboard.render import render_html
 from mae_transfer.matrix.planner import Plan, plan_matrix
@@ -241,3 +243,40 @@ def test_a_task_no_paper_table_lays_out_gets_a_plain_table(plan: Plan, tmp_path:
     markdown = build_leaderboard(Plan(plan.spec, [odd])).render("md")
     assert "## voc-detection (no paper table)" in markdown
     assert "| random_init | ViT-B | paper | finetune | 61.00 (n=1) | ss | last | 64 | 1 | - |" in markdown
+
+
+CLI_MATRIX = """
+name: cli
+backbones:
+  - {name: mae, checkpoint: a.pth, arch: vit_base_patch16}
+  - {name: random, checkpoint: r.pth, arch: vit_base_patch16}
+tasks:
+  - {task: inat2017, recipe: paper}
+references: [refs.yaml]
+"""
+
+
+def _leaderboard_command(argv: list[str]) -> int:
+    """`mae-transfer leaderboard ARGV` through its own parser (the full CLI imports every command group)."""
+    parser = argparse.ArgumentParser()
+    leaderboard_cli.register(parser.add_subparsers(dest="command", required=True))
+    args = parser.parse_args(["leaderboard", *argv])
+    return args.func(args)
+
+
+def test_baseline_along_and_plot_through_the_cli(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                 capsys: pytest.CaptureFixture) -> None:
+    monkeypatch.setenv("MAE_TRANSFER_CACHE", str(tmp_path / "cache"))
+    (tmp_path / "m.yaml").write_text(CLI_MATRIX)
+    (tmp_path / "refs.yaml").write_text(REFERENCES)
+    for cell in plan_matrix(load_spec(tmp_path / "m.yaml")).cells:
+        _write_result(cell, {"top1": 71.0 if cell.backbone == "mae" else 60.0})
+    matrix, chart = str(tmp_path / "m.yaml"), tmp_path / "out" / "bars.png"
+    assert _leaderboard_command([matrix, "--baseline", "random", "--plot", str(chart)]) == 0
+    assert "| mae − random | ViT-B | paper | finetune | +11.00 | - | - | - | - |" in capsys.readouterr().out
+    assert chart.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert _leaderboard_command([matrix, "--baseline", "scratch"]) == 2
+    assert "error: --baseline 'scratch': no such backbone in this leaderboard; its backbones are: mae, random" in \
+        capsys.readouterr().err
+    assert _leaderboard_command([matrix, "--along", "mask_ratio"]) == 2
+    assert "no cell of this matrix comes from a pre-training stage" in capsys.readouterr().err
