@@ -49,12 +49,6 @@ _SHOWN = {"pending": "missing", "done": "missing", "submitted": "running", "runn
           "interrupted": "interrupted", "failed": "failed", "blocked": "blocked"}
 
 
-def _state(cell_dir: Path) -> tuple[str, str]:
-    """(status, reason) of a cell without a result: missing, running, interrupted, failed or blocked."""
-    state, reason = describe(cell_dir)
-    return _SHOWN[state], reason
-
-
 def collect(plan: Plan, include_unplanned: bool = False) -> Collection:
     """Read ``result.json`` (or the state) of every cell of ``plan``, and with ``include_unplanned``
     every finished cell directory under the work root that the plan does not hold."""
@@ -69,8 +63,8 @@ def collect(plan: Plan, include_unplanned: bool = False) -> Collection:
                 collection.problems.append(str(error))
                 collection.outcomes.append(CellOutcome(cell, "failed", error=f"corrupt {RESULT_NAME}"))
             else:
-                status, message = _state(cell_dir)
-                collection.outcomes.append(CellOutcome(cell, status, error=message))
+                state, reason = describe(cell_dir)
+                collection.outcomes.append(CellOutcome(cell, _SHOWN[state], error=reason))
             continue
         collection.outcomes.append(CellOutcome(cell, "done", result=result))
     if include_unplanned:

@@ -6,7 +6,8 @@ names PARAM: one table per stage and per setting of the other parameters (held e
 per value of PARAM (numeric order), one column per task metric, each entry the mean ± std over
 seeds as in the paper tables. ``epochs`` is what the evaluated checkpoint was pre-trained for
 (``pretrain["epoch"]``); a checkpoint taken before the end of a longer schedule reads
-``100 (of 200)``. Pre-training cells are not rows (their loss is in the pre-training table), and
+``100 (of 200)`` (along another parameter, that schedule is held like the other parameters:
+``schedule=200``). Pre-training cells are not rows (their loss is in the pre-training table), and
 there are no reference numbers: the reference files hold none for sweeps.
 """
 
