@@ -16,7 +16,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from mae_transfer.leaderboard.aggregate import LAYOUTS, PRETRAIN_TASK, Entry, pretrain_of, tally
+from mae_transfer.leaderboard.aggregate import (LAYOUTS, PRETRAIN_TASK, Entry, off_recipe_variant, pretrain_of, tally,
+                                                variant_of)
 from mae_transfer.leaderboard.collect import CellOutcome, Collection
 
 EPOCHS = "epochs"
@@ -130,8 +131,8 @@ def build_sweeps(collection: Collection, param: str) -> list[SweepTable]:
         table = tables.setdefault(key, SweepTable(stage, param, params, [], []))
         row = rows.setdefault(key, {}).setdefault((value_order(value), label), SweepRow(value, label))
         cell = outcome.cell
-        variant = " ".join(filter(None, [cell.protocol, f"{cell.resolution}px" if cell.resolution != 224 else "",
-                                         cell.eval_mode if cell.eval_mode != "ss" else ""]))
+        # as the paper tables tell rows apart (an off-recipe cell is never averaged with the recipe's)
+        variant = variant_of(cell.protocol, cell.resolution, cell.eval_mode, off_recipe_variant(cell))
         for metric, header in _columns_of(cell.task, outcome):
             column = SweepColumn(cell.task, cell.recipe, variant, metric, header)
             if column not in table.columns:

@@ -280,3 +280,20 @@ def test_baseline_along_and_plot_through_the_cli(tmp_path: Path, monkeypatch: py
         capsys.readouterr().err
     assert _leaderboard_command([matrix, "--along", "mask_ratio"]) == 2
     assert "no cell of this matrix comes from a pre-training stage" in capsys.readouterr().err
+
+
+def test_cells_without_a_result_read_their_state_through_the_state_module(tmp_path: Path,
+                                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    import socket
+
+    monkeypatch.setenv("MAE_TRANSFER_CACHE", str(tmp_path / "cache"))
+    (tmp_path / "m.yaml").write_text(CLI_MATRIX)
+    (tmp_path / "refs.yaml").write_text(REFERENCES)
+    plan = plan_matrix(load_spec(tmp_path / "m.yaml"))
+    dead, submitted = plan.cells
+    # recorded as running on this host by a process that no longer exists: interrupted, not running
+    write_state(Path(dead.work_dir), CellState(state="running", pid=2 ** 22 + 1, host=socket.gethostname(),
+                                               started=1.0, heartbeat=1.0))
+    write_state(Path(submitted.work_dir), CellState(state="submitted", job_id="42"))
+    statuses = {o.cell.id: (o.status, o.error) for o in build_leaderboard(plan).collection.outcomes}
+    assert statuses == {dead.id: ("interrupted", ""), submitted.id: ("running", "")}
