@@ -7,6 +7,9 @@ failed or are missing, the reference number and the delta to it. Nothing planned
 A cell trained at another batch or lr than its recipe's (``off_recipe`` in its plan and its
 result's provenance) gets its own row (the variant names the batch or lr) and its entries are
 marked off-recipe, with the reason, so it is never averaged with or mistaken for the recipe.
+
+Pre-training cells (task ``mae-pretrain``) have their own table, one row per stage and
+parameters; a task no paper table lays out gets a plain table of its own (never dropped).
 """
 
 from __future__ import annotations
@@ -22,16 +25,27 @@ from mae_transfer.matrix.spec import TRANSFER_CLASSIFICATION_TASKS
 from mae_transfer.matrix.tasks import ARCH_LABEL, ARCH_SHORT
 
 
+PRETRAIN_TASK = "mae-pretrain"
+
+
 @dataclass(frozen=True)
 class TableLayout:
-    """One of the paper's tables: a title and its (task, metric, header) columns."""
+    """One of the paper's tables: a title and its (task, metric, header) columns.
+
+    ``percent``: the metrics are percentages (charted against the paper's); ``decimals``: shown digits.
+    """
 
     key: str
     title: str
     columns: tuple[tuple[str, str, str], ...]
+    percent: bool = True
+    decimals: int = 2
 
 
 LAYOUTS = (
+    # the pre-training cells of a matrix's pre-training stages (one row per stage and parameters)
+    TableLayout("pretrain", "MAE pre-training: held-out masked-patch loss (lower is better)",
+                ((PRETRAIN_TASK, "masked_patch_loss", "masked-patch loss ↓"),), percent=False, decimals=4),
     TableLayout("table4", "Table 4: COCO object detection and instance segmentation (Mask R-CNN, ViT + FPN)",
                 (("coco-maskrcnn", "AP_box", "AP box"), ("coco-maskrcnn", "AP_mask", "AP mask"))),
     TableLayout("table5", "Table 5: ADE20K semantic segmentation (UperNet)", (("ade20k-upernet", "mIoU", "mIoU"),)),
@@ -52,6 +66,7 @@ class Entry:
     values: list[float] = field(default_factory=list)
     planned: int = 0
     failed: int = 0
+    blocked: int = 0
     missing: int = 0
     running: int = 0
     interrupted: int = 0
@@ -102,6 +117,7 @@ class Table:
     layout: TableLayout
     rows: list[Row]
     references: list[tuple[str, str, str, dict[tuple[str, str], Reference]]]
+    differences: list = field(default_factory=list)  # `baseline.Difference` rows, set by `baseline.add_baseline`
 
 
 def variant_of(protocol: str | None, resolution: int, eval_mode: str, off_recipe: str = "") -> str:
@@ -129,6 +145,18 @@ def off_recipe_variant(cell: Cell) -> str:
     return " ".join(parts) or "off-recipe"
 
 
+def pretrain_of(outcome: CellOutcome) -> dict | None:
+    """A cell's pre-training coordinates (``Cell.pretrain``, else its result's ``cell.pretrain``), or None."""
+    return outcome.cell.pretrain or ((outcome.result or {}).get("cell") or {}).get("pretrain")
+
+
+def params_text(pretrain: dict | None) -> str:
+    """The pre-training parameters of a cell as ``name=value`` words (empty when there are none)."""
+    params = (pretrain or {}).get("params") or {}
+    return " ".join(f"{name}={value:g}" if isinstance(value, float) else f"{name}={value}"
+                    for name, value in sorted(params.items()))
+
+
 def _off_recipe_reason(outcome: CellOutcome) -> str:
     """Why a cell is off-recipe (its result's provenance, else its plan); empty when it is not."""
     provenance = (outcome.result or {}).get("provenance", {}) if outcome.status == "done" else {}
@@ -139,57 +167,85 @@ def _off_recipe_reason(outcome: CellOutcome) -> str:
     return ""
 
 
+def tally(entry: Entry, outcome: CellOutcome, metric: str) -> None:
+    """Count one seed of ``entry``: its value, or why it has none (a done cell without the metric: missing)."""
+    entry.planned += 1
+    if outcome.status == "done" and metric in outcome.result["metrics"]:
+        entry.values.append(float(outcome.result["metrics"][metric]))
+    elif outcome.status == "done":
+        entry.missing += 1
+    else:
+        setattr(entry, outcome.status, getattr(entry, outcome.status) + 1)
+
+
+def extra_layouts(collection: Collection) -> list[TableLayout]:
+    """A plain table for each task no paper table lays out, its columns the metrics its results hold."""
+    covered = {task for layout in LAYOUTS for task, _, _ in layout.columns}
+    metrics: dict[str, set[str]] = {}
+    for outcome in collection.outcomes:
+        if outcome.cell.task not in covered:
+            found = metrics.setdefault(outcome.cell.task, set())
+            if outcome.status == "done":
+                found.update(outcome.result["metrics"])
+    return [TableLayout(f"task:{task}", f"{task} (no paper table)",
+                        tuple((task, metric, metric) for metric in sorted(names or {"result"})))
+            for task, names in sorted(metrics.items())]
+
+
 def build_tables(collection: Collection, references: list[Reference]) -> list[Table]:
-    """The paper's tables for every task present in the collection."""
+    """The paper's tables for every task present in the collection (a plain one for other tasks)."""
     index = reference_index(references)
     tables = []
-    for layout in LAYOUTS:
-        tasks = {task for task, _, _ in layout.columns}
-        rows: dict[tuple, Row] = {}
-        for outcome in collection.outcomes:
-            cell = outcome.cell
-            if cell.task not in tasks:
-                continue
-            variant = variant_of(cell.protocol, cell.resolution, cell.eval_mode, off_recipe_variant(cell))
-            if not outcome.planned:  # a result the current plan does not hold: never merged with a planned one
-                variant = " ".join(filter(None, [variant, f"not planned ({cell.id[:10]})"]))
-            row = rows.setdefault((cell.backbone, cell.arch, cell.recipe, variant),
-                                  Row(cell.backbone, cell.arch, cell.recipe, variant))
-            reason = _off_recipe_reason(outcome)
-            if reason and reason not in row.off_recipe:
-                row.off_recipe.append(reason)
-            for task, metric, _ in layout.columns:
-                if task != cell.task:
-                    continue
-                entry = row.entries.setdefault((task, metric), Entry())
-                entry.reference = index.get(reference_key(task, cell.recipe, cell.arch, cell.protocol, cell.resolution,
-                                                          cell.eval_mode, metric))
-                entry.planned += 1
-                entry.off_recipe = entry.off_recipe or bool(reason)
-                if outcome.status == "done" and metric in outcome.result["metrics"]:
-                    entry.values.append(float(outcome.result["metrics"][metric]))
-                elif outcome.status == "done":
-                    entry.missing += 1
-                else:
-                    setattr(entry, outcome.status, getattr(entry, outcome.status) + 1)
-            if outcome.status == "done":
-                provenance = outcome.result["provenance"]
-                for key in PROVENANCE:
-                    value = provenance.get(key)
-                    if key == "git_commit" and value:
-                        value = str(value)[:7] + ("+dirty" if provenance.get("git_dirty") else "")
-                    if value is not None:
-                        row.provenance[key].add(str(value))
-        if not rows:
-            continue
-        shown = []
-        for row in rows.values():
-            found = {}
-            for (task, metric), entry in row.entries.items():
-                if entry.reference is not None:
-                    found[(task, metric)] = entry.reference
-            marker = (row.arch, row.recipe, row.variant)
-            if found and marker not in [(a, r, v) for a, r, v, _ in shown]:
-                shown.append((row.arch, row.recipe, row.variant, found))
-        tables.append(Table(layout, list(rows.values()), shown))
+    for layout in (*LAYOUTS, *extra_layouts(collection)):
+        table = _build_table(layout, collection, index)
+        if table is not None:
+            tables.append(table)
     return tables
+
+
+def _build_table(layout: TableLayout, collection: Collection, index: dict[tuple, Reference]) -> Table | None:
+    """One table over the outcomes of its tasks; None when the collection has none."""
+    tasks = {task for task, _, _ in layout.columns}
+    rows: dict[tuple, Row] = {}
+    for outcome in collection.outcomes:
+        cell = outcome.cell
+        if cell.task not in tasks:
+            continue
+        variant = variant_of(cell.protocol, cell.resolution, cell.eval_mode, off_recipe_variant(cell))
+        if cell.task == PRETRAIN_TASK:  # a pre-training row is told apart by its parameters
+            variant = " ".join(filter(None, [params_text(pretrain_of(outcome)), variant]))
+        if not outcome.planned:  # a result the current plan does not hold: never merged with a planned one
+            variant = " ".join(filter(None, [variant, f"not planned ({cell.id[:10]})"]))
+        row = rows.setdefault((cell.backbone, cell.arch, cell.recipe, variant),
+                              Row(cell.backbone, cell.arch, cell.recipe, variant))
+        reason = _off_recipe_reason(outcome)
+        if reason and reason not in row.off_recipe:
+            row.off_recipe.append(reason)
+        for task, metric, _ in layout.columns:
+            if task != cell.task:
+                continue
+            entry = row.entries.setdefault((task, metric), Entry())
+            entry.reference = index.get(reference_key(task, cell.recipe, cell.arch, cell.protocol, cell.resolution,
+                                                      cell.eval_mode, metric))
+            entry.off_recipe = entry.off_recipe or bool(reason)
+            tally(entry, outcome, metric)
+        if outcome.status == "done":
+            provenance = outcome.result["provenance"]
+            for key in PROVENANCE:
+                value = provenance.get(key)
+                if key == "git_commit" and value:
+                    value = str(value)[:7] + ("+dirty" if provenance.get("git_dirty") else "")
+                if value is not None:
+                    row.provenance[key].add(str(value))
+    if not rows:
+        return None
+    shown = []
+    for row in rows.values():
+        found = {}
+        for (task, metric), entry in row.entries.items():
+            if entry.reference is not None:
+                found[(task, metric)] = entry.reference
+        marker = (row.arch, row.recipe, row.variant)
+        if found and marker not in [(a, r, v) for a, r, v, _ in shown]:
+            shown.append((row.arch, row.recipe, row.variant, found))
+    return Table(layout, list(rows.values()), shown)

@@ -13,14 +13,17 @@ from typing import Any
 
 from mae_transfer.matrix.planner import Cell, Plan, cells_dir
 from mae_transfer.matrix.result import ResultError, read_json, validate_result
-from mae_transfer.matrix.state import CELL_NAME, RESULT_NAME, STATE_NAME, read_state
+from mae_transfer.matrix.state import CELL_NAME, RESULT_NAME, describe
 
 NOT_PLANNED = "not planned"
 
 
 @dataclass
 class CellOutcome:
-    """A cell and what became of it: done (with result), failed, running, interrupted or missing.
+    """A cell and what became of it: done (with result), failed, blocked, running, interrupted or missing.
+
+    ``error`` is the reason of a failed cell (the last line of its log tail) or of a blocked one
+    (it waits on a pre-training cell that failed).
 
     ``planned`` is False for a result found under the work root whose cell the current plan does
     not hold; the leaderboard gives it a row of its own.
@@ -41,19 +44,9 @@ class Collection:
     problems: list[str] = field(default_factory=list)
 
 
-def _state(cell_dir: Path) -> tuple[str, str]:
-    if not (cell_dir / STATE_NAME).is_file():
-        return "missing", ""
-    state = read_state(cell_dir)
-    if state.state == "failed":
-        tail = state.error_tail.strip().splitlines()
-        return "failed", tail[-1] if tail else ""
-    if state.interrupted:
-        # stopped (signal, dead process, stale heartbeat): not running, resumable by the next run
-        return "interrupted", ""
-    if state.state in ("running", "submitted"):
-        return "running", ""
-    return "missing", ""
+# what a cell without a result shows, by its state (`mae_transfer.matrix.state.describe`)
+_SHOWN = {"pending": "missing", "done": "missing", "submitted": "running", "running": "running",
+          "interrupted": "interrupted", "failed": "failed", "blocked": "blocked"}
 
 
 def collect(plan: Plan, include_unplanned: bool = False) -> Collection:
@@ -70,8 +63,8 @@ def collect(plan: Plan, include_unplanned: bool = False) -> Collection:
                 collection.problems.append(str(error))
                 collection.outcomes.append(CellOutcome(cell, "failed", error=f"corrupt {RESULT_NAME}"))
             else:
-                status, message = _state(cell_dir)
-                collection.outcomes.append(CellOutcome(cell, status, error=message))
+                state, reason = describe(cell_dir)
+                collection.outcomes.append(CellOutcome(cell, _SHOWN[state], error=reason))
             continue
         collection.outcomes.append(CellOutcome(cell, "done", result=result))
     if include_unplanned:

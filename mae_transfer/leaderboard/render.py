@@ -5,6 +5,8 @@ failed or have not run are marked (``2 failed``, ``1 missing``), and an entry wi
 seed says so instead of disappearing. Reference rows follow the user's rows, with numbered
 sources under each table. An entry trained off its recipe's batch or lr ends with ``†``; the
 footnote under the table names the row and the reason (CSV: the ``off_recipe`` column).
+With a baseline (`mae_transfer.leaderboard.baseline`), a table of differences (other − baseline,
+means over seeds) follows the table (CSV: the ``vs_baseline`` column).
 """
 
 from __future__ import annotations
@@ -20,16 +22,18 @@ PROVENANCE_HEADERS = ("eval", "ckpt", "batch", "GPUs", "commit")
 OFF_RECIPE_MARK = "†"
 
 
-def format_entry(entry: Entry | None) -> str:
-    """The text of one table entry."""
+def format_entry(entry: Entry | None, decimals: int = 2) -> str:
+    """The text of one table entry (``decimals`` digits for the mean and std)."""
     if entry is None:
         return "-"
-    notes = [f"{count} {name}" for name, count in (("failed", entry.failed), ("running", entry.running),
-                                                   ("interrupted", entry.interrupted), ("missing", entry.missing))
+    notes = [f"{count} {name}" for name, count in (("failed", entry.failed), ("blocked", entry.blocked),
+                                                   ("running", entry.running), ("interrupted", entry.interrupted),
+                                                   ("missing", entry.missing))
              if count]
     if entry.mean is None:
         return ", ".join(notes) or "missing"
-    text = f"{entry.mean:.2f}" + (f" ± {entry.std:.2f}" if entry.std is not None else "") + f" (n={entry.n})"
+    text = (f"{entry.mean:.{decimals}f}" + (f" ± {entry.std:.{decimals}f}" if entry.std is not None else "")
+            + f" (n={entry.n})")
     if entry.delta is not None:
         text += f" Δ {entry.delta:+.2f}"
     if notes:
@@ -66,7 +70,8 @@ def table_rows(table: Table) -> tuple[list[str], list[list[str]], list[str]]:
     body = []
     for row in table.rows:
         body.append([row.backbone, row.arch_label, row.recipe, row.variant or "-",
-                     *(format_entry(row.entries.get((task, metric))) for task, metric, _ in table.layout.columns),
+                     *(format_entry(row.entries.get((task, metric)), table.layout.decimals)
+                       for task, metric, _ in table.layout.columns),
                      *(_provenance(row, key) for key in PROVENANCE)])
     sources = _sources(table)
     for arch, recipe, variant, found in table.references:
@@ -79,6 +84,24 @@ def table_rows(table: Table) -> tuple[list[str], list[list[str]], list[str]]:
     return header, body, sources
 
 
+def difference_rows(table: Table) -> tuple[list[str], list[list[str]]]:
+    """(header, body rows) of a table's differences to the baseline, as text (no rows without a baseline)."""
+    header = ["difference", "arch", "recipe", "variant", *(h for _, _, h in table.layout.columns)]
+    body = []
+    for difference in table.differences:
+        row = difference.row
+        values = [difference.value(task, metric) for task, metric, _ in table.layout.columns]
+        body.append([difference.label, row.arch_label, row.recipe, row.variant or "-",
+                     *("-" if value is None else f"{value:+.{table.layout.decimals}f}" for value in values)])
+    return header, body
+
+
+def markdown_table(header: list[str], body: list[list[str]]) -> list[str]:
+    """The lines of a Markdown table."""
+    return ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|",
+            *("| " + " | ".join(cells) + " |" for cells in body)]
+
+
 def render_markdown(name: str, tables: list[Table], problems: list[str]) -> str:
     """The leaderboard as Markdown: one section per paper table."""
     lines = [f"# Leaderboard: {name}", ""]
@@ -86,25 +109,28 @@ def render_markdown(name: str, tables: list[Table], problems: list[str]) -> str:
         lines += ["No cells planned.", ""]
     for table in tables:
         header, body, sources = table_rows(table)
-        lines += [f"## {table.layout.title}", "", "| " + " | ".join(header) + " |",
-                  "|" + "|".join("---" for _ in header) + "|"]
-        lines += ["| " + " | ".join(cells) + " |" for cells in body]
-        lines.append("")
+        lines += [f"## {table.layout.title}", "", *markdown_table(header, body), ""]
         lines += [f"- [{i}] {source}" for i, source in enumerate(sources, 1)]
         notes = off_recipe_notes(table)
         lines += [f"- {note}" for note in notes]
         if sources or notes:
             lines.append("")
+        header, body = difference_rows(table)
+        if body:
+            lines += [f"Difference to the baseline {table.differences[0].baseline.backbone} (other − baseline, "
+                      "means over seeds):", "", *markdown_table(header, body), ""]
     if problems:
         lines += ["## Problems", ""] + [f"- {problem}" for problem in problems] + [""]
     return "\n".join(lines)
 
 
 CSV_HEADER = ("table", "backbone", "arch", "task", "recipe", "variant", "metric", "mean", "std", "n", "planned",
-              "failed", "running", "missing", "reference", "delta", "reference_source", *PROVENANCE, "off_recipe")
+              "failed", "blocked", "running", "missing", "reference", "delta", "reference_source", *PROVENANCE, "off_recipe",
+              "vs_baseline")
 
 
-def _number(value: float | None) -> str:
+def number_text(value: float | None) -> str:
+    """A CSV number (4 decimals; empty for None)."""
     return "" if value is None else f"{value:.4f}"
 
 
@@ -114,30 +140,42 @@ def render_csv(tables: list[Table]) -> str:
     writer = csv.writer(buffer, lineterminator="\n")
     writer.writerow(CSV_HEADER)
     for table in tables:
+        differences = {id(difference.row): difference for difference in table.differences}
         for row in table.rows:
+            difference = differences.get(id(row))
             for (task, metric), entry in row.entries.items():
                 reference = entry.reference
                 writer.writerow([
                     table.layout.key, row.backbone, row.arch, task, row.recipe, row.variant, metric,
-                    _number(entry.mean), _number(entry.std), entry.n, entry.planned, entry.failed, entry.running,
-                    entry.missing, "" if reference is None else f"{reference.value:g}", _number(entry.delta),
+                    number_text(entry.mean), number_text(entry.std), entry.n, entry.planned, entry.failed, entry.blocked,
+                    entry.running,
+                    entry.missing, "" if reference is None else f"{reference.value:g}", number_text(entry.delta),
                     "" if reference is None else reference.source,
                     *("/".join(sorted(row.provenance[key])) for key in PROVENANCE),
                     "; ".join(row.off_recipe) if entry.off_recipe else "",
+                    "" if difference is None else number_text(difference.value(task, metric)),
                 ])
     return buffer.getvalue()
 
 
-_STYLE = """body{font-family:system-ui,sans-serif;margin:2em;color:#222}
+HTML_STYLE = """body{font-family:system-ui,sans-serif;margin:2em;color:#222}
 table{border-collapse:collapse;margin:1em 0}td,th{border:1px solid #ccc;padding:4px 8px;font-size:14px}
 th{background:#f3f3f3}tr.reference td{color:#555;font-style:italic}.problems{color:#a00}"""
+
+
+def html_table(header: list[str], body: list[list[str]], css: str = "") -> str:
+    """An HTML table of text cells (escaped)."""
+    escape = html.escape
+    rows = ["<tr>" + "".join(f"<th>{escape(h)}</th>" for h in header) + "</tr>"]
+    rows += ["<tr>" + "".join(f"<td>{escape(c)}</td>" for c in cells) + "</tr>" for cells in body]
+    return f"<table{f' class={css!r}' if css else ''}>" + "\n".join(rows) + "</table>"
 
 
 def render_html(name: str, tables: list[Table], problems: list[str], chart_png: bytes | None) -> str:
     """One self-contained HTML file: the tables and the chart embedded as base64."""
     escape = html.escape
     parts = ["<!DOCTYPE html>", "<html><head><meta charset='utf-8'>", f"<title>Leaderboard: {escape(name)}</title>",
-             f"<style>{_STYLE}</style></head><body>", f"<h1>Leaderboard: {escape(name)}</h1>"]
+             f"<style>{HTML_STYLE}</style></head><body>", f"<h1>Leaderboard: {escape(name)}</h1>"]
     for table in tables:
         header, body, sources = table_rows(table)
         parts += [f"<h2>{escape(table.layout.title)}</h2>", "<table>",
@@ -148,6 +186,10 @@ def render_html(name: str, tables: list[Table], problems: list[str], chart_png: 
         parts.append("</table>")
         parts += [f"<p>[{i}] {escape(source)}</p>" for i, source in enumerate(sources, 1)]
         parts += [f"<p class='off-recipe'>{escape(note)}</p>" for note in off_recipe_notes(table)]
+        header, body = difference_rows(table)
+        if body:
+            parts += [f"<p>Difference to the baseline {escape(table.differences[0].baseline.backbone)} "
+                      "(other − baseline, means over seeds):</p>", html_table(header, body, "difference")]
     if chart_png:
         encoded = base64.b64encode(chart_png).decode()
         parts.append(f"<h2>User vs paper</h2><img alt='bar chart' src='data:image/png;base64,{encoded}'>")

@@ -103,6 +103,19 @@ def read_state(cell_dir: Path) -> CellState:
     return state if state.state in STATES else CellState()
 
 
+def describe(cell_dir: Path) -> tuple[str, str]:
+    """A cell's state as reports show it, and the last line of its reason.
+
+    The state is one of ``STATES`` ("pending" without a readable ``state.json``); a cell
+    recorded as running whose process is gone or whose heartbeat is stale reads "interrupted".
+    The reason is the last line of ``error_tail`` for a failed or blocked cell, else "".
+    """
+    state = read_state(cell_dir)
+    shown = "interrupted" if state.interrupted else state.state
+    lines = state.error_tail.strip().splitlines() if shown in ("failed", "blocked") else []
+    return shown, lines[-1] if lines else ""
+
+
 def write_state(cell_dir: Path, state: CellState) -> None:
     cell_dir.mkdir(parents=True, exist_ok=True)
     atomic_write_json(cell_dir / STATE_NAME, asdict(state))

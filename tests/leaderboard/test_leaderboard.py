@@ -99,11 +99,11 @@ def test_markdown_is_exact(board) -> None:
 
 def test_csv_is_exact(board) -> None:
     leaderboard, _ = board
-    expected = """table,backbone,arch,task,recipe,variant,metric,mean,std,n,planned,failed,running,missing,reference,delta,reference_source,eval_mode,checkpoint_policy,effective_batch,gpus,git_commit,off_recipe
-table4,mine_b,vit_base_patch16,coco-maskrcnn,vitdet,,AP_box,51.2000,0.2828,2,2,0,0,0,51.6,-0.4000,Test source A,ss,last,64,8,abcdef1,
-table4,mine_b,vit_base_patch16,coco-maskrcnn,vitdet,,AP_mask,45.3000,0.4243,2,2,0,0,0,45.9,-0.6000,Test source A,ss,last,64,8,abcdef1,
-table6,mine_b,vit_base_patch16,inat2017,paper,finetune,top1,70.0000,,1,2,1,0,0,70.5,-0.5000,Test source B,ss,last,1024,8,abcdef1,
-table6,mine_l,vit_large_patch16,inat2017,paper,finetune,top1,,,0,2,1,0,1,75.7,,Test source B,,,,,,
+    expected = """table,backbone,arch,task,recipe,variant,metric,mean,std,n,planned,failed,blocked,running,missing,reference,delta,reference_source,eval_mode,checkpoint_policy,effective_batch,gpus,git_commit,off_recipe,vs_baseline
+table4,mine_b,vit_base_patch16,coco-maskrcnn,vitdet,,AP_box,51.2000,0.2828,2,2,0,0,0,0,51.6,-0.4000,Test source A,ss,last,64,8,abcdef1,,
+table4,mine_b,vit_base_patch16,coco-maskrcnn,vitdet,,AP_mask,45.3000,0.4243,2,2,0,0,0,0,45.9,-0.6000,Test source A,ss,last,64,8,abcdef1,,
+table6,mine_b,vit_base_patch16,inat2017,paper,finetune,top1,70.0000,,1,2,1,0,0,0,70.5,-0.5000,Test source B,ss,last,1024,8,abcdef1,,
+table6,mine_l,vit_large_patch16,inat2017,paper,finetune,top1,,,0,2,1,0,0,1,75.7,,Test source B,,,,,,,
 """
     assert leaderboard.render("csv") == expected
 
@@ -164,9 +164,9 @@ def test_off_recipe_cell_has_its_own_row_a_marker_and_a_footnote(tmp_path: Path,
     assert ("- † off-recipe: mine_b paper finetune batch 512: batch 512 set in tasks[1].batch (recipe batch 1024); "
             "lr by the linear scaling rule 0.002 x 512 / 1024 = 0.001") in lines
     rows = board.render("csv").splitlines()
-    assert rows[0].endswith(",off_recipe")
-    assert rows[1].endswith(",1024,8,abcdef1,")
+    assert rows[0].endswith(",off_recipe,vs_baseline")
+    assert rows[1].endswith(",1024,8,abcdef1,,")
     assert rows[2].endswith(",512,8,abcdef1,batch 512 set in tasks[1].batch (recipe batch 1024); lr by the linear "
-                            "scaling rule 0.002 x 512 / 1024 = 0.001")
+                            "scaling rule 0.002 x 512 / 1024 = 0.001,")
     page = board.render("html")
     assert "<td>70.00 (n=1) Δ -0.50 †</td>" in page and "<p class='off-recipe'>† off-recipe: mine_b paper" in page

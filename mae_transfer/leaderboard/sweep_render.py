@@ -1,0 +1,73 @@
+"""Render sweep tables (`mae_transfer.leaderboard.sweep`) as Markdown, CSV or self-contained HTML.
+
+Entries read as in the paper tables (``mean ± std (n=k)``, failed/blocked/missing seeds named);
+there is no reference column, the reference files holding no sweep numbers.
+"""
+
+from __future__ import annotations
+
+import base64
+import csv
+import html
+import io
+
+from mae_transfer.leaderboard.render import HTML_STYLE, markdown_table, number_text, format_entry, html_table
+from mae_transfer.leaderboard.sweep import SweepTable, value_text
+
+NO_REFERENCE = "No paper numbers: the reference files hold none for this sweep."
+
+
+def sweep_rows(table: SweepTable) -> tuple[list[str], list[list[str]]]:
+    """(header, body rows) of one sweep table, as text."""
+    header = [table.param, *(column.header for column in table.columns)]
+    body = [[row.label, *(format_entry(row.entries.get(column)) for column in table.columns)] for row in table.rows]
+    return header, body
+
+
+def render_sweep_markdown(name: str, tables: list[SweepTable], problems: list[str]) -> str:
+    """The sweep tables as Markdown, one section each."""
+    lines = [f"# Leaderboard: {name}", ""]
+    for table in tables:
+        header, body = sweep_rows(table)
+        lines += [f"## {table.title}", "", *markdown_table(header, body), "", NO_REFERENCE, ""]
+    if problems:
+        lines += ["## Problems", ""] + [f"- {problem}" for problem in problems] + [""]
+    return "\n".join(lines)
+
+
+SWEEP_CSV_HEADER = ("stage", "param", "value", "fixed", "task", "recipe", "variant", "metric", "mean", "std", "n",
+                    "planned", "failed", "blocked", "running", "missing")
+
+
+def render_sweep_csv(tables: list[SweepTable]) -> str:
+    """The sweeps in long form: one line per (table, value, column) entry."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(SWEEP_CSV_HEADER)
+    for table in tables:
+        fixed = " ".join(f"{name}={value_text(value)}" for name, value in sorted(table.fixed.items()))
+        for row in table.rows:
+            for column in table.columns:
+                entry = row.entries.get(column)
+                if entry is None:
+                    continue
+                writer.writerow([table.stage, table.param, row.label, fixed, column.task, column.recipe, column.variant,
+                                 column.metric, number_text(entry.mean), number_text(entry.std), entry.n, entry.planned,
+                                 entry.failed, entry.blocked, entry.running, entry.missing])
+    return buffer.getvalue()
+
+
+def render_sweep_html(name: str, tables: list[SweepTable], problems: list[str], chart_png: bytes | None) -> str:
+    """One self-contained HTML file: the sweep tables and their curves embedded as base64."""
+    escape = html.escape
+    parts = ["<!DOCTYPE html>", "<html><head><meta charset='utf-8'>", f"<title>Leaderboard: {escape(name)}</title>",
+             f"<style>{HTML_STYLE}</style></head><body>", f"<h1>Leaderboard: {escape(name)}</h1>"]
+    for table in tables:
+        parts += [f"<h2>{escape(table.title)}</h2>", html_table(*sweep_rows(table)), f"<p>{escape(NO_REFERENCE)}</p>"]
+    if chart_png:
+        encoded = base64.b64encode(chart_png).decode()
+        parts.append(f"<h2>Curves</h2><img alt='sweep curves' src='data:image/png;base64,{encoded}'>")
+    if problems:
+        parts += ["<h2>Problems</h2><ul class='problems'>", *(f"<li>{escape(p)}</li>" for p in problems), "</ul>"]
+    parts.append("</body></html>")
+    return "\n".join(parts)
