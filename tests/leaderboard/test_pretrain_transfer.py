@@ -69,7 +69,10 @@ def _write_result(cell, metrics: dict) -> None:
         "schema": 1, "cell": {"id": cell.id, "backbone": cell.backbone, "task": cell.task, "recipe": cell.recipe,
                               "seed": cell.seed, "pretrain": cell.pretrain},
         "metrics": metrics,
-        "provenance": {"eval_mode": "ss", "checkpoint_policy": "last", "effective_batch": 64, "gpus": 1}})
+        "provenance": {"eval_mode": "ss", "checkpoint_policy": "last", "effective_batch": 64, "gpus": 1,
+                       # a pre-training cell's result names the checkpoints it wrote (result.check_result)
+                       **({"pretrain_checkpoints": {"100": str(cell_dir / "train" / "checkpoint-99.pth")}}
+                          if cell.task == "mae-pretrain" else {})}})
 
 
 def _stage_plan(tmp_path: Path) -> Plan:
