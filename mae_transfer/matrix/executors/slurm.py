@@ -12,6 +12,7 @@ the task; multi-node cells run ``tools/train.py --launcher slurm`` under ``srun`
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import math
 import re
@@ -95,29 +96,41 @@ def _groups(plan: Plan, cells: list[Cell]) -> dict[Resources, list[Cell]]:
     return groups
 
 
+def dependency_job(cell: Cell, submitted: dict[str, str]) -> str | None:
+    """The SLURM job a transfer cell must wait for: its pre-training's job, submitted now or queued before.
+
+    None when the cell has no pre-training or it is done.
+    """
+    from mae_transfer.matrix.executors import is_done
+    from mae_transfer.matrix.state import read_state
+
+    if cell.depends_on is None or is_done(Path(cell.depends_on)):
+        return None
+    return submitted.get(cell.depends_on) or read_state(Path(cell.depends_on)).job_id
+
+
 def run_submitit(plan: Plan, cells: list[Cell], max_parallel: int, summary, cluster: str | None = None,
                  wait: bool = False) -> None:
-    """Submit one job array per resource group; with ``wait`` block until all finish."""
+    """Submit one job array per resource group; with ``wait`` block until all finish.
+
+    Pre-training cells are submitted first; a transfer cell waiting on one is submitted with
+    ``--dependency=afterok:JOB`` and ``--kill-on-invalid-dep=yes`` (SLURM cancels it when the
+    pre-training fails; it is then recorded ``blocked``). Without a SLURM cluster (submitit's
+    local executor) the pre-training jobs are waited for before their dependents are submitted.
+    """
     import submitit
 
-    jobs = []
-    for resources, group in _groups(plan, cells).items():
-        if resources.nodes > 1:
-            raise ValueError(f"{plan.spec.path}: resources.nodes={resources.nodes}: multi-node cells need the sbatch "
-                             "path (--sbatch-only); submitit runs one node per cell here")
-        executor = submitit.AutoExecutor(folder=str(plan.spec.work_root / "slurm" / "%j"), cluster=cluster)
-        gpus = resources.gpus_per_cell
-        executor.update_parameters(
-            name=f"mae-transfer-{plan.spec.name}", nodes=1, tasks_per_node=1, gpus_per_node=gpus,
-            cpus_per_task=resources.cpus_per_gpu * max(gpus, 1),
-            timeout_min=max(1, math.ceil(resources.time_limit_hours * 60)),
-            slurm_array_parallelism=max_parallel, slurm_signal_delay_s=REQUEUE_SIGNAL_SECONDS,
-            **({"slurm_partition": resources.partition} if resources.partition else {}),
-        )
-        with executor.batch():
-            for cell in group:
-                nproc = max(gpus, 1)
-                jobs.append((cell, executor.submit(CellJob(cell.work_dir, launcher_for(cell, nproc), nproc))))
+    starting = {cell.work_dir for cell in cells}
+    first = [cell for cell in cells if cell.depends_on not in starting]  # their pre-training is done or queued
+    jobs = _submit(plan, first, max_parallel, cluster, {})
+    submitted = {cell.work_dir: str(job.job_id) for cell, job in jobs}
+    later = [cell for cell in cells if cell not in first]
+    if later and not all(isinstance(job, submitit.SlurmJob) for _, job in jobs):
+        for _, job in jobs:  # no job dependencies here: let the pre-training finish first
+            with contextlib.suppress(Exception):
+                job.result()
+        submitted = {}
+    jobs += _submit(plan, later, max_parallel, cluster, submitted)
     for cell, job in jobs:
         logger.info("cell %s: submitted as job %s", cell.label, job.job_id)
         if isinstance(job, submitit.SlurmJob):
@@ -130,9 +143,59 @@ def run_submitit(plan: Plan, cells: list[Cell], max_parallel: int, summary, clus
             try:
                 ok = wait_for_job(job) if isinstance(job, submitit.SlurmJob) else bool(job.result())
             except Exception as error:  # noqa: BLE001 - a failed job is one failed cell
+                if _blocked(cell, summary):
+                    continue
                 logger.error("cell %s: job %s failed: %s", cell.label, job.job_id, error)
                 ok = False
+            if not ok and _blocked(cell, summary):
+                continue
             (summary.succeeded if ok else summary.failed).append(cell.label)
+
+
+def _blocked(cell: Cell, summary) -> bool:
+    """After a transfer job ended without a result: record it blocked when its pre-training failed."""
+    from mae_transfer.matrix.executors import blocked_reason, is_done
+    from mae_transfer.matrix.state import mark_blocked
+
+    if cell.depends_on is None or is_done(Path(cell.depends_on)):
+        return False
+    mark_blocked(Path(cell.work_dir), blocked_reason(cell, Path(cell.depends_on)))
+    summary.blocked.append(cell.label)
+    logger.warning("cell %s: blocked: its pre-training cell failed", cell.label)
+    return True
+
+
+def _submit(plan: Plan, cells: list[Cell], max_parallel: int, cluster: str | None,
+            submitted: dict[str, str]) -> list:
+    """Submit ``cells``: one job array per (resources, dependency) group; the (cell, job) pairs."""
+    import submitit
+
+    groups: dict[tuple[Resources, str | None], list[Cell]] = defaultdict(list)
+    for resources, group in _groups(plan, cells).items():
+        for cell in group:
+            groups[(resources, dependency_job(cell, submitted))].append(cell)
+    jobs = []
+    for (resources, dependency), group in groups.items():
+        if resources.nodes > 1:
+            raise ValueError(f"{plan.spec.path}: resources.nodes={resources.nodes}: multi-node cells need the sbatch "
+                             "path (--sbatch-only); submitit runs one node per cell here")
+        executor = submitit.AutoExecutor(folder=str(plan.spec.work_root / "slurm" / "%j"), cluster=cluster)
+        gpus = resources.gpus_per_cell
+        executor.update_parameters(
+            name=f"mae-transfer-{plan.spec.name}", nodes=1, tasks_per_node=1, gpus_per_node=gpus,
+            cpus_per_task=resources.cpus_per_gpu * max(gpus, 1),
+            timeout_min=max(1, math.ceil(resources.time_limit_hours * 60)),
+            slurm_array_parallelism=max_parallel, slurm_signal_delay_s=REQUEUE_SIGNAL_SECONDS,
+            **({"slurm_partition": resources.partition} if resources.partition else {}),
+        )
+        if dependency is not None:
+            executor.update_parameters(slurm_additional_parameters={"dependency": f"afterok:{dependency}",
+                                                                    "kill_on_invalid_dep": "yes"})
+        with executor.batch():
+            for cell in group:
+                nproc = max(gpus, 1)
+                jobs.append((cell, executor.submit(CellJob(cell.work_dir, launcher_for(cell, nproc), nproc))))
+    return jobs
 
 
 def slurm_job_state(job_id: str) -> str | None:
@@ -232,11 +295,36 @@ def _sbatch_path(path: Path) -> str:
 
 
 def write_sbatch(plan: Plan, cells: list[Cell], max_parallel: int) -> list[Path]:
-    """Write one cell list and one sbatch script per resource group; returns the scripts."""
+    """Write one cell list and one sbatch script per resource group; returns the scripts.
+
+    With pre-training cells among ``cells``, their transfer cells get scripts of their own and
+    ``submit.sh`` is written too: it submits the pre-training arrays, then the transfer arrays with
+    ``--dependency=afterok:`` on all of them (and ``--kill-on-invalid-dep=yes``).
+    """
+    starting = {cell.work_dir for cell in cells}
+    first = [cell for cell in cells if cell.depends_on not in starting]
+    later = [cell for cell in cells if cell.depends_on in starting]
+    scripts = _write_arrays(plan, first, max_parallel, 0)
+    submit = plan.spec.work_root / "slurm" / "submit.sh"
+    submit.unlink(missing_ok=True)  # left by an earlier run with stages
+    if later:
+        dependents = _write_arrays(plan, later, max_parallel, len(scripts))
+        lines = ["#!/bin/bash", "# the pre-training arrays first; the transfer arrays wait for all of them", "set -euo pipefail"]
+        lines += [f"job{i}=$(sbatch --parsable {shlex.quote(str(script))})" for i, script in enumerate(scripts)]
+        after = ":".join(f"${{job{i}%%;*}}" for i in range(len(scripts)))
+        lines += [f"sbatch --dependency=afterok:{after} --kill-on-invalid-dep=yes {shlex.quote(str(script))}"
+                  for script in dependents]
+        submit.write_text("\n".join(lines) + "\n")
+        submit.chmod(0o755)
+        scripts += dependents
+    return scripts
+
+
+def _write_arrays(plan: Plan, cells: list[Cell], max_parallel: int, start: int) -> list[Path]:
     folder = plan.spec.work_root / "slurm"
     (folder / "logs").mkdir(parents=True, exist_ok=True)
     scripts = []
-    for index, (resources, group) in enumerate(_groups(plan, cells).items()):
+    for index, (resources, group) in enumerate(_groups(plan, cells).items(), start=start):
         cell_list = folder / f"cells-{index}.txt"
         if any("\n" in cell.work_dir for cell in group):
             raise SlurmSpecError(f"{plan.spec.work_root}: a work root with a newline cannot be listed for sbatch")
@@ -251,8 +339,11 @@ def run_slurm(plan: Plan, cells: list[Cell], max_parallel: int, summary, cluster
               wait: bool = False, sbatch_only: bool = False) -> None:
     """The SLURM executor: submitit by default, or sbatch scripts to submit by hand."""
     if sbatch_only:
-        for script in write_sbatch(plan, cells, max_parallel):
-            logger.info("wrote %s (submit with: sbatch %s)", script, script)
+        scripts = write_sbatch(plan, cells, max_parallel)
+        submit = plan.spec.work_root / "slurm" / "submit.sh"
+        for script in scripts:
+            logger.info("wrote %s (submit with: %s)", script,
+                        f"bash {submit}, which orders the stages" if submit.is_file() else f"sbatch {script}")
         summary.submitted += [cell.label for cell in cells]
         return
     run_submitit(plan, cells, max_parallel, summary, cluster=cluster, wait=wait)
