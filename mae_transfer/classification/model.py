@@ -40,8 +40,8 @@ class MAEClassifier(BaseModel):
             (``img_size`` is the grid the pos_embed is stored for; 448 for the H448 recipe,
             the 224 checkpoint's grid is resized on load).
         num_classes: head outputs.
-        protocol: ``finetune``, ``linear``, ``dict(name="partial", num_blocks=k)`` or
-            ``mlp_last_block`` (see :mod:`~mae_transfer.classification.protocols`).
+        protocol: ``finetune``, ``linear``, ``partial-K``, ``partial-mlp`` or the dict form
+            ``dict(name="partial", num_blocks=K)`` (see :mod:`~mae_transfer.classification.protocols`).
         pretrained: checkpoint loaded into the backbone by ``init_weights`` (any format
             :func:`mae_transfer.checkpoints.load_pretrained` reads); None trains from scratch.
         mixup: timm ``Mixup`` arguments (``mixup_alpha``, ``cutmix_alpha``, ``prob``,

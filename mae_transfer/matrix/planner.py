@@ -245,9 +245,9 @@ class Planner:
         cells = []
         for backbone in backbones:
             if backbone.arch == "auto":
-                from mae_transfer.matrix.archs import detect_arch
+                from mae_transfer.matrix.backbones import backbone_arch
 
-                arch = detect_arch(spec, backbone)
+                arch = backbone_arch(spec, backbone)
             else:
                 arch = backbone.arch
             checkpoint, digest = self.checkpoint_source(backbone)
