@@ -154,21 +154,30 @@ def _locate_state_dict(obj: Mapping[str, Any], source: str) -> tuple[str, dict[s
     )
 
 
+def forced_format(fmt: str | None, key: str = "format") -> str | None:
+    """The format ``fmt`` forces: None for None or ``auto``; ValueError (naming ``key``) for an
+    unknown name."""
+    if fmt in (None, AUTO_FORMAT):
+        return None
+    if fmt not in FORMATS:
+        raise ValueError(f"{key}: unknown checkpoint format {fmt!r}; expected {AUTO_FORMAT!r} or one of "
+                         f"{', '.join(FORMATS)}")
+    return fmt
+
+
 def require_format(detected: DetectedCheckpoint, fmt: str | None) -> DetectedCheckpoint:
     """``detected`` when its format is ``fmt`` (None or ``auto``: any), else CheckpointError.
 
     A forced format is a check of the file, not a reinterpretation: the error names the file,
     the forced format and the one found.
     """
-    if fmt in (None, AUTO_FORMAT) or detected.format == fmt:
+    forced = forced_format(fmt)
+    if forced is None or detected.format == forced:
         return detected
-    if fmt not in FORMATS:
-        raise CheckpointError(f"unknown checkpoint format {fmt!r}; expected {AUTO_FORMAT} or one of "
-                              f"{', '.join(FORMATS)}", file=detected.source)
     raise CheckpointError(
-        f"the checkpoint was forced to format {fmt!r} ({FORMATS[fmt]}) but is {detected.format!r} "
+        f"the checkpoint was forced to format {forced!r} ({FORMATS[forced]}) but is {detected.format!r} "
         f"({FORMATS[detected.format]}); set the format to {detected.format!r} or 'auto', or fix the path",
-        file=detected.source,
+        file=detected.source, expected=forced, found=detected.format,
     )
 
 

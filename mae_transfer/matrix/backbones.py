@@ -29,7 +29,7 @@ def backbone_arch(spec: MatrixSpec, backbone: Backbone) -> str:
         raise SpecError(spec.path, key, f"'auto' needs the checkpoint {path}, which does not exist; "
                         f"set arch to one of {', '.join(ARCHS)}")
     try:
-        arch = detect_arch(open_checkpoint(str(path)).state_dict)
+        arch = detect_arch(open_checkpoint(str(path), backbone.format).state_dict)
     except CheckpointError as error:
         raise SpecError(spec.path, key, f"cannot read the checkpoint: {error}") from error
     if arch is None:

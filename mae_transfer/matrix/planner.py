@@ -189,9 +189,11 @@ class Planner:
                 self.config_digests[config] = sha.hexdigest()
         return self.config_digests[config]
 
-    def cfg_options(self, entry: TaskEntry, checkpoint: str, seed: int) -> dict[str, Any]:
+    def cfg_options(self, entry: TaskEntry, checkpoint: str, seed: int, checkpoint_format: str = "auto") -> dict[str, Any]:
         profile = TASKS[entry.task]
         options: dict[str, Any] = {key: checkpoint for key in profile.checkpoint_keys}
+        if checkpoint_format != "auto":  # backbones[].format: the loader refuses a file of another format
+            options.update({key: checkpoint_format for key in profile.format_keys})
         root = dataset_root(self.spec, TASK_DATASETS[entry.task])
         if root is not None:
             options.update({key: f"{root}{suffix}" for key, suffix in profile.data_keys_for(entry.recipe)})
@@ -261,7 +263,7 @@ class Planner:
             if config_digest is None:
                 self.warnings.append(f"{spec.path}: task {entry.task} recipe {entry.recipe}: config {config} does not exist")
             for seed in entry.seeds or spec.seeds:
-                options = self.cfg_options(entry, checkpoint, seed)
+                options = self.cfg_options(entry, checkpoint, seed, backbone.format)
                 parts = [entry.task, entry.recipe, entry.protocol, None if entry.resolution == 224 else f"r{entry.resolution}",
                          None if entry.eval_mode == "ss" else "msflip", None if entry.batch is None else f"b{entry.batch}",
                          backbone.name, f"s{seed}"]

@@ -29,7 +29,8 @@ class TaskProfile:
             ``{folder}``, ``{resolution}``, ``{eval}``), or a mapping short arch -> template; relative to
             the repository root. A ``recipe:protocol`` key (``paper:linear``) replaces the
             recipe's template for cells of that protocol.
-        checkpoint_keys: config key paths that receive the checkpoint path.
+        checkpoint_keys: config key paths that receive the checkpoint path (``format_keys``,
+            each with ``_format`` appended, receive a forced ``backbones[].format``).
         data_keys: (key path, suffix): the key receives ``data_root + suffix``.
         recipe_data_keys: recipe -> data keys, for recipes whose configs wrap datasets differently.
         test_configs: eval mode -> test-only config template evaluated on the trained checkpoint
@@ -44,6 +45,12 @@ class TaskProfile:
     metrics: dict[str, tuple[str, ...]]
     recipe_data_keys: dict[str, tuple[tuple[str, str], ...]] | None = None
     test_configs: dict[str, str] | None = None
+
+    @property
+    def format_keys(self) -> tuple[str, ...]:
+        """The keys that force the checkpoint's format (``pretrained_format`` of every backbone
+        class and of ``MAEClassifier``), next to each checkpoint key."""
+        return tuple(f"{key}_format" for key in self.checkpoint_keys)
 
     def data_keys_for(self, recipe: str) -> tuple[tuple[str, str], ...]:
         """The data-root key paths of a recipe's configs."""
