@@ -189,7 +189,8 @@ class Planner:
                 self.config_digests[config] = sha.hexdigest()
         return self.config_digests[config]
 
-    def cfg_options(self, entry: TaskEntry, checkpoint: str, seed: int, checkpoint_format: str = "auto") -> dict[str, Any]:
+    def cfg_options(self, entry: TaskEntry, checkpoint: str, seed: int,
+                    checkpoint_format: str = "auto") -> dict[str, Any]:
         profile = TASKS[entry.task]
         options: dict[str, Any] = {key: checkpoint for key in profile.checkpoint_keys}
         if checkpoint_format != "auto":  # backbones[].format: the loader refuses a file of another format
