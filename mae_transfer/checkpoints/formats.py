@@ -14,18 +14,23 @@ Formats (REFERENCES.md, "Checkpoint formats to read"):
 - ``mmseg``: MMSegmentation naming, from beit2mmseg or a trained segmentor.
 - ``mm_task``: an OpenMMLab task model whose ``backbone.`` is timm-named (our own integrations).
 - ``canonical``: written by ``mae-transfer convert``.
+
+``FORMATS`` is the one list of format names: the loader reports one of them, and a matrix
+backbone's ``format:`` (or a backbone's ``pretrained_format``) forces one, which the loader then
+requires of the file (`require_format`). Importing this module does not import torch (the
+matrix spec reads the names); detection imports it.
 """
 
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from typing import Any, Mapping
-
-import torch
+from typing import TYPE_CHECKING, Any, Mapping
 
 from mae_transfer.checkpoints.errors import CheckpointError
-from mae_transfer.checkpoints.reader import RawCheckpoint
+
+if TYPE_CHECKING:
+    from mae_transfer.checkpoints.reader import RawCheckpoint
 
 FORMATS: dict[str, str] = {
     "canonical": "mae-transfer canonical checkpoint (timm naming)",
@@ -41,6 +46,9 @@ FORMATS: dict[str, str] = {
     "mmseg": "MMSegmentation (beit2mmseg-converted or trained segmentor)",
     "mm_task": "OpenMMLab task model with a timm-named backbone",
 }
+# Every detected format may be forced: forcing only requires what detection finds, so no name
+# is unsafe to select. "auto" (the default) requires nothing.
+AUTO_FORMAT = "auto"
 
 # Top-level keys under which formats nest their weights, in the order they are tried.
 STATE_DICT_KEYS = ("model", "state_dict", "module", "model_ema")
@@ -86,6 +94,8 @@ def detect_format(checkpoint: RawCheckpoint | Mapping[str, Any]) -> DetectedChec
     Raises:
         CheckpointError: empty, no tensors found, or no ViT keys in a known naming.
     """
+    from mae_transfer.checkpoints.reader import RawCheckpoint
+
     if not isinstance(checkpoint, RawCheckpoint):
         if not isinstance(checkpoint, Mapping):
             raise CheckpointError(
@@ -144,7 +154,36 @@ def _locate_state_dict(obj: Mapping[str, Any], source: str) -> tuple[str, dict[s
     )
 
 
+def forced_format(fmt: str | None, key: str = "format") -> str | None:
+    """The format ``fmt`` forces: None for None or ``auto``; ValueError (naming ``key``) for an
+    unknown name."""
+    if fmt in (None, AUTO_FORMAT):
+        return None
+    if fmt not in FORMATS:
+        raise ValueError(f"{key}: unknown checkpoint format {fmt!r}; expected {AUTO_FORMAT!r} or one of "
+                         f"{', '.join(FORMATS)}")
+    return fmt
+
+
+def require_format(detected: DetectedCheckpoint, fmt: str | None) -> DetectedCheckpoint:
+    """``detected`` when its format is ``fmt`` (None or ``auto``: any), else CheckpointError.
+
+    A forced format is a check of the file, not a reinterpretation: the error names the file,
+    the forced format and the one found.
+    """
+    forced = forced_format(fmt)
+    if forced is None or detected.format == forced:
+        return detected
+    raise CheckpointError(
+        f"the checkpoint was forced to format {forced!r} ({FORMATS[forced]}) but is {detected.format!r} "
+        f"({FORMATS[detected.format]}); set the format to {detected.format!r} or 'auto', or fix the path",
+        file=detected.source, expected=forced, found=detected.format,
+    )
+
+
 def _holds_tensors(mapping: Mapping[str, Any]) -> bool:
+    import torch
+
     values = list(mapping.values())
     tensors = sum(isinstance(v, torch.Tensor) for v in values)
     return tensors > 0 and tensors * 2 >= len(values)

@@ -21,7 +21,7 @@ from torch import nn
 from mae_transfer.checkpoints.arch import ArchShape, arch_name, arch_shape
 from mae_transfer.checkpoints.convert import ConvertedCheckpoint, convert_checkpoint
 from mae_transfer.checkpoints.errors import CheckpointError
-from mae_transfer.checkpoints.formats import detect_format
+from mae_transfer.checkpoints.formats import detect_format, require_format
 from mae_transfer.checkpoints.reader import read_checkpoint
 from mae_transfer.checkpoints.report import DroppedKey, LoadReport, MissingKey, ResizedKey
 from mae_transfer.checkpoints.resize import (
@@ -60,11 +60,13 @@ ALLOWED_MISSING: tuple[tuple[str, str], ...] = (
 _TASK_HEAD = ("head.*", "fc_norm.*")
 
 
-def open_checkpoint(source: Source) -> ConvertedCheckpoint:
-    """Read (safely), detect and convert a checkpoint file or in-memory dict."""
-    if isinstance(source, Mapping):
-        return convert_checkpoint(detect_format(source))
-    return convert_checkpoint(detect_format(read_checkpoint(source)))
+def open_checkpoint(source: Source, fmt: str | None = None) -> ConvertedCheckpoint:
+    """Read (safely), detect and convert a checkpoint file or in-memory dict.
+
+    ``fmt`` (a `FORMATS` name) forces the format: a file of another format is refused.
+    """
+    raw = source if isinstance(source, Mapping) else read_checkpoint(source)
+    return convert_checkpoint(require_format(detect_format(raw), fmt))
 
 
 def load_pretrained(
@@ -73,6 +75,7 @@ def load_pretrained(
     *,
     ignore: Sequence[str] = (),
     allow_missing: Sequence[str] = (),
+    fmt: str | None = None,
 ) -> LoadReport:
     """Load a pretrained checkpoint of any supported format into a ViT, or raise.
 
@@ -85,16 +88,18 @@ def load_pretrained(
         ignore: fnmatch patterns of checkpoint keys (canonical or stored names) to drop on
             purpose; they are reported as dropped by the caller.
         allow_missing: fnmatch patterns of further model keys allowed to keep their init.
+        fmt: force this format (a `FORMATS` name; None or ``auto``: detected): a checkpoint
+            of another format raises.
 
     Returns:
         The `LoadReport` (format, matched, missing, unexpected, resized).
 
     Raises:
-        CheckpointError: unreadable or unrecognised file, empty state dict, wrong architecture,
+        CheckpointError: unreadable or unrecognised file, not the forced format, empty state dict, wrong architecture,
             a shape that cannot be resized, an unknown checkpoint key, or required model keys
             missing. The model is not modified in that case.
     """
-    converted = open_checkpoint(source)
+    converted = open_checkpoint(source, fmt)
     omitted = getattr(model, "omitted_keys", None)
     state, report = plan_load(
         model.state_dict(),

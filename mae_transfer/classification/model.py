@@ -26,6 +26,7 @@ from timm.loss import LabelSmoothingCrossEntropy, SoftTargetCrossEntropy
 from torch import nn
 
 from mae_transfer import records
+from mae_transfer.checkpoints.formats import forced_format
 from mae_transfer.classification.protocols import Protocol, apply_protocol
 from mae_transfer.models import build_vit
 
@@ -40,10 +41,12 @@ class MAEClassifier(BaseModel):
             (``img_size`` is the grid the pos_embed is stored for; 448 for the H448 recipe,
             the 224 checkpoint's grid is resized on load).
         num_classes: head outputs.
-        protocol: ``finetune``, ``linear``, ``dict(name="partial", num_blocks=k)`` or
-            ``mlp_last_block`` (see :mod:`~mae_transfer.classification.protocols`).
+        protocol: ``finetune``, ``linear``, ``partial-K``, ``partial-mlp`` or the dict form
+            ``dict(name="partial", num_blocks=K)`` (see :mod:`~mae_transfer.classification.protocols`).
         pretrained: checkpoint loaded into the backbone by ``init_weights`` (any format
             :func:`mae_transfer.checkpoints.load_pretrained` reads); None trains from scratch.
+        pretrained_format: force the checkpoint's format (a ``checkpoints.formats.FORMATS``
+            name; None or ``auto``: detected); a file of another format is refused.
         mixup: timm ``Mixup`` arguments (``mixup_alpha``, ``cutmix_alpha``, ``prob``,
             ``switch_prob``, ``mode``...), or None for no mixing. Needs even batch sizes.
         label_smoothing: label smoothing of the training targets.
@@ -64,6 +67,7 @@ class MAEClassifier(BaseModel):
         head_init_std: float | None = None,
         data_preprocessor: dict[str, Any] | None = None,
         init_cfg: dict[str, Any] | None = None,
+        pretrained_format: str | None = None,
     ) -> None:
         super().__init__(data_preprocessor=data_preprocessor, init_cfg=init_cfg)
         backbone = dict(backbone)
@@ -74,6 +78,7 @@ class MAEClassifier(BaseModel):
         if not self.backbone.uses_cls_token:
             raise ValueError("model.backbone: window attention has no cls token; classification needs the plain ViT")
         self.pretrained = pretrained
+        self.pretrained_format = forced_format(pretrained_format, "model.pretrained_format")
         self.num_classes = num_classes
         dim = self.backbone.embed_dim
         if self.protocol.pool == "avg":
@@ -106,7 +111,7 @@ class MAEClassifier(BaseModel):
 
             # the pooled head drops the backbone's final norm, as MAE's global_pool does
             ignore = ("norm.*",) if self.protocol.pool == "avg" else ()
-            report = load_pretrained(self.backbone, self.pretrained, ignore=ignore)
+            report = load_pretrained(self.backbone, self.pretrained, ignore=ignore, fmt=self.pretrained_format)
             print_log(f"pretrained backbone from {self.pretrained}:\n{report.render()}", logger="current")
             records.note_load(report.summary())  # written to the work dir as load_report.json
 

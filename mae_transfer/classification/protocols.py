@@ -1,30 +1,41 @@
 """Transfer protocols: which parameters of a classifier train (MAE §4.3, Fig. 9; A.2).
 
-The classifier (:class:`mae_transfer.classification.model.MAEClassifier`) has a ``backbone``
-(:class:`~mae_transfer.models.MAEViT`), an optional ``fc_norm`` (LayerNorm after global
-average pooling), an optional ``head_norm`` (BatchNorm1d without affine parameters) and a
-linear ``head``. Protocols:
+The one protocol vocabulary of the suite, spelled as a matrix writes it (``protocol:``) and as a
+config's ``model.protocol`` takes it:
 
 - ``finetune``: every parameter trains; global average pooling of the patch tokens (cls
   excluded) + ``fc_norm`` + head, the backbone's final norm dropped (MAE ``global_pool``).
 - ``linear``: only ``head`` trains; the cls token after the backbone's final norm, then
   ``BatchNorm1d(affine=False)`` (MAE ``main_linprobe.py``), so the head is the only
   parameterised module that learns and the backbone stays bit-identical.
-- ``partial`` with ``num_blocks=k``: the last k blocks, the final norm (``fc_norm``, which
-  replaces the backbone's norm in the pooled head) and the head train; everything else is
-  frozen. ``k = 0`` is the linear probe (MAE Fig. 9's 0-block point).
-- ``mlp_last_block``: the MLP sub-block of the last block (its ``norm2`` and ``mlp``),
-  ``fc_norm`` and the head train (Fig. 9's "MLP of the last block" point).
+- ``partial-K``: the last K blocks, the final norm (``fc_norm``, which replaces the backbone's
+  norm in the pooled head) and the head train; everything else is frozen. ``partial-0`` is the
+  linear probe (MAE Fig. 9's 0-block point). A config may also write it
+  ``dict(name="partial", num_blocks=K)``, so that ``model.protocol.num_blocks=K`` overrides it.
+- ``partial-mlp``: the MLP sub-block of the last block (its ``norm2`` and ``mlp``), ``fc_norm``
+  and the head train (Fig. 9's "MLP of the last block" point).
+
+The classifier (:class:`mae_transfer.classification.model.MAEClassifier`) has a ``backbone``
+(:class:`~mae_transfer.models.MAEViT`), an optional ``fc_norm`` (LayerNorm after global
+average pooling), an optional ``head_norm`` (BatchNorm1d without affine parameters) and a
+linear ``head``. This module imports neither torch nor mm* (the matrix spec parses with it).
 """
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from torch import nn
+if TYPE_CHECKING:
+    from torch import nn
 
-PROTOCOLS = ("finetune", "linear", "partial", "mlp_last_block")
+# Protocol.name values; "partial" carries num_blocks (spelled partial-K).
+PROTOCOLS = ("finetune", "linear", "partial", "partial-mlp")
+PROTOCOLS_TEXT = "finetune, linear, partial-K (K >= 1 blocks), partial-mlp"
+# Earlier config spellings of a protocol name -> its name.
+ALIASES = {"mlp_last_block": "partial-mlp"}
+_PARTIAL_K = re.compile(r"\Apartial-(\d+)\Z")
 
 
 @dataclass(frozen=True)
@@ -32,7 +43,7 @@ class Protocol:
     """A transfer protocol.
 
     Attributes:
-        name: one of ``finetune``, ``linear``, ``partial``, ``mlp_last_block``.
+        name: one of ``finetune``, ``linear``, ``partial``, ``partial-mlp``.
         num_blocks: for ``partial``: how many of the last blocks train.
     """
 
@@ -41,27 +52,45 @@ class Protocol:
 
     def __post_init__(self) -> None:
         if self.name not in PROTOCOLS:
-            raise ValueError(f"model.protocol: unknown protocol {self.name!r}; expected one of {PROTOCOLS}")
+            raise ValueError(f"model.protocol: unknown protocol {self.name!r}; expected one of {PROTOCOLS_TEXT}")
         if self.num_blocks < 0:
             raise ValueError(f"model.protocol.num_blocks: expected >= 0, got {self.num_blocks}")
         if self.num_blocks and self.name != "partial":
             raise ValueError(f"model.protocol.num_blocks is only meaningful for 'partial', not {self.name!r}")
 
+    @property
+    def spelling(self) -> str:
+        """The matrix spelling: ``finetune``, ``linear``, ``partial-K`` or ``partial-mlp``."""
+        return f"partial-{self.num_blocks}" if self.name == "partial" else self.name
+
+    @classmethod
+    def from_spelling(cls, text: str) -> Protocol:
+        """From a matrix spelling (``partial-K`` with K >= 1, no aliases); ValueError otherwise."""
+        match = _PARTIAL_K.match(text)
+        if match and int(match.group(1)) >= 1:
+            return cls("partial", int(match.group(1)))
+        if text in PROTOCOLS and text != "partial":
+            return cls(text)
+        raise ValueError(f"{text!r} is not allowed; allowed values: {PROTOCOLS_TEXT}")
+
     @classmethod
     def parse(cls, value: str | dict[str, Any] | Protocol) -> Protocol:
-        """From ``"linear"``, ``dict(name="partial", num_blocks=1)`` or a Protocol.
+        """From a config's ``model.protocol``: ``"partial-2"``, ``dict(name="partial", num_blocks=2)``,
+        an ``ALIASES`` name or a Protocol.
 
         ``partial`` with ``num_blocks=0`` is normalised to ``linear``.
         """
         if isinstance(value, Protocol):
             protocol = value
         elif isinstance(value, str):
-            protocol = cls(value)
+            match = _PARTIAL_K.match(value)
+            protocol = cls("partial", int(match.group(1))) if match else cls(ALIASES.get(value, value))
         elif isinstance(value, dict):
             unknown = set(value) - {"name", "num_blocks"}
             if unknown:
                 raise ValueError(f"model.protocol: unknown key(s) {sorted(unknown)}; expected 'name', 'num_blocks'")
-            protocol = cls(**value)
+            name = value.get("name", "finetune")
+            protocol = cls(ALIASES.get(name, name), value.get("num_blocks", 0))
         else:
             raise TypeError(f"model.protocol: expected a name or a dict, got {type(value).__name__}")
         if protocol.name == "partial" and protocol.num_blocks == 0:

@@ -34,6 +34,7 @@ import mae_transfer.integrations.coco_metric  # noqa: F401  (registers FastCocoM
 import mae_transfer.integrations.engine  # noqa: F401  (resume fix, layer-decay constructor)
 from mae_transfer import records
 from mae_transfer.checkpoints import load_pretrained
+from mae_transfer.checkpoints.formats import forced_format
 from mae_transfer.models import MAEViT, build_vit
 from mae_transfer.models.pyramid import MultiLevelRescale, SimpleFeaturePyramid
 
@@ -86,6 +87,8 @@ class MAETransferViT(BaseModule):
             ``init_weights`` (any format it detects); its LoadReport is logged.
         init_cfg: mmengine init configs; a ``dict(type="Pretrained", checkpoint=...)`` entry is
             the same as ``pretrained``.
+        pretrained_format: force the checkpoint's format (a ``checkpoints.formats.FORMATS``
+            name; None or ``auto``: detected); a file of another format is refused.
         adapter_norm: normalisation inside the adapter's x4 branch (``bn``, ``syncbn``, ``ln``,
             ``gn``; see ``mae_transfer.models.pyramid.make_norm``).
         **overrides: any other ``MAEViT`` keyword (``img_size``, ``drop_path_rate``,
@@ -103,6 +106,7 @@ class MAETransferViT(BaseModule):
         pretrained: str | None = None,
         init_cfg: dict | list[dict] | None = None,
         adapter_norm: str = "bn",
+        pretrained_format: str | None = None,
         **overrides: Any,
     ) -> None:
         pretrained, init_cfg = _pretrained_source(pretrained, init_cfg)
@@ -110,6 +114,7 @@ class MAETransferViT(BaseModule):
         if adapter not in ADAPTERS:
             raise ValueError(f"MAETransferViT: adapter must be one of {ADAPTERS}, got {adapter!r}")
         self.pretrained = pretrained
+        self.pretrained_format = forced_format(pretrained_format, "MAETransferViT: pretrained_format")
         self.adapter_name = adapter
         probe_depth = overrides.get("depth") or _arch_depth(arch)
         if out_indices is None:
@@ -125,7 +130,7 @@ class MAETransferViT(BaseModule):
         """Run non-pretrained init configs, then load ``pretrained`` and log what loaded."""
         super().init_weights()
         if self.pretrained:
-            report = load_pretrained(self.vit, self.pretrained)
+            report = load_pretrained(self.vit, self.pretrained, fmt=self.pretrained_format)
             print_log(f"MAETransferViT: loaded {self.pretrained}\n{report.render()}", logger="current", level=logging.INFO)
             records.note_load(report.summary())  # written to the work dir as load_report.json
         self._is_init = True

@@ -36,8 +36,9 @@ from mmseg.registry import MODELS
 import mae_transfer.integrations.engine  # noqa: F401  (resume fix, layer-decay constructor)
 from mae_transfer import records
 from mae_transfer.checkpoints import load_pretrained
+from mae_transfer.checkpoints.formats import forced_format
 from mae_transfer.models import ARCHS, MAEViT, build_vit
-from mae_transfer.models.pyramid import MultiLevelRescale
+from mae_transfer.models.pyramid import MultiLevelRescale, norm_name
 
 __all__ = [
     "MAETransferMultiLevelNeck",
@@ -55,9 +56,6 @@ UPERNET_TAPS: dict[str, tuple[int, ...]] = {
     "vit_large_patch16": (7, 11, 15, 23),
     "vit_huge_patch14": (7, 15, 23, 31),
 }
-
-# mmseg/mmcv norm_cfg types -> the core pyramid's norm names.
-_NORM_TYPES = {"BN": "bn", "BN2d": "bn", "SyncBN": "syncbn", "GN": "gn", "LN2d": "ln", "none": "none"}
 
 
 def _pretrained_source(pretrained: str | None, init_cfg: Any) -> tuple[str | None, Any]:
@@ -100,6 +98,8 @@ class MAETransferSegViT(BaseModule):
             ``pretrained`` lands here too.
         init_cfg: mmengine init configs; a ``dict(type="Pretrained", checkpoint=...)`` entry is
             the same as ``pretrained``.
+        pretrained_format: force the checkpoint's format (a ``checkpoints.formats.FORMATS``
+            name; None or ``auto``: detected); a file of another format is refused.
         **overrides: any other ``MAEViT`` keyword (``drop_path_rate``, ``layer_scale_init``,
             ``depth``, ``grad_checkpointing`` ...).
     """
@@ -112,6 +112,7 @@ class MAETransferSegViT(BaseModule):
         rel_pos_bias: bool = True,
         pretrained: str | None = None,
         init_cfg: dict | list[dict] | None = None,
+        pretrained_format: str | None = None,
         **overrides: Any,
     ) -> None:
         pretrained, init_cfg = _pretrained_source(pretrained, init_cfg)
@@ -123,6 +124,7 @@ class MAETransferSegViT(BaseModule):
                 raise ValueError("MAETransferSegViT: pass out_indices when overriding depth")
             out_indices = UPERNET_TAPS[arch]
         self.pretrained = pretrained
+        self.pretrained_format = forced_format(pretrained_format, "MAETransferSegViT: pretrained_format")
         # maps_only: no final norm and no block after the last tap, so every backbone parameter
         # gets a gradient (DDP without unused parameters)
         self.vit: MAEViT = build_vit(
@@ -144,7 +146,7 @@ class MAETransferSegViT(BaseModule):
         """Run non-pretrained init configs, then load ``pretrained`` and log its LoadReport."""
         super().init_weights()
         if self.pretrained:
-            report = load_pretrained(self.vit, self.pretrained)
+            report = load_pretrained(self.vit, self.pretrained, fmt=self.pretrained_format)
             print_log(
                 f"MAETransferSegViT: loaded {self.pretrained}\n{report.render()}", logger="current", level=logging.INFO
             )
@@ -178,12 +180,11 @@ class MAETransferMultiLevelNeck(BaseModule):
     ) -> None:
         super().__init__(init_cfg=init_cfg)
         norm_type = (norm_cfg or {"type": "BN"}).get("type")
-        if norm_type not in _NORM_TYPES:
-            raise ValueError(
-                f"MAETransferMultiLevelNeck: norm_cfg type {norm_type!r} is not supported; "
-                f"expected one of {sorted(_NORM_TYPES)}"
-            )
-        self.rescale = MultiLevelRescale(embed_dim, scales=tuple(rescales), norm=_NORM_TYPES[norm_type])
+        try:
+            norm = norm_name(norm_type)
+        except ValueError as error:
+            raise ValueError(f"MAETransferMultiLevelNeck: norm_cfg type: {error}") from None
+        self.rescale = MultiLevelRescale(embed_dim, scales=tuple(rescales), norm=norm)
 
     def forward(self, inputs: Sequence[torch.Tensor]) -> tuple[torch.Tensor, ...]:
         """(4 maps at stride 16) -> (maps at strides 4, 8, 16, 32)."""

@@ -22,7 +22,7 @@ from mae_transfer.leaderboard.collect import CellOutcome, Collection
 from mae_transfer.leaderboard.references import Reference, reference_index, reference_key
 from mae_transfer.matrix.planner import Cell
 from mae_transfer.matrix.spec import TRANSFER_CLASSIFICATION_TASKS
-from mae_transfer.matrix.tasks import ARCH_LABEL, ARCH_SHORT
+from mae_transfer.models.archs import ARCHS
 
 
 PRETRAIN_TASK = "mae-pretrain"
@@ -104,7 +104,7 @@ class Row:
 
     @property
     def arch_label(self) -> str:
-        return ARCH_LABEL.get(ARCH_SHORT.get(self.arch, ""), self.arch)
+        return ARCHS[self.arch].label if self.arch in ARCHS else self.arch
 
 
 PROVENANCE = ("eval_mode", "checkpoint_policy", "effective_batch", "gpus", "git_commit")

@@ -24,6 +24,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from mae_transfer.classification.protocols import Protocol
 from mae_transfer.models.archs import ARCHS
 
 MULTI_LEVEL_TAPS = 4
@@ -61,10 +62,11 @@ def _get(node: Any, key: str, default: Any = None) -> Any:
 
 
 def _partial_blocks(protocol: Any) -> int:
-    """Blocks a partial fine-tuning protocol trains (0 for any other protocol)."""
-    if isinstance(protocol, Mapping) and _get(protocol, "name") == "partial":
-        return int(_get(protocol, "num_blocks", 0) or 0)
-    return 0
+    """Blocks a partial fine-tuning protocol trains (0 for any other protocol or none)."""
+    if protocol is None:
+        return 0
+    parsed = Protocol.parse(dict(protocol) if isinstance(protocol, Mapping) else protocol)
+    return parsed.num_blocks if parsed.name == "partial" else 0
 
 
 def _requirements(depth: int, global_blocks: list[int], taps: list[int] | None, multi_level: bool,

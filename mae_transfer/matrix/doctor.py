@@ -208,7 +208,7 @@ def _checkpoints(plan: Plan, report: DoctorReport) -> None:
             what = f"{backbone.name} ({arch} at {size}px{shape})"
             try:
                 model = build_vit(arch, img_size=size, **kwargs)
-                loaded = load_pretrained(model, str(path))
+                loaded = load_pretrained(model, str(path), fmt=backbone.format)
             except Exception as error:  # noqa: BLE001 - every loader error is a finding to report
                 report.add("fail", "checkpoints", f"{what}: {error}")
                 continue

@@ -217,9 +217,12 @@ class Planner:
                 self.config_digests[config] = sha.hexdigest()
         return self.config_digests[config]
 
-    def cfg_options(self, entry: TaskEntry, checkpoint: str, seed: int) -> dict[str, Any]:
+    def cfg_options(self, entry: TaskEntry, checkpoint: str, seed: int,
+                    checkpoint_format: str = "auto") -> dict[str, Any]:
         profile = TASKS[entry.task]
         options: dict[str, Any] = {key: checkpoint for key in profile.checkpoint_keys}
+        if checkpoint_format != "auto":  # backbones[].format: the loader refuses a file of another format
+            options.update({key: checkpoint_format for key in profile.format_keys})
         root = dataset_root(self.spec, TASK_DATASETS[entry.task])
         if root is not None:
             options.update({key: f"{root}{suffix}" for key, suffix in profile.data_keys_for(entry.recipe)})
@@ -271,7 +274,7 @@ class Planner:
             self.warnings.append(f"{spec.path}: datasets.{dataset}: not declared; task {entry.task} will use the config's data_root")
         resources = entry.resources or spec.resources
         cells = []
-        for source in (source for backbone in backbones for source in self.sources_of(backbone)):
+        for backbone, source in ((b, source) for b in backbones for source in self.sources_of(b)):
             arch, checkpoint, digest = source.arch, source.checkpoint, source.digest
             relative = entry.config or config_path(entry.task, entry.recipe, arch, entry.protocol, entry.resolution, entry.eval_mode)
             config = config_file(relative) if entry.config is None else spec.resolve(entry.config)
@@ -283,7 +286,7 @@ class Planner:
             if config_digest is None:
                 self.warnings.append(f"{spec.path}: task {entry.task} recipe {entry.recipe}: config {config} does not exist")
             for seed in entry.seeds or spec.seeds:
-                options = self.cfg_options(entry, checkpoint, seed)
+                options = self.cfg_options(entry, checkpoint, seed, backbone.format)
                 parts = [entry.task, entry.recipe, entry.protocol, None if entry.resolution == 224 else f"r{entry.resolution}",
                          None if entry.eval_mode == "ss" else "msflip", None if entry.batch is None else f"b{entry.batch}",
                          source.name, f"s{seed}"]
@@ -328,9 +331,9 @@ class Planner:
                 self.sources[backbone.name] = self.stage_sources(backbone)
             else:
                 if backbone.arch == "auto":
-                    from mae_transfer.matrix.archs import detect_arch
+                    from mae_transfer.matrix.backbones import backbone_arch
 
-                    arch = detect_arch(self.spec, backbone)
+                    arch = backbone_arch(self.spec, backbone)
                 else:
                     arch = backbone.arch
                 checkpoint, digest = self.checkpoint_source(backbone)

@@ -19,7 +19,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from mae_transfer.matrix.tasks import ARCH_SHORT, RESOLUTION_COST, TASKS, THROUGHPUT
+from mae_transfer.matrix.tasks import RESOLUTION_COST, TASKS, THROUGHPUT
+from mae_transfer.models.archs import ARCHS
 
 # Training-set sizes: COCO train2017, ADE20K training, iNat 2017/2018/2019 train, Places205 and
 # Places365-Standard train lists (REFERENCES.md "Datasets"; iNat/Places from their file lists),
@@ -177,7 +178,7 @@ def recipe_for(task: str, recipe: str, arch: str, protocol: str | None = None, r
     Raises:
         RecipeError: the task or arch is unknown.
     """
-    if task not in TASKS or arch not in ARCH_SHORT:
+    if task not in TASKS or arch not in ARCHS:
         raise RecipeError(f"no recipe for task {task!r}, arch {arch!r}")
     family = TASKS[task].family
     if family == "coco":
@@ -186,7 +187,7 @@ def recipe_for(task: str, recipe: str, arch: str, protocol: str | None = None, r
         table = _ade20k(recipe)
     else:
         table = _classification(task, recipe, protocol, resolution)
-    return table[ARCH_SHORT[arch]]
+    return table[ARCHS[arch].short]
 
 
 def gpu_hours(task: str, arch: str, resolution: int, recipe: Recipe, length: int | None = None) -> float:
@@ -197,5 +198,5 @@ def gpu_hours(task: str, arch: str, resolution: int, recipe: Recipe, length: int
     rescaled to the same epochs), so they do not change the estimate.
     """
     family = TASKS[task].family
-    rate = THROUGHPUT[(family, ARCH_SHORT[arch])] / RESOLUTION_COST.get(resolution, (resolution / 224) ** 2)
+    rate = THROUGHPUT[(family, ARCHS[arch].short)] / RESOLUTION_COST.get(resolution, (resolution / 224) ** 2)
     return recipe.images(task, length) / rate / 3600.0

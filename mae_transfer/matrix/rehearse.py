@@ -218,6 +218,8 @@ class Rehearsal:
         row.data = f"{data.source} ({data.root})"
         row.notes.append(data.note)
         overrides = {key: checkpoint for key in TASKS[cell.task].checkpoint_keys}
+        if how != "real checkpoint":  # a generated stand-in (MAE format): the forced format is the real file's
+            overrides.update({key: None for key in TASKS[cell.task].format_keys})
         overrides.update(data.options)
         overrides.update(cut.options)
         overrides.update(run_overrides(cell, loop, opts.steps, nproc, opts.eval_images))

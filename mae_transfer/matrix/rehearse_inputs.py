@@ -135,7 +135,7 @@ def choose_checkpoint(plan: Plan, cell: Cell, cut_depth: int | None, generate_mi
     Raises:
         RehearsalInputError: the checkpoint does not exist and ``generate_missing`` is off.
     """
-    from mae_transfer.matrix.archs import write_generated_checkpoint
+    from mae_transfer.matrix.backbones import write_generated_checkpoint
 
     folder = rehearsal_root(plan) / "checkpoints"
     backbone = next((b for b in plan.spec.backbones if b.name == cell.backbone), None)

@@ -15,8 +15,11 @@ from typing import Any
 
 import yaml
 
+from mae_transfer.checkpoints.formats import AUTO_FORMAT, FORMATS
+from mae_transfer.classification.protocols import Protocol
 from mae_transfer.matrix.pretrain_stage import PARAMS, PRETRAIN_RECIPES, PretrainStage
 from mae_transfer.matrix.strict_yaml import load_yaml_file
+from mae_transfer.models.archs import ARCHS
 
 TASK_DATASETS: dict[str, str] = {
     "coco-maskrcnn": "coco",
@@ -38,10 +41,7 @@ TASK_RECIPES: dict[str, tuple[str, ...]] = {
     **{task: ("paper", "reduced", "smoke") for task in TRANSFER_CLASSIFICATION_TASKS},
     "imagenet": ("paper",),
 }
-ARCHS = ("vit_tiny_patch16", "vit_small_patch16", "vit_base_patch16", "vit_large_patch16", "vit_huge_patch14")
-FORMATS = ("auto", "mae", "timm", "mmpretrain", "mmseg", "mocov3", "beit")
-PROTOCOL_PATTERN = re.compile(r"^(finetune|linear|partial-mlp|partial-(\d+))$")
-PROTOCOLS_TEXT = "finetune, linear, partial-K (K >= 1 blocks), partial-mlp"
+FORMAT_CHOICES = (AUTO_FORMAT, *FORMATS)  # backbones[].format: forced on the loader unless auto
 EVAL_MODES = ("ss", "ms+flip")
 CHECKPOINT_POLICIES = ("last", "best")
 # \Z, not $: "$" also matches before a trailing newline ("name\n" was accepted)
@@ -301,7 +301,7 @@ def _backbone(reader: _Reader, raw: Any, key: str, resources: Resources) -> Back
             raise reader.fail(f"{key}.name", f"{name!r} is not allowed; use letters, digits, '_', '.', '-'")
         return Backbone(name=name, checkpoint="", arch=reader.choice(raw.get("arch", "auto"), f"{key}.arch",
                                                                       ("auto", *ARCHS)),
-                        format=reader.choice(raw.get("format", "auto"), f"{key}.format", FORMATS),
+                        format=reader.choice(raw.get("format", "auto"), f"{key}.format", FORMAT_CHOICES),
                         pretrain=_stage(reader, raw["pretrain"], f"{key}.pretrain", resources))
     for required in ("name", "checkpoint"):
         if required not in raw:
@@ -324,7 +324,7 @@ def _backbone(reader: _Reader, raw: Any, key: str, resources: Resources) -> Back
         if not checkpoint.startswith(GENERATE_PREFIX):
             raise reader.fail(f"{key}.depth", f"only a generated checkpoint ({GENERATE_PREFIX}ARCH) takes a depth")
         depth = reader.integer(raw["depth"], f"{key}.depth", 1)
-    fmt = reader.choice(raw.get("format", "auto"), f"{key}.format", FORMATS)
+    fmt = reader.choice(raw.get("format", AUTO_FORMAT), f"{key}.format", FORMAT_CHOICES)
     return Backbone(name=name, checkpoint=checkpoint, arch=arch, format=fmt, depth=depth)
 
 
@@ -339,9 +339,10 @@ def _task(reader: _Reader, raw: Any, key: str, names: set[str], resources: Resou
     protocol = raw.get("protocol")
     if task in CLASSIFICATION_TASKS:
         protocol = protocol or "finetune"
-        match = PROTOCOL_PATTERN.match(str(protocol))
-        if not match or (match.group(2) is not None and int(match.group(2)) < 1):
-            raise reader.fail(f"{key}.protocol", f"{protocol!r} is not allowed; allowed values: {PROTOCOLS_TEXT}")
+        try:
+            Protocol.from_spelling(str(protocol))
+        except ValueError as error:
+            raise reader.fail(f"{key}.protocol", str(error)) from None
     elif protocol is not None:
         raise reader.fail(f"{key}.protocol", f"only classification tasks ({', '.join(CLASSIFICATION_TASKS)}) take a protocol")
     resolution = reader.integer(raw.get("resolution", 224), f"{key}.resolution", 32)

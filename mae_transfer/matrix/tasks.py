@@ -16,15 +16,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-ARCH_SHORT = {
-    "vit_tiny_patch16": "vit-t",
-    "vit_small_patch16": "vit-s",
-    "vit_base_patch16": "vit-b",
-    "vit_large_patch16": "vit-l",
-    "vit_huge_patch14": "vit-h",
-}
-ARCH_LABEL = {"vit-t": "ViT-T", "vit-s": "ViT-S", "vit-b": "ViT-B", "vit-l": "ViT-L", "vit-h": "ViT-H"}
-
+from mae_transfer.classification.protocols import Protocol
+from mae_transfer.models.archs import ARCHS
 
 @dataclass(frozen=True)
 class TaskProfile:
@@ -32,11 +25,12 @@ class TaskProfile:
 
     Attributes:
         family: ``coco``, ``ade20k`` or ``classification``.
-        configs: recipe -> config path template (``{arch}`` = vit-b etc., ``{folder}``,
-            ``{resolution}``, ``{eval}``), or a mapping arch (vit-b ...) -> template; relative to
+        configs: recipe -> config path template (``{arch}`` = ``ViTArch.short``: vit-b etc.,
+            ``{folder}``, ``{resolution}``, ``{eval}``), or a mapping short arch -> template; relative to
             the repository root. A ``recipe:protocol`` key (``paper:linear``) replaces the
             recipe's template for cells of that protocol.
-        checkpoint_keys: config key paths that receive the checkpoint path.
+        checkpoint_keys: config key paths that receive the checkpoint path (``format_keys``,
+            each with ``_format`` appended, receive a forced ``backbones[].format``).
         data_keys: (key path, suffix): the key receives ``data_root + suffix``.
         recipe_data_keys: recipe -> data keys, for recipes whose configs wrap datasets differently.
         test_configs: eval mode -> test-only config template evaluated on the trained checkpoint
@@ -52,11 +46,20 @@ class TaskProfile:
     recipe_data_keys: dict[str, tuple[tuple[str, str], ...]] | None = None
     test_configs: dict[str, str] | None = None
 
+    @property
+    def format_keys(self) -> tuple[str, ...]:
+        """The keys that force the checkpoint's format (``pretrained_format`` of every backbone
+        class and of ``MAEClassifier``), next to each checkpoint key."""
+        return tuple(f"{key}_format" for key in self.checkpoint_keys)
+
     def data_keys_for(self, recipe: str) -> tuple[tuple[str, str], ...]:
         """The data-root key paths of a recipe's configs."""
         return (self.recipe_data_keys or {}).get(recipe, self.data_keys)
 
 
+# (short, config-name spelling, fine-tuning epochs) of the archs with shipped classification configs.
+_FINETUNE_ARCHS = tuple((ARCHS[name].short, ARCHS[name].config_name, epochs) for name, epochs in (
+    ("vit_base_patch16", 100), ("vit_large_patch16", 50), ("vit_huge_patch14", 50)))
 _CLASSIFICATION_DATA_KEYS = (
     ("train_dataloader.dataset.data_root", ""),
     ("val_dataloader.dataset.data_root", ""),
@@ -68,7 +71,7 @@ _CLASSIFICATION_METRICS = {"top1": ("accuracy/top1", "top1", "acc/top1"), "top5"
 def _classification(dataset: str) -> TaskProfile:
     # Table 9 / FINETUNE.md lengths: 100 epochs (B), 50 (L/H) at batch 1024; the per-dataset
     # adjustments of MAE A.5 are not published.
-    archs = (("vit-b", "vit-base-p16", 100), ("vit-l", "vit-large-p16", 50), ("vit-h", "vit-huge-p14", 50))
+    archs = _FINETUNE_ARCHS
     return TaskProfile(
         family="classification",
         # One fine-tuning config per dataset x arch x resolution; partial fine-tuning overrides
@@ -95,7 +98,7 @@ def _imagenet() -> TaskProfile:
     # for H), the linear probe (Table 10 recipe, Table 12 numbers) and ViT-L partial fine-tuning of
     # the last block or of its MLP (Fig. 9), each with its own config. Other partial-K cells run on
     # the fine-tuning config with model.protocol overridden (protocol_options), as for Table 6.
-    archs = (("vit-b", "vit-base-p16", 100), ("vit-l", "vit-large-p16", 50), ("vit-h", "vit-huge-p14", 50))
+    archs = _FINETUNE_ARCHS
     return TaskProfile(
         family="classification",
         configs={
@@ -177,12 +180,12 @@ def config_path(task: str, recipe: str, arch: str, protocol: str | None, resolut
     """The config file (relative to the repository root) of one cell."""
     profile = TASKS[task]
     template = profile.configs.get(f"{recipe}:{protocol}", profile.configs[recipe])
-    if isinstance(template, dict) and ARCH_SHORT[arch] not in template:
+    if isinstance(template, dict) and ARCHS[arch].short not in template:
         template = profile.configs[recipe]  # e.g. ImageNet partial-1 has a ViT-L config only
     if isinstance(template, dict):
-        template = template.get(ARCH_SHORT[arch], f"configs/<no {recipe} config for {arch}>.py")
+        template = template.get(ARCHS[arch].short, f"configs/<no {recipe} config for {arch}>.py")
     return template.format(
-        arch=ARCH_SHORT[arch],
+        arch=ARCHS[arch].short,
         folder="inat" if task.startswith("inat") else "imagenet" if task == "imagenet" else "places",
         resolution=resolution,
         eval="-ms" if eval_mode == "ms+flip" else "",
@@ -190,7 +193,8 @@ def config_path(task: str, recipe: str, arch: str, protocol: str | None, resolut
 
 
 def protocol_options(protocol: str | None) -> dict[str, object]:
-    """``--cfg-options`` that select a classification protocol.
+    """``--cfg-options`` that select a classification protocol (its matrix spelling, which
+    ``model.protocol`` takes as is: :mod:`mae_transfer.classification.protocols`).
 
     Partial fine-tuning runs on the fine-tuning configs, so its options select the protocol
     there. The linear probe's own configs (``paper:linear``) already set ``model.protocol``;
@@ -198,15 +202,10 @@ def protocol_options(protocol: str | None) -> dict[str, object]:
     """
     if protocol in (None, "finetune"):
         return {}
-    if protocol == "linear":
-        return {"model.protocol": "linear"}
-    if protocol == "partial-mlp":
-        return {"model.protocol": "mlp_last_block"}
-    blocks = int(protocol.split("-", 1)[1])
-    return {"model.protocol._delete_": True, "model.protocol.name": "partial", "model.protocol.num_blocks": blocks}
+    return {"model.protocol": Protocol.from_spelling(protocol).spelling}
 
 
 def test_config_path(task: str, arch: str, eval_mode: str) -> str | None:
     """The test-only config of an evaluation mode (None: the training run's own validation)."""
     template = (TASKS[task].test_configs or {}).get(eval_mode)
-    return None if template is None else template.format(arch=ARCH_SHORT[arch])
+    return None if template is None else template.format(arch=ARCHS[arch].short)

@@ -18,19 +18,37 @@ from timm.layers import LayerNorm2d
 from torch import nn
 
 
+# The adapters' one norm vocabulary: name -> layer. Configs may also use the OpenMMLab
+# ``norm_cfg`` type of the same layer (NORM_ALIASES); ``norm_name`` translates.
+NORMS = ("bn", "syncbn", "ln", "gn", "none")
+NORM_ALIASES = {
+    "BN": "bn", "BN2d": "bn", "SyncBN": "syncbn", "GN": "gn", "LN2d": "ln",
+    "MAETransferLayerNorm2d": "ln",  # integrations.mmdet's registered channel LayerNorm
+}
+
+
+def norm_name(kind: str) -> str:
+    """The ``NORMS`` name of ``kind`` (a ``NORMS`` name or a ``NORM_ALIASES`` type), or ValueError."""
+    name = NORM_ALIASES.get(kind, kind)
+    if name not in NORMS:
+        raise ValueError(f"unknown norm {kind!r}; expected one of {', '.join(NORMS)} "
+                         f"(or the OpenMMLab type {', '.join(NORM_ALIASES)})")
+    return name
+
+
 def make_norm(kind: str, channels: int) -> nn.Module:
-    """A 2-D normalisation layer: ``bn``, ``syncbn``, ``ln`` (channel LayerNorm), ``gn`` or ``none``."""
-    if kind == "bn":
+    """A 2-D normalisation layer: ``bn``, ``syncbn``, ``ln`` (channel LayerNorm), ``gn`` or ``none``
+    (or its ``NORM_ALIASES`` type)."""
+    name = norm_name(kind)
+    if name == "bn":
         return nn.BatchNorm2d(channels)
-    if kind == "syncbn":
+    if name == "syncbn":
         return nn.SyncBatchNorm(channels)
-    if kind == "ln":
+    if name == "ln":
         return LayerNorm2d(channels, eps=1e-6)
-    if kind == "gn":
+    if name == "gn":
         return nn.GroupNorm(32 if channels % 32 == 0 else 1, channels)
-    if kind == "none":
-        return nn.Identity()
-    raise ValueError(f"unknown norm {kind!r}; expected one of bn, syncbn, ln, gn, none")
+    return nn.Identity()
 
 
 def _rescale(scale: float, in_channels: int, out_channels: int, norm: str) -> nn.Module:

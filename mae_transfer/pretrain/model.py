@@ -260,5 +260,5 @@ def build_mae(
     """
     if arch not in ARCHS:
         raise ValueError(f"arch: unknown ViT arch {arch!r}; expected one of {sorted(ARCHS)}")
-    encoder = {**asdict(ARCHS[arch]), **overrides}
+    encoder = {**ARCHS[arch].shape(), **overrides}
     return MaskedAutoencoderViT(decoder=decoder, mask_ratio=mask_ratio, norm_pix_loss=norm_pix_loss, **encoder)

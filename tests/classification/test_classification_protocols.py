@@ -95,3 +95,25 @@ def test_linear_probe_training_leaves_backbone_bit_identical(tmp_path: Path, one
     assert all(torch.equal(backbone_before[k], backbone_after[k]) for k in backbone_before)
     assert not torch.equal(head_before, runner.model.head.weight)
     assert runner.iter == 16  # 64 images / batch 8 x 2 epochs
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        ("partial-2", Protocol("partial", 2)),
+        (dict(name="partial", num_blocks=2), Protocol("partial", 2)),
+        ("partial-mlp", Protocol("partial-mlp")),
+        ("mlp_last_block", Protocol("partial-mlp")),  # the earlier config spelling (ALIASES)
+        (dict(name="mlp_last_block", num_blocks=0), Protocol("partial-mlp")),
+        ("partial-0", Protocol("linear")),
+    ],
+)
+def test_config_spellings_parse_to_the_matrix_vocabulary(value: object, expected: Protocol) -> None:
+    assert Protocol.parse(value) == expected
+    assert Protocol.from_spelling(expected.spelling) == expected
+
+
+def test_the_matrix_spelling_takes_no_alias_and_no_zero_blocks() -> None:
+    for text in ("mlp_last_block", "partial-0", "partial"):
+        with pytest.raises(ValueError, match="allowed values: finetune, linear, partial-K"):
+            Protocol.from_spelling(text)

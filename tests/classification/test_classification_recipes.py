@@ -105,7 +105,7 @@ def test_partial_cells_stay_on_the_finetuning_recipe(tmp_path: Path, protocol: s
     for cell in _cells(tmp_path, protocol):
         assert "_ft-amp-" in Path(cell.config).name
         cfg = _resolved(cell)
-        expected = Protocol("partial", 1) if protocol == "partial-1" else Protocol("mlp_last_block")
+        expected = Protocol("partial", 1) if protocol == "partial-1" else Protocol("partial-mlp")
         assert Protocol.parse(cfg.model.protocol) == expected
         assert cfg.optim_wrapper.optimizer.type == "AdamW" and cfg.model.mixup is not None
         assert cfg.optim_wrapper.constructor == "MAELayerDecayOptimWrapperConstructor"

@@ -15,6 +15,8 @@ import pytest
 from ddp_helpers import check_ddp_run, run_ddp
 from training_helpers import REPO
 
+from mae_transfer.matrix.tasks import protocol_options
+
 pytestmark = pytest.mark.slow
 
 SMOKE = REPO / "configs" / "smoke"
@@ -69,12 +71,7 @@ def test_ade20k_upernet(tiny_ade20k: Path, tmp_path: Path) -> None:
     assert not any(name.startswith("backbone.vit.norm.") for name in run.ranks[0]["final"])
 
 
-PROTOCOLS = {
-    "finetune": {},
-    "linear": {"model.protocol": "linear"},
-    "partial-1": {"model.protocol._delete_": True, "model.protocol.name": "partial", "model.protocol.num_blocks": 1},
-    "partial-mlp": {"model.protocol": "mlp_last_block"},
-}
+PROTOCOLS = {name: protocol_options(name) for name in ("finetune", "linear", "partial-1", "partial-mlp")}
 
 
 @pytest.mark.parametrize("protocol", sorted(PROTOCOLS))

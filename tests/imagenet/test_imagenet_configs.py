@@ -57,7 +57,7 @@ def test_config_name_is_true(path: Path) -> None:
         assert cfg.optim_wrapper.optimizer.lr == pytest.approx(0.1 * 16384 / 256) and cfg.param_scheduler[0].end == 10
         assert cfg.train_dataloader.dataset.pipeline[1].type == "MAETransferLinearProbeTransform"  # crop + flip only
     else:
-        expected = ("mlp_last_block" if recipe.startswith("partial-mlp") else
+        expected = ("partial-mlp" if recipe.startswith("partial-mlp") else
                     "partial" if recipe.startswith("partial-1blk") else "finetune")
         assert protocol == expected and (expected != "partial" or cfg.model.protocol.num_blocks == 1)
         assert cfg.train_dataloader.batch_size * 32 * accumulation == 1024

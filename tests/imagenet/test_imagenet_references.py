@@ -7,7 +7,8 @@ from pathlib import Path
 import yaml
 
 from mae_transfer.leaderboard.references import load_references
-from mae_transfer.matrix.spec import ARCHS, PROTOCOL_PATTERN
+from mae_transfer.classification.protocols import Protocol
+from mae_transfer.models.archs import ARCHS
 
 REFERENCES = Path(__file__).resolve().parents[2] / "benchmarks" / "references" / "mae_imagenet.yaml"
 
@@ -17,7 +18,7 @@ def test_every_row_loads_and_cites_a_defined_source() -> None:
     assert all(row["source"] in raw["sources"] for row in raw["rows"])
     rows = load_references([REFERENCES])
     assert len(rows) == len(raw["rows"])
-    assert all(r.task == "imagenet" and r.arch in ARCHS and PROTOCOL_PATTERN.match(r.protocol) for r in rows)
+    assert all(r.task == "imagenet" and r.arch in ARCHS and Protocol.from_spelling(r.protocol) for r in rows)
 
 
 def test_the_published_mae_numbers_are_the_first_rows_of_their_keys() -> None:

@@ -111,3 +111,28 @@ def test_cells_carry_checkpoint_data_root_and_seed_options(tmp_path: Path) -> No
     assert coco.cfg_options["val_evaluator.ann_file"] == str(tmp_path / "runs" / "data" / "coco" / "annotations" / "instances_val2017.json")
     assert coco.cfg_options["randomness.seed"] == 0
     assert {c.task for c in plan.cells} == {"coco-maskrcnn", "ade20k-upernet", "inat2017", "places365"}
+
+
+def _format_matrix(tmp_path: Path, fmt: str | None) -> Path:
+    backbone = "{name: real, checkpoint: real.pth, arch: vit_tiny_patch16" + (f", format: {fmt}" if fmt else "") + "}"
+    path = tmp_path / "m.yaml"
+    path.write_text(f"""
+name: f
+backbones: [{backbone}]
+resources: {{gpus_per_cell: 0, time_limit_hours: 1}}
+tasks:
+  - {{task: coco-maskrcnn, recipe: smoke}}
+  - {{task: inat2017, recipe: smoke, protocol: partial-2}}
+""")
+    return path
+
+
+def test_a_forced_backbone_format_reaches_every_cell_next_to_its_checkpoint(tmp_path: Path) -> None:
+    plan = plan_matrix(load_spec(_format_matrix(tmp_path, "beit"), work_root=tmp_path / "runs"))
+    options = {c.task: c.cfg_options for c in plan.cells}
+    assert options["coco-maskrcnn"]["model.backbone.pretrained_format"] == "beit"
+    assert options["inat2017"]["model.pretrained_format"] == "beit"
+    assert options["inat2017"]["model.protocol"] == "partial-2"  # the matrix spelling, as the classifier takes it
+    auto = plan_matrix(load_spec(_format_matrix(tmp_path, None), work_root=tmp_path / "runs-auto"))
+    assert not any(key.endswith("_format") for c in auto.cells for key in c.cfg_options)
+    assert {c.id for c in auto.cells}.isdisjoint(c.id for c in plan.cells)  # the format is part of the identity

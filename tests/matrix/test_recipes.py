@@ -7,8 +7,9 @@ from pathlib import Path
 import pytest
 
 from mae_transfer.matrix.recipes import Recipe, recipe_for
-from mae_transfer.matrix.spec import ARCHS, CLASSIFICATION_TASKS, TASK_RECIPES
+from mae_transfer.matrix.spec import CLASSIFICATION_TASKS, TASK_RECIPES
 from mae_transfer.matrix.tasks import config_path
+from mae_transfer.models.archs import ARCHS
 
 REPO = Path(__file__).resolve().parents[2]
 # Li et al. 2021 (the COCO "paper" recipe) trains at lr 8e-5 (Sec. 4.2); the shipped A.3 configs

@@ -319,7 +319,7 @@ def test_host_field_is_this_host_when_running(plan) -> None:
 
 def test_generated_checkpoint_is_regenerated_when_its_depth_changes(tmp_path: Path) -> None:
     from mae_transfer.checkpoints.reader import read_checkpoint
-    from mae_transfer.matrix.archs import write_generated_checkpoint
+    from mae_transfer.matrix.backbones import write_generated_checkpoint
 
     out = tmp_path / "tiny.pth"
 

@@ -68,6 +68,9 @@ def test_negative_seed_count_names_file_key_and_allowed_values(tmp_path: Path) -
     [
         (("recipe: paper", "recipe: vitdet"), "tasks[0].recipe", "paper, reduced, smoke"),
         (("recipe: paper", "recipe: paper, protocol: partial-0"), "tasks[0].protocol", "partial-K"),
+        (("recipe: paper", "recipe: paper, protocol: mlp_last_block"), "tasks[0].protocol", "partial-mlp"),
+        (("arch: vit_base_patch16", "arch: vit_base_patch16, format: mea"), "backbones[0].format",
+         "auto, canonical, mae"),
         (("arch: vit_base_patch16", "arch: vit_giant"), "backbones[0].arch", "vit_huge_patch14"),
         (("seeds: 2", "seeds: 2\nretries: 1"), "retries", "max_attempts"),
         (("seeds: 2", "seeds: 2\ncheckpoint_policy: median"), "checkpoint_policy", "last, best"),

@@ -7,8 +7,9 @@ from pathlib import Path
 import pytest
 
 from mae_transfer.matrix.doctor import missing_keys
-from mae_transfer.matrix.spec import ARCHS, TASK_RECIPES
+from mae_transfer.matrix.spec import TASK_RECIPES
 from mae_transfer.matrix.tasks import TASKS, config_path
+from mae_transfer.models.archs import ARCHS
 
 REPO = Path(__file__).resolve().parents[2]
 

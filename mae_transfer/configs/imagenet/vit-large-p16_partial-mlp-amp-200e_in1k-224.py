@@ -5,4 +5,4 @@
 # Trainable: the last block's norm2 and mlp, fc_norm and the head (mae_transfer/classification/protocols.py).
 _base_ = ["./vit-large-p16_partial-1blk-amp-200e_in1k-224.py"]
 
-model = dict(protocol=dict(name="mlp_last_block", num_blocks=0))
+model = dict(protocol=dict(name="partial-mlp", num_blocks=0))

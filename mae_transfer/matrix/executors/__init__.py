@@ -97,7 +97,7 @@ def prepare(plan: Plan) -> None:
     needed_backbones = {cell.backbone for cell in plan.cells}
     for backbone in spec.backbones:
         if backbone.generated and backbone.name in needed_backbones:
-            from mae_transfer.matrix.archs import write_generated_checkpoint
+            from mae_transfer.matrix.backbones import write_generated_checkpoint
 
             write_generated_checkpoint(backbone.arch, generated_checkpoint_path(spec, backbone), depth=backbone.depth)
     for cell in plan.cells:

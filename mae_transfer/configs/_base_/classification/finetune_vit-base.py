@@ -13,7 +13,7 @@
 # Partial fine-tuning (MAE §4.3 / Fig. 9; A.1 "Partial fine-tuning": "follows the setting in
 # Table 9, except that we adjust the number of fine-tuning epochs ... {50, 100, 200} and use
 # the optimal one for each number of blocks tuned") runs on these configs with
-#   --cfg-options model.protocol.name=partial model.protocol.num_blocks=K   (or name=mlp_last_block)
+#   --cfg-options model.protocol=partial-K   (or partial-mlp; mae_transfer/classification/protocols.py)
 # What differs from full fine-tuning: only the last K blocks (or the last block's MLP), fc_norm
 # and the head train; the epoch count the paper picked per K is unpublished, so the length stays
 # this config's (set it with the two keys above). Everything else (optimizer, layer decay,

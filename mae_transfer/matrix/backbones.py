@@ -1,4 +1,4 @@
-"""Backbone checkpoints for the matrix: architecture auto-detection and generated checkpoints."""
+"""A matrix backbone's checkpoint: its architecture (read from the file) and generated checkpoints."""
 
 from __future__ import annotations
 
@@ -11,16 +11,17 @@ from mae_transfer.records import atomic_path, atomic_write_text
 
 logger = logging.getLogger(__name__)
 
-def detect_arch(spec: MatrixSpec, backbone: Backbone) -> str:
-    """The named architecture of a checkpoint (any supported format), read safely.
+
+def backbone_arch(spec: MatrixSpec, backbone: Backbone) -> str:
+    """The arch name of a backbone declared ``arch: auto``, read (safely) from its checkpoint file.
 
     Raises:
         SpecError: when the file is missing, unreadable or matches no known architecture.
     """
     from mae_transfer.checkpoints import CheckpointError
-    from mae_transfer.checkpoints.arch import detect_arch as detect_state_dict_arch
+    from mae_transfer.checkpoints.arch import detect_arch
     from mae_transfer.checkpoints.load import open_checkpoint
-    from mae_transfer.models import ARCHS
+    from mae_transfer.models.archs import ARCHS
 
     key = f"backbones[{[b.name for b in spec.backbones].index(backbone.name)}].arch"
     path = spec.resolve(backbone.checkpoint)
@@ -28,7 +29,7 @@ def detect_arch(spec: MatrixSpec, backbone: Backbone) -> str:
         raise SpecError(spec.path, key, f"'auto' needs the checkpoint {path}, which does not exist; "
                         f"set arch to one of {', '.join(ARCHS)}")
     try:
-        arch = detect_state_dict_arch(open_checkpoint(str(path)).state_dict)
+        arch = detect_arch(open_checkpoint(str(path), backbone.format).state_dict)
     except CheckpointError as error:
         raise SpecError(spec.path, key, f"cannot read the checkpoint: {error}") from error
     if arch is None:
