@@ -8,10 +8,14 @@ PYTEST_ARGS ?=
 env:
 	@bash tools/setup_env.sh
 
-# The main job: the embedded smoke matrix (tiny ViT, generated data, every task kind, CPU).
+# The main job: the embedded smoke matrix (a tiny MAE pre-trained here and the random initialisation,
+# every task kind, generated data, CPU), its leaderboard with the differences, the reconstruction PNG.
 demo: env
 	$(PY) -m mae_transfer.cli run $(MATRIX)
-	$(PY) -m mae_transfer.cli leaderboard $(MATRIX) --format md
+	$(PY) -m mae_transfer.cli leaderboard $(MATRIX) --format md --baseline tiny_random
+	@$(PY) -m mae_transfer.cli status $(MATRIX) --json | $(PY) -c "import json, pathlib, sys; \
+	  cells = [pathlib.Path(r['work_dir']) for r in json.load(sys.stdin) if r['cell'].startswith('mae-pretrain')]; \
+	  [print('reconstruction:', d / 'reconstruction.png') for d in cells if (d / 'reconstruction.png').is_file()]"
 
 # The test suite; pytest's exit code 5 ("no tests collected") is reported as a failure of its own.
 test: env

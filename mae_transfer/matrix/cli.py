@@ -216,7 +216,7 @@ def _status_rows(plan) -> list[dict]:
         else:
             shown = "interrupted" if state.interrupted else state.state
         progress = read_progress(cell_dir) if shown in ("running", "interrupted", "failed") else None
-        rows.append({"cell": cell.label, "id": cell.id, "state": shown, "attempts": state.attempts,
+        rows.append({"cell": cell.label, "id": cell.id, "work_dir": cell.work_dir, "state": shown, "attempts": state.attempts,
                      "progress": progress.text if progress else "", "eta": (progress.eta or "") if progress else "",
                      "error_tail": error_tail if shown in ("failed", "interrupted", "blocked") else "",
                      "heartbeat": state.heartbeat, "host": state.host, "job_id": state.job_id})

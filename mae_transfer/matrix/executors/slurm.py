@@ -131,13 +131,8 @@ def run_submitit(plan: Plan, cells: list[Cell], max_parallel: int, summary, clus
                 job.result()
         submitted = {}
     jobs += _submit(plan, later, max_parallel, cluster, submitted)
-    for cell, job in jobs:
-        logger.info("cell %s: submitted as job %s", cell.label, job.job_id)
-        if isinstance(job, submitit.SlurmJob):
-            # recorded before anything else: a second `run` checks this job instead of resubmitting
-            mark_submitted(Path(cell.work_dir), str(job.job_id))
-        if not wait:
-            summary.submitted.append(cell.label)
+    if not wait:
+        summary.submitted += [cell.label for cell, _ in jobs]
     if wait:
         for cell, job in jobs:
             try:
@@ -192,9 +187,14 @@ def _submit(plan: Plan, cells: list[Cell], max_parallel: int, cluster: str | Non
             executor.update_parameters(slurm_additional_parameters={"dependency": f"afterok:{dependency}",
                                                                     "kill_on_invalid_dep": "yes"})
         with executor.batch():
-            for cell in group:
-                nproc = max(gpus, 1)
-                jobs.append((cell, executor.submit(CellJob(cell.work_dir, launcher_for(cell, nproc), nproc))))
+            batch = [(cell, executor.submit(CellJob(cell.work_dir, launcher_for(cell, max(gpus, 1)), max(gpus, 1))))
+                     for cell in group]
+        for cell, job in batch:
+            logger.info("cell %s: submitted as job %s", cell.label, job.job_id)
+            if isinstance(job, submitit.SlurmJob):
+                # recorded before anything else: a second `run` checks this job instead of resubmitting
+                mark_submitted(Path(cell.work_dir), str(job.job_id))
+        jobs += batch
     return jobs
 
 
