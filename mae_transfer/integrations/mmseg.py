@@ -23,20 +23,17 @@ torch >= 2.6 and ``MAELayerDecayOptimWrapperConstructor``).
 
 from __future__ import annotations
 
-import logging
 import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 import torch
-from mmengine.logging import print_log
 from mmengine.model import BaseModule
 from mmseg.registry import MODELS
 
 import mae_transfer.integrations.engine  # noqa: F401  (resume fix, layer-decay constructor)
-from mae_transfer import records
-from mae_transfer.checkpoints import load_pretrained
-from mae_transfer.models import ARCHS, MAEViT, build_vit
+from mae_transfer.integrations.backbone_common import PretrainedViTBackbone
+from mae_transfer.models import MAEViT, build_vit
 from mae_transfer.models.pyramid import MultiLevelRescale
 
 __all__ = [
@@ -60,26 +57,8 @@ UPERNET_TAPS: dict[str, tuple[int, ...]] = {
 _NORM_TYPES = {"BN": "bn", "BN2d": "bn", "SyncBN": "syncbn", "GN": "gn", "LN2d": "ln", "none": "none"}
 
 
-def _pretrained_source(pretrained: str | None, init_cfg: Any) -> tuple[str | None, Any]:
-    """Split a ``dict(type='Pretrained', checkpoint=...)`` init_cfg from the other init configs."""
-    if init_cfg is None:
-        return pretrained, None
-    configs = [init_cfg] if isinstance(init_cfg, dict) else list(init_cfg)
-    for cfg in configs:
-        if cfg.get("type") == "Pretrained":
-            checkpoint = cfg.get("checkpoint")
-            if pretrained is not None and checkpoint != pretrained:
-                raise ValueError(
-                    f"MAETransferSegViT: both pretrained={pretrained!r} and init_cfg checkpoint "
-                    f"{checkpoint!r} are set; keep one"
-                )
-            pretrained = checkpoint
-    rest = [cfg for cfg in configs if cfg.get("type") != "Pretrained"]
-    return pretrained, rest or None
-
-
 @MODELS.register_module()
-class MAETransferSegViT(BaseModule):
+class MAETransferSegViT(PretrainedViTBackbone):
     """MAE ViT backbone for mmseg segmentors: images -> one NCHW map (stride p) per tapped block.
 
     The maps are the raw outputs of the tapped blocks with the cls token dropped (no final
@@ -114,15 +93,11 @@ class MAETransferSegViT(BaseModule):
         init_cfg: dict | list[dict] | None = None,
         **overrides: Any,
     ) -> None:
-        pretrained, init_cfg = _pretrained_source(pretrained, init_cfg)
-        super().__init__(init_cfg=init_cfg)
-        if arch not in ARCHS:
-            raise ValueError(f"MAETransferSegViT: unknown arch {arch!r}; expected one of {sorted(ARCHS)}")
+        super().__init__(arch, pretrained, init_cfg)
         if out_indices is None:
             if "depth" in overrides:
                 raise ValueError("MAETransferSegViT: pass out_indices when overriding depth")
             out_indices = UPERNET_TAPS[arch]
-        self.pretrained = pretrained
         # maps_only: no final norm and no block after the last tap, so every backbone parameter
         # gets a gradient (DDP without unused parameters)
         self.vit: MAEViT = build_vit(
@@ -139,17 +114,6 @@ class MAETransferSegViT(BaseModule):
     @property
     def out_indices(self) -> tuple[int, ...]:
         return self.vit.out_indices
-
-    def init_weights(self) -> None:
-        """Run non-pretrained init configs, then load ``pretrained`` and log its LoadReport."""
-        super().init_weights()
-        if self.pretrained:
-            report = load_pretrained(self.vit, self.pretrained)
-            print_log(
-                f"MAETransferSegViT: loaded {self.pretrained}\n{report.render()}", logger="current", level=logging.INFO
-            )
-            records.note_load(report.summary())  # written to the work dir as load_report.json
-        self._is_init = True
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, ...]:
         """Images (B, 3, H, W) -> tuple of (B, C, H/p, W/p) maps, one per tapped block."""
