@@ -19,6 +19,7 @@ import torch
 from mae_transfer.checkpoints.errors import CheckpointError
 from mae_transfer.checkpoints.formats import DetectedCheckpoint, detect_format
 from mae_transfer.checkpoints.report import DroppedKey
+from mae_transfer.models.pos_embed import square_grid
 
 # OpenMMLab -> timm names inside a block (after ``layers.{i}.`` -> ``blocks.{i}.``).
 _MM_BLOCK_RENAMES = (
@@ -223,8 +224,7 @@ def _drop_distillation_slot(out: ConvertedCheckpoint, detected: DetectedCheckpoi
     if detected.format != "deit_distilled" or "pos_embed" not in out.state_dict:
         return
     pos = out.state_dict["pos_embed"]
-    side = int(round((pos.shape[1] - 2) ** 0.5))
-    if pos.dim() == 3 and side * side == pos.shape[1] - 2:
+    if pos.dim() == 3 and square_grid(pos.shape[1] - 2) is not None:
         out.state_dict["pos_embed"] = torch.cat([pos[:, :1], pos[:, 2:]], dim=1)
         out.notes.append(
             f"removed the distillation-token slot from pos_embed: {tuple(pos.shape)} -> "
