@@ -18,24 +18,10 @@ import torch
 
 from mae_transfer.checkpoints.errors import CheckpointError
 from mae_transfer.checkpoints.formats import DetectedCheckpoint, detect_format
+from mae_transfer.checkpoints.openmmlab_names import mm_to_timm
 from mae_transfer.checkpoints.report import DroppedKey
 from mae_transfer.models.pos_embed import square_grid
 
-# OpenMMLab -> timm names inside a block (after ``layers.{i}.`` -> ``blocks.{i}.``).
-_MM_BLOCK_RENAMES = (
-    ("ln1.", "norm1."),
-    ("ln2.", "norm2."),
-    ("ffn.layers.0.0.", "mlp.fc1."),
-    ("ffn.layers.1.", "mlp.fc2."),
-    ("attn.gamma1.weight", "ls1.gamma"),
-    ("ffn.gamma2.weight", "ls2.gamma"),
-)
-# OpenMMLab -> timm names outside the blocks.
-_MM_TOP_RENAMES = (
-    ("patch_embed.projection.", "patch_embed.proj."),
-    ("ln1.", "norm."),
-    ("ln2.", "fc_norm."),
-)
 # Keys outside the encoder prefix, by prefix: why they are not part of the encoder.
 _OUTSIDE_REASONS = (
     ("module.momentum_encoder.", "MoCo v3 momentum encoder"),
@@ -109,7 +95,7 @@ def convert_checkpoint(detected: DetectedCheckpoint) -> ConvertedCheckpoint:
             out.dropped.append(DroppedKey(key, "MoCo v3 projection head"))
             continue
         if mm_naming:
-            name = _mm_to_timm(name)
+            name = mm_to_timm(name)
         name = re.sub(r"\.gamma_([12])$", r".ls\1.gamma", name)
         reason = next((why for pattern, why in _DROP_REASONS if pattern.search(name)), None)
         if reason is not None:
@@ -159,21 +145,6 @@ def _outside_reason(key: str, prefix: str) -> str:
         if key.startswith(start):
             return reason
     return f"outside the encoder prefix '{prefix}'"
-
-
-def _mm_to_timm(name: str) -> str:
-    match = re.match(r"^layers\.(\d+)\.(.*)$", name)
-    if match:
-        rest = match.group(2)
-        for old, new in _MM_BLOCK_RENAMES:
-            if rest.startswith(old):
-                rest = new + rest[len(old):]
-                break
-        return f"blocks.{match.group(1)}.{rest}"
-    for old, new in _MM_TOP_RENAMES:
-        if name.startswith(old):
-            return new + name[len(old):]
-    return name
 
 
 def _merge_qv_bias(out: ConvertedCheckpoint) -> None:

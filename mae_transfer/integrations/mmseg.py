@@ -23,7 +23,6 @@ torch >= 2.6 and ``MAELayerDecayOptimWrapperConstructor``).
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -32,6 +31,7 @@ from mmengine.model import BaseModule
 from mmseg.registry import MODELS
 
 import mae_transfer.integrations.engine  # noqa: F401  (resume fix, layer-decay constructor)
+from mae_transfer.checkpoints.openmmlab_names import timm_to_mm
 from mae_transfer.integrations.backbone_common import PretrainedViTBackbone
 from mae_transfer.models import MAEViT, build_vit
 from mae_transfer.models.pyramid import MultiLevelRescale
@@ -154,33 +154,13 @@ class MAETransferMultiLevelNeck(BaseModule):
         return tuple(self.rescale(inputs))
 
 
-# Our (timm / official MAE) backbone names -> mmseg's ``MAE`` backbone names.
-_MMSEG_MAE_RENAMES = (
-    (r"^patch_embed\.proj\.", "patch_embed.projection."),
-    (r"^blocks\.(\d+)\.norm1\.", r"layers.\1.ln1."),
-    (r"^blocks\.(\d+)\.norm2\.", r"layers.\1.ln2."),
-    (r"^blocks\.(\d+)\.attn\.", r"layers.\1.attn."),
-    (r"^blocks\.(\d+)\.mlp\.fc1\.", r"layers.\1.ffn.layers.0.0."),
-    (r"^blocks\.(\d+)\.mlp\.fc2\.", r"layers.\1.ffn.layers.1."),
-    (r"^blocks\.(\d+)\.ls1\.gamma$", r"layers.\1.gamma_1"),
-    (r"^blocks\.(\d+)\.ls2\.gamma$", r"layers.\1.gamma_2"),
-)
-
-
 def to_mmseg_mae_state_dict(vit_state: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
     """An ``MAEViT`` state dict under the names of mmseg's ``MAE`` backbone (for comparisons).
 
     mmseg's ``MAE`` with ``final_norm=False`` has no final norm, so ``norm.*`` is left out; its
     layer scale (``gamma_1``/``gamma_2``) exists only when our model has ``layer_scale_init``.
     """
-    out = {}
-    for key, value in vit_state.items():
-        if key.startswith("norm."):
-            continue
-        for pattern, replacement in _MMSEG_MAE_RENAMES:
-            key = re.sub(pattern, replacement, key)
-        out[key] = value
-    return out
+    return {timm_to_mm(key, family="mmseg"): value for key, value in vit_state.items() if not key.startswith("norm.")}
 
 
 def to_mmseg_feature2pyramid_state_dict(neck_state: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
