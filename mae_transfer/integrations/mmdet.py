@@ -12,8 +12,8 @@ Registered names (none collides with mmdet's own ``ViT``/``MAE`` or its projects
 - ``MAETransferSimpleFeaturePyramid`` (``mmdet.registry.MODELS``): the ViTDet neck;
 - ``MAETransferLayerNorm2d`` (mmengine's root ``MODELS``, so ``norm_cfg`` finds it from any
   scope): timm's LayerNorm over the channels of an NCHW map, for ViTDet's box and mask heads;
-- ``FastCocoMetric`` (``mmdet.registry.METRICS``): ``CocoMetric`` on faster-coco-eval;
-- ``MAELayerDecayOptimWrapperConstructor`` and the resume fix, through
+- ``MAETransferFastCocoMetric`` (``mmdet.registry.METRICS``): ``CocoMetric`` on faster-coco-eval;
+- ``MAETransferLayerDecayOptimWrapperConstructor`` and the resume fix, through
   ``mae_transfer.integrations.engine``.
 """
 
@@ -28,7 +28,7 @@ from mmengine.registry import MODELS as MMENGINE_MODELS
 from mmdet.registry import MODELS
 from timm.layers import LayerNorm2d
 
-import mae_transfer.integrations.coco_metric  # noqa: F401  (registers FastCocoMetric)
+import mae_transfer.integrations.coco_metric  # noqa: F401  (registers MAETransferFastCocoMetric)
 import mae_transfer.integrations.engine  # noqa: F401  (resume fix, layer-decay constructor)
 from mae_transfer.integrations.backbone_common import PretrainedViTBackbone
 from mae_transfer.models import MAEViT, build_vit
@@ -39,8 +39,9 @@ __all__ = ["MAETransferLayerNorm2d", "MAETransferSimpleFeaturePyramid", "MAETran
 ADAPTERS = (None, "multi_level")
 
 
-# timm's channel LayerNorm for NCHW maps (the one the core pyramid uses), for norm_cfg.
-MAETransferLayerNorm2d = MMENGINE_MODELS.register_module("MAETransferLayerNorm2d", module=LayerNorm2d)
+@MMENGINE_MODELS.register_module()
+class MAETransferLayerNorm2d(LayerNorm2d):
+    """timm's channel LayerNorm for NCHW maps (the one the core pyramid uses), for ``norm_cfg``."""
 
 
 def group_end_indices(depth: int, groups: int = 4) -> list[int]:

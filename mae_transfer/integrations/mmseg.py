@@ -18,7 +18,7 @@ Registered into ``mmseg.registry.MODELS`` (names that cannot collide with mmseg'
   as mmseg's ``Feature2Pyramid`` with ``rescales=[4, 2, 1, 0.5]``.
 
 Importing this module also imports :mod:`mae_transfer.integrations.engine` (the resume fix for
-torch >= 2.6 and ``MAELayerDecayOptimWrapperConstructor``).
+torch >= 2.6 and ``MAETransferLayerDecayOptimWrapperConstructor``).
 """
 
 from __future__ import annotations
