@@ -27,7 +27,7 @@ def _registered_by_mae_transfer() -> list[tuple[str, str, type]]:
         for registry in registries.values()
         for name, cls in registry.module_dict.items()
         # ours by where the class lives, or by the name (a third-party class registered by us)
-        if getattr(cls, "__module__", "").startswith("mae_transfer.") or name.startswith("MAE")
+        if getattr(cls, "__module__", "").startswith("mae_transfer.") or name.startswith("MAETransfer")
     ]
 
 
