@@ -4,7 +4,7 @@
 Generates a COCO-style ground truth (polygons, a few uncompressed-RLE crowd regions, 80
 categories) and detections for it (jittered true positives with RLE masks, wrong-class and
 background false positives), then runs ``evaluate(); accumulate(); summarize()`` with
-pycocotools' ``COCOeval`` and with ``COCOeval_faster`` exactly as ``FastCocoMetric`` does (the
+pycocotools' ``COCOeval`` and with ``COCOeval_faster`` exactly as ``MAETransferFastCocoMetric`` does (the
 same pycocotools ``COCO`` objects, only the COCOeval class differs). Prints a table with the
 times, the speed-up and the largest difference over the 12 summary stats; exits non-zero when
 the stats differ by more than 1e-4 or the speed-up is below ``--min-speedup``.
@@ -151,7 +151,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--images", type=int, default=1000)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--min-speedup", type=float, default=5.0)
-    parser.add_argument("--iou-workers", type=int, default=1, help="FastCocoMetric's iou_workers (mask IoU threads)")
+    parser.add_argument(
+        "--iou-workers", type=int, default=1, help="MAETransferFastCocoMetric's iou_workers (mask IoU threads)"
+    )
     parser.add_argument("--json", type=Path, help="also write the table as JSON here")
     args = parser.parse_args(argv)
 

@@ -7,7 +7,9 @@ from collections import Counter
 from dataclasses import dataclass
 from typing import Any, Mapping
 
+from mae_transfer.checkpoints.resize import rel_pos_table_grid
 from mae_transfer.models.archs import ARCHS
+from mae_transfer.models.pos_embed import square_grid
 
 _BLOCK = re.compile(r"^blocks\.(\d+)\.")
 
@@ -99,17 +101,17 @@ def infer_model_overrides(
         overrides["num_heads"] = shape.num_heads or max(1, shape.embed_dim // 64)
     pos = state_dict.get("pos_embed")
     if pos is not None and len(pos.shape) == 3:
-        side = int(round((pos.shape[1] - 1) ** 0.5))
-        if side * side == pos.shape[1] - 1:
-            overrides["img_size"] = side * shape.patch_size
+        grid = square_grid(pos.shape[1] - 1)
+        if grid is not None:
+            overrides["img_size"] = grid[0] * shape.patch_size
     else:
         table = next(
             (v for k, v in state_dict.items() if k.endswith("attn.relative_position_bias_table")),
             None,
         )
-        span = int(round((table.shape[0] - 3) ** 0.5)) if table is not None else 0
-        if span % 2 == 1 and span * span == table.shape[0] - 3:
-            overrides["img_size"] = (span + 1) // 2 * shape.patch_size
+        grid = rel_pos_table_grid(table.shape[0]) if table is not None else None
+        if grid is not None:
+            overrides["img_size"] = grid[0] * shape.patch_size
     if any(k.endswith(".ls1.gamma") for k in state_dict):
         overrides["layer_scale_init"] = 0.1
     if any(k.endswith("attn.relative_position_bias_table") for k in state_dict):

@@ -18,23 +18,10 @@ import torch
 
 from mae_transfer.checkpoints.errors import CheckpointError
 from mae_transfer.checkpoints.formats import DetectedCheckpoint, detect_format
+from mae_transfer.checkpoints.openmmlab_names import mm_to_timm
 from mae_transfer.checkpoints.report import DroppedKey
+from mae_transfer.models.pos_embed import square_grid
 
-# OpenMMLab -> timm names inside a block (after ``layers.{i}.`` -> ``blocks.{i}.``).
-_MM_BLOCK_RENAMES = (
-    ("ln1.", "norm1."),
-    ("ln2.", "norm2."),
-    ("ffn.layers.0.0.", "mlp.fc1."),
-    ("ffn.layers.1.", "mlp.fc2."),
-    ("attn.gamma1.weight", "ls1.gamma"),
-    ("ffn.gamma2.weight", "ls2.gamma"),
-)
-# OpenMMLab -> timm names outside the blocks.
-_MM_TOP_RENAMES = (
-    ("patch_embed.projection.", "patch_embed.proj."),
-    ("ln1.", "norm."),
-    ("ln2.", "fc_norm."),
-)
 # Keys outside the encoder prefix, by prefix: why they are not part of the encoder.
 _OUTSIDE_REASONS = (
     ("module.momentum_encoder.", "MoCo v3 momentum encoder"),
@@ -108,7 +95,7 @@ def convert_checkpoint(detected: DetectedCheckpoint) -> ConvertedCheckpoint:
             out.dropped.append(DroppedKey(key, "MoCo v3 projection head"))
             continue
         if mm_naming:
-            name = _mm_to_timm(name)
+            name = mm_to_timm(name)
         name = re.sub(r"\.gamma_([12])$", r".ls\1.gamma", name)
         reason = next((why for pattern, why in _DROP_REASONS if pattern.search(name)), None)
         if reason is not None:
@@ -160,21 +147,6 @@ def _outside_reason(key: str, prefix: str) -> str:
     return f"outside the encoder prefix '{prefix}'"
 
 
-def _mm_to_timm(name: str) -> str:
-    match = re.match(r"^layers\.(\d+)\.(.*)$", name)
-    if match:
-        rest = match.group(2)
-        for old, new in _MM_BLOCK_RENAMES:
-            if rest.startswith(old):
-                rest = new + rest[len(old):]
-                break
-        return f"blocks.{match.group(1)}.{rest}"
-    for old, new in _MM_TOP_RENAMES:
-        if name.startswith(old):
-            return new + name[len(old):]
-    return name
-
-
 def _merge_qv_bias(out: ConvertedCheckpoint) -> None:
     """BEiT keeps separate q and v biases (k has none): qkv.bias = [q_bias, 0, v_bias]."""
     sd = out.state_dict
@@ -223,8 +195,7 @@ def _drop_distillation_slot(out: ConvertedCheckpoint, detected: DetectedCheckpoi
     if detected.format != "deit_distilled" or "pos_embed" not in out.state_dict:
         return
     pos = out.state_dict["pos_embed"]
-    side = int(round((pos.shape[1] - 2) ** 0.5))
-    if pos.dim() == 3 and side * side == pos.shape[1] - 2:
+    if pos.dim() == 3 and square_grid(pos.shape[1] - 2) is not None:
         out.state_dict["pos_embed"] = torch.cat([pos[:, :1], pos[:, 2:]], dim=1)
         out.notes.append(
             f"removed the distillation-token slot from pos_embed: {tuple(pos.shape)} -> "

@@ -30,9 +30,9 @@ from mae_transfer.checkpoints.resize import (
     fit_rel_pos,
     fit_rel_pos_bias_table,
     rel_pos_table_grid,
-    square_grid,
 )
 from mae_transfer.models.patch_kernel import resize_patch_kernel
+from mae_transfer.models.pos_embed import square_grid
 
 logger = logging.getLogger(__name__)
 

@@ -12,23 +12,16 @@ resize of the backbone); this module infers the checkpoint's grid from tensor sh
 
 from __future__ import annotations
 
-import math
-
 import torch
 
 from mae_transfer.models.pos_embed import (
     resize_pos_embed,
     resize_rel_pos_1d,
     resize_rel_pos_bias_table,
+    square_grid,
 )
 
 GridSize = tuple[int, int]
-
-
-def square_grid(num_tokens: int) -> GridSize | None:
-    """(side, side) when ``num_tokens`` is a positive perfect square, else None."""
-    side = math.isqrt(max(num_tokens, 0))
-    return (side, side) if side > 0 and side * side == num_tokens else None
 
 
 def fit_pos_embed(
@@ -44,7 +37,10 @@ def fit_pos_embed(
         with_cls, without_cls = square_grid(tokens - 1), square_grid(tokens)
         old_hw = with_cls or without_cls
         if old_hw is None:
-            raise ValueError(f"cannot infer the grid of a pos_embed with {tokens} tokens")
+            raise ValueError(
+                f"cannot infer the grid of a pos_embed with {tokens} tokens: neither {tokens} nor "
+                f"{tokens} - 1 (cls slot) is a square; pass old_hw"
+            )
     if tokens == old_hw[0] * old_hw[1]:
         pos_embed = torch.cat([pos_embed.new_zeros(1, 1, pos_embed.shape[2]), pos_embed], dim=1)
     return resize_pos_embed(pos_embed, new_hw, old_hw=old_hw, num_prefix_tokens=1)
@@ -72,7 +68,10 @@ def fit_rel_pos_bias_table(
     """
     old_hw = old_hw or rel_pos_table_grid(table.shape[0], cls_rows)
     if old_hw is None:
-        raise ValueError(f"a relative position table with {table.shape[0]} rows is not square")
+        raise ValueError(
+            f"cannot infer the grid of a relative_position_bias_table with {table.shape[0]} rows: "
+            f"not (2G-1)^2 + {cls_rows} for any G; pass old_hw"
+        )
     return resize_rel_pos_bias_table(table, old_hw, new_hw, cls_rows=cls_rows)
 
 

@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from mae_transfer.data.image_folders import IMG_EXTENSIONS
-from mae_transfer.data.inat import synthetic_class_image
+from mae_transfer.data.synthetic import synthetic_class_image
 from mae_transfer.data.report import CheckReport, read_image
 
 logger = logging.getLogger(__name__)

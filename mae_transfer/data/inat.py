@@ -14,19 +14,15 @@ the sorted id list).
 
 from __future__ import annotations
 
-import colorsys
 import json
-import logging
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-import numpy as np
 from PIL import Image
 
 from mae_transfer.data.annotations import ClassificationAnnotations, read_inat_json
 from mae_transfer.data.report import CheckReport, read_image
-
-logger = logging.getLogger(__name__)
+from mae_transfer.data.synthetic import labelled_dataset_maker
 
 # year -> (image directory, official number of classes)
 INAT_YEARS: dict[int, tuple[str, int]] = {
@@ -43,22 +39,6 @@ def year_of(kind: str) -> int:
     if year not in INAT_YEARS:
         raise ValueError(f"unknown iNaturalist kind {kind!r}; expected one of inat2017, inat2018, inat2019")
     return year
-
-
-def synthetic_class_image(rng: np.random.Generator, label: int, num_classes: int,
-                          size: int | tuple[int, int]) -> Image.Image:
-    """A small RGB image whose colour and stripe direction depend on ``label`` (learnable).
-
-    ``size`` is the side of a square image, or (width, height).
-    """
-    width, height = (size, size) if isinstance(size, int) else (int(size[0]), int(size[1]))
-    hue = label / max(num_classes, 1)
-    colour = np.array(colorsys.hsv_to_rgb(hue, 0.8, 0.9)) * 255.0
-    rows, columns = np.arange(height, dtype=np.float32), np.arange(width, dtype=np.float32)
-    stripes = np.sin((rows[:, None] if label % 2 else columns[None, :]) * (0.3 + 0.1 * (label % 3)))
-    pixels = colour[None, None, :] * (0.6 + 0.4 * stripes[..., None])
-    pixels = pixels + rng.normal(0.0, 12.0, size=(height, width, 3))
-    return Image.fromarray(np.clip(pixels, 0, 255).astype(np.uint8), mode="RGB")
 
 
 def write_inat(
@@ -101,55 +81,18 @@ def write_inat(
     return root
 
 
-def synthetic_splits(
-    rng: np.random.Generator,
-    num_classes: int,
-    train_per_class: int,
-    val_per_class: int,
-    image_size: int | tuple[int, int],
-    num_train: int | None = None,
-    num_val: int | None = None,
-) -> dict[str, list[tuple[Image.Image, int]]]:
-    """Labelled synthetic images: ``*_per_class`` of every class, or ``num_train``/``num_val``
-    images in total with labels spread evenly over the whole label space (first and last class
-    included), for label spaces larger than the image count (iNat 2018: 8,142 classes)."""
-    def labels(per_class: int, total: int | None) -> list[int]:
-        if total is None:
-            return [label for label in range(num_classes) for _ in range(per_class)]
-        return [round(i * (num_classes - 1) / max(total - 1, 1)) for i in range(total)]
-
-    return {
-        split: [(synthetic_class_image(rng, label, num_classes, image_size), label) for label in labels(per_class, total)]
-        for split, per_class, total in (("train", train_per_class, num_train), ("val", val_per_class, num_val))
-    }
+def species_names(num_classes: int) -> list[str]:
+    """``species_000``, ``species_001``, ... (zero-padded to the widest index, at least 3 digits)."""
+    width = max(len(str(num_classes - 1)), 3)
+    return [f"species_{index:0{width}d}" for index in range(num_classes)]
 
 
-def make(
-    kind: str,
-    out: Path,
-    *,
-    seed: int = 0,
-    num_classes: int = 4,
-    train_per_class: int = 16,
-    val_per_class: int = 8,
-    image_size: int | tuple[int, int] = 48,
-    num_train: int | None = None,
-    num_val: int | None = None,
-) -> Path:
-    """Write a tiny synthetic iNaturalist dataset of ``kind`` under ``out``; returns the root.
-
-    ``num_classes`` categories are listed in both JSON files; each split holds
-    ``*_per_class`` images of every class, or ``num_train`` / ``num_val`` images in total
-    (labels spread over the label space). ``image_size``: square side or (width, height).
-    """
-    year = year_of(kind)
-    rng = np.random.default_rng(seed)
-    width = len(str(num_classes - 1))
-    names = [f"species_{index:0{max(width, 3)}d}" for index in range(num_classes)]
-    splits = synthetic_splits(rng, num_classes, train_per_class, val_per_class, image_size, num_train, num_val)
-    root = write_inat(out, year, splits, names)
-    logger.info("wrote synthetic %s (%d classes) to %s", kind, num_classes, root)
-    return root
+make = labelled_dataset_maker(
+    "iNaturalist",
+    check_kind=year_of,
+    class_names=species_names,
+    write=lambda kind, out, splits, names: write_inat(out, year_of(kind), splits, names),
+)
 
 
 def check(kind: str, root: Path, *, quick: bool = False) -> CheckReport:

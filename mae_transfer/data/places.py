@@ -13,19 +13,15 @@ Places205's lists are space separated despite the ``.csv`` suffix, as distribute
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
 from PIL import Image
 
 from mae_transfer.data.annotations import read_places_categories, read_places_list
-from mae_transfer.data.inat import synthetic_splits
 from mae_transfer.data.report import CheckReport, read_image
-
-logger = logging.getLogger(__name__)
+from mae_transfer.data.synthetic import labelled_dataset_maker
 
 
 @dataclass(frozen=True)
@@ -99,30 +95,17 @@ def write_places(
     return root
 
 
-def make(
-    kind: str,
-    out: Path,
-    *,
-    seed: int = 0,
-    num_classes: int = 4,
-    train_per_class: int = 16,
-    val_per_class: int = 8,
-    image_size: int | tuple[int, int] = 48,
-    num_train: int | None = None,
-    num_val: int | None = None,
-) -> Path:
-    """Write a tiny synthetic Places dataset of ``kind`` under ``out``; returns the root.
+def scene_names(num_classes: int) -> list[str]:
+    """``s/scene_000``, ``s/scene_001``, ... (Places scene names carry a letter directory)."""
+    return [f"s/scene_{index:03d}" for index in range(num_classes)]
 
-    Options as :func:`mae_transfer.data.inat.make` (``num_train``/``num_val``: totals with labels
-    spread over the ``num_classes`` label space).
-    """
-    layout_of(kind)
-    rng = np.random.default_rng(seed)
-    names = [f"s/scene_{index:03d}" for index in range(num_classes)]
-    splits = synthetic_splits(rng, num_classes, train_per_class, val_per_class, image_size, num_train, num_val)
-    root = write_places(out, kind, splits, names)
-    logger.info("wrote synthetic %s (%d classes) to %s", kind, num_classes, root)
-    return root
+
+make = labelled_dataset_maker(
+    "Places",
+    check_kind=layout_of,
+    class_names=scene_names,
+    write=lambda kind, out, splits, names: write_places(out, kind, splits, names),
+)
 
 
 def check(kind: str, root: Path, *, quick: bool = False) -> CheckReport:

@@ -16,7 +16,7 @@ its ``ImageClassifier``/``Places205``/``iNat2018``/``Accuracy``):
 - ``MAETransferLars`` (``OPTIMIZERS``): :class:`mae_transfer.optim.LARS`, MAE's LARS for the
   linear probe (trust ratio on every parameter with ndim > 1, also at weight decay 0; timm's
   ``Lars`` skips it at weight decay 0);
-- ``MAELayerDecayOptimWrapperConstructor`` and the resume fix, through
+- ``MAETransferLayerDecayOptimWrapperConstructor`` and the resume fix, through
   ``mae_transfer.integrations.engine``.
 """
 
@@ -37,26 +37,69 @@ from mae_transfer.classification.transforms import (
 )
 from mae_transfer.optim.lars import LARS
 
-REGISTERED = {
-    MODELS: {"MAETransferClassifier": MAEClassifier},
-    DATASETS: {
-        "MAETransferINaturalistDataset": INaturalistDataset,
-        "MAETransferPlacesDataset": PlacesDataset,
-        "MAETransferImageFolderDataset": ImageFolderDataset,
-    },
-    TRANSFORMS: {
-        "MAETransferLoadRGBImage": LoadRGBImage,
-        "MAETransferTimmTransform": TimmTransform,
-        "MAETransferLinearProbeTransform": LinearProbeTransform,
-        "MAETransferPackClassificationInputs": PackClassificationInputs,
-    },
-    METRICS: {"MAETransferTopKAccuracy": TopKAccuracy},
-    OPTIMIZERS: {"MAETransferLars": LARS},
-}
+# The classes live in the core (mae_transfer.classification, mae_transfer.optim) under plain
+# names; each is registered as a subclass whose name is the registered name.
 
-for _registry, _modules in REGISTERED.items():
-    for _name, _module in _modules.items():
-        if _name not in _registry.module_dict:
-            _registry.register_module(name=_name, module=_module)
 
-__all__ = ["REGISTERED"]
+@MODELS.register_module()
+class MAETransferClassifier(MAEClassifier):
+    """:class:`~mae_transfer.classification.model.MAEClassifier` as registered."""
+
+
+@DATASETS.register_module()
+class MAETransferINaturalistDataset(INaturalistDataset):
+    """:class:`~mae_transfer.classification.datasets.INaturalistDataset` as registered."""
+
+
+@DATASETS.register_module()
+class MAETransferPlacesDataset(PlacesDataset):
+    """:class:`~mae_transfer.classification.datasets.PlacesDataset` as registered."""
+
+
+@DATASETS.register_module()
+class MAETransferImageFolderDataset(ImageFolderDataset):
+    """:class:`~mae_transfer.classification.imagefolder.ImageFolderDataset` as registered."""
+
+
+@TRANSFORMS.register_module()
+class MAETransferLoadRGBImage(LoadRGBImage):
+    """:class:`~mae_transfer.classification.transforms.LoadRGBImage` as registered."""
+
+
+@TRANSFORMS.register_module()
+class MAETransferTimmTransform(TimmTransform):
+    """:class:`~mae_transfer.classification.transforms.TimmTransform` as registered."""
+
+
+@TRANSFORMS.register_module()
+class MAETransferLinearProbeTransform(LinearProbeTransform):
+    """:class:`~mae_transfer.classification.transforms.LinearProbeTransform` as registered."""
+
+
+@TRANSFORMS.register_module()
+class MAETransferPackClassificationInputs(PackClassificationInputs):
+    """:class:`~mae_transfer.classification.transforms.PackClassificationInputs` as registered."""
+
+
+@METRICS.register_module()
+class MAETransferTopKAccuracy(TopKAccuracy):
+    """:class:`~mae_transfer.classification.metric.TopKAccuracy` as registered."""
+
+
+@OPTIMIZERS.register_module()
+class MAETransferLars(LARS):
+    """:class:`~mae_transfer.optim.LARS` as registered."""
+
+
+__all__ = [
+    "MAETransferClassifier",
+    "MAETransferINaturalistDataset",
+    "MAETransferPlacesDataset",
+    "MAETransferImageFolderDataset",
+    "MAETransferLoadRGBImage",
+    "MAETransferTimmTransform",
+    "MAETransferLinearProbeTransform",
+    "MAETransferPackClassificationInputs",
+    "MAETransferTopKAccuracy",
+    "MAETransferLars",
+]

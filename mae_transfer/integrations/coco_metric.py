@@ -1,6 +1,6 @@
 """An opt-in faster-coco-eval backend for mmdet's ``CocoMetric``.
 
-``FastCocoMetric`` is mmdet's ``CocoMetric`` in every respect (ground truth loading, result
+``MAETransferFastCocoMetric`` is mmdet's ``CocoMetric`` in every respect (ground truth loading, result
 conversion, ``loadRes``, parameters, metric names and the fraction scale it logs) except the
 COCOeval class: ``faster_coco_eval.COCOeval_faster`` (C++ matching and accumulation) replaces
 ``pycocotools.cocoeval.COCOeval``. Its 12 summary stats equal pycocotools' (checked in
@@ -8,7 +8,7 @@ tests/detection/test_coco_metric.py); speed: benchmarks/speed/coco_eval.py.
 
 Use it by changing only the evaluator type::
 
-    val_evaluator = dict(type="FastCocoMetric", ann_file=..., metric=["bbox", "segm"])
+    val_evaluator = dict(type="MAETransferFastCocoMetric", ann_file=..., metric=["bbox", "segm"])
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ import mmdet.evaluation.metrics.coco_metric as mmdet_coco_metric
 from mmdet.evaluation.metrics import CocoMetric
 from mmdet.registry import METRICS
 
-__all__ = ["FastCocoMetric", "faster_cocoeval"]
+__all__ = ["MAETransferFastCocoMetric", "faster_cocoeval"]
 
 logger = logging.getLogger(__name__)
 
@@ -60,7 +60,7 @@ def _cocoeval_backend(factory: Any) -> Iterator[None]:
 
 
 @METRICS.register_module()
-class FastCocoMetric(CocoMetric):
+class MAETransferFastCocoMetric(CocoMetric):
     """mmdet's ``CocoMetric`` evaluated with faster-coco-eval instead of pycocotools.
 
     Takes ``CocoMetric``'s arguments plus ``iou_workers`` (threads for mask IoUs, see
@@ -70,9 +70,11 @@ class FastCocoMetric(CocoMetric):
 
     def __init__(self, *args: Any, iou_workers: int = 1, **kwargs: Any) -> None:
         if kwargs.get("use_mp_eval"):
-            raise ValueError("FastCocoMetric: use_mp_eval selects mmdet's pycocotools backend; drop it or use CocoMetric")
+            raise ValueError(
+                "MAETransferFastCocoMetric: use_mp_eval selects mmdet's pycocotools backend; drop it or use CocoMetric"
+            )
         if isinstance(iou_workers, bool) or not isinstance(iou_workers, int) or iou_workers < 1:
-            raise ValueError(f"FastCocoMetric: iou_workers must be a positive integer, got {iou_workers!r}")
+            raise ValueError(f"MAETransferFastCocoMetric: iou_workers must be a positive integer, got {iou_workers!r}")
         super().__init__(*args, **kwargs)
         self.iou_workers = iou_workers
 

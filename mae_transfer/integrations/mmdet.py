@@ -12,29 +12,25 @@ Registered names (none collides with mmdet's own ``ViT``/``MAE`` or its projects
 - ``MAETransferSimpleFeaturePyramid`` (``mmdet.registry.MODELS``): the ViTDet neck;
 - ``MAETransferLayerNorm2d`` (mmengine's root ``MODELS``, so ``norm_cfg`` finds it from any
   scope): timm's LayerNorm over the channels of an NCHW map, for ViTDet's box and mask heads;
-- ``FastCocoMetric`` (``mmdet.registry.METRICS``): ``CocoMetric`` on faster-coco-eval;
-- ``MAELayerDecayOptimWrapperConstructor`` and the resume fix, through
+- ``MAETransferFastCocoMetric`` (``mmdet.registry.METRICS``): ``CocoMetric`` on faster-coco-eval;
+- ``MAETransferLayerDecayOptimWrapperConstructor`` and the resume fix, through
   ``mae_transfer.integrations.engine``.
 """
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Sequence
 from typing import Any
 
 import torch
-from mmengine.logging import print_log
 from mmengine.model import BaseModule
 from mmengine.registry import MODELS as MMENGINE_MODELS
 from mmdet.registry import MODELS
 from timm.layers import LayerNorm2d
 
-import mae_transfer.integrations.coco_metric  # noqa: F401  (registers FastCocoMetric)
+import mae_transfer.integrations.coco_metric  # noqa: F401  (registers MAETransferFastCocoMetric)
 import mae_transfer.integrations.engine  # noqa: F401  (resume fix, layer-decay constructor)
-from mae_transfer import records
-from mae_transfer.checkpoints import load_pretrained
-from mae_transfer.checkpoints.formats import forced_format
+from mae_transfer.integrations.backbone_common import PretrainedViTBackbone
 from mae_transfer.models import MAEViT, build_vit
 from mae_transfer.models.pyramid import MultiLevelRescale, SimpleFeaturePyramid
 
@@ -43,8 +39,9 @@ __all__ = ["MAETransferLayerNorm2d", "MAETransferSimpleFeaturePyramid", "MAETran
 ADAPTERS = (None, "multi_level")
 
 
-# timm's channel LayerNorm for NCHW maps (the one the core pyramid uses), for norm_cfg.
-MAETransferLayerNorm2d = MMENGINE_MODELS.register_module("MAETransferLayerNorm2d", module=LayerNorm2d)
+@MMENGINE_MODELS.register_module()
+class MAETransferLayerNorm2d(LayerNorm2d):
+    """timm's channel LayerNorm for NCHW maps (the one the core pyramid uses), for ``norm_cfg``."""
 
 
 def group_end_indices(depth: int, groups: int = 4) -> list[int]:
@@ -55,25 +52,8 @@ def group_end_indices(depth: int, groups: int = 4) -> list[int]:
     return [size * (k + 1) - 1 for k in range(groups)]
 
 
-def _pretrained_source(pretrained: str | None, init_cfg: Any) -> tuple[str | None, Any]:
-    """Split a ``dict(type='Pretrained', checkpoint=...)`` init_cfg from the other init configs."""
-    if init_cfg is None:
-        return pretrained, None
-    configs = [init_cfg] if isinstance(init_cfg, dict) else list(init_cfg)
-    rest = [cfg for cfg in configs if cfg.get("type") != "Pretrained"]
-    for cfg in configs:
-        if cfg.get("type") == "Pretrained":
-            if pretrained is not None and cfg.get("checkpoint") != pretrained:
-                raise ValueError(
-                    f"MAETransferViT: both pretrained={pretrained!r} and init_cfg checkpoint "
-                    f"{cfg.get('checkpoint')!r} are set; keep one"
-                )
-            pretrained = cfg.get("checkpoint")
-    return pretrained, rest or None
-
-
 @MODELS.register_module()
-class MAETransferViT(BaseModule):
+class MAETransferViT(PretrainedViTBackbone):
     """MAE ViT backbone for mmdet detectors.
 
     Args:
@@ -109,14 +89,11 @@ class MAETransferViT(BaseModule):
         pretrained_format: str | None = None,
         **overrides: Any,
     ) -> None:
-        pretrained, init_cfg = _pretrained_source(pretrained, init_cfg)
-        super().__init__(init_cfg=init_cfg)
+        super().__init__(arch, pretrained, init_cfg, pretrained_format)
         if adapter not in ADAPTERS:
             raise ValueError(f"MAETransferViT: adapter must be one of {ADAPTERS}, got {adapter!r}")
-        self.pretrained = pretrained
-        self.pretrained_format = forced_format(pretrained_format, "MAETransferViT: pretrained_format")
         self.adapter_name = adapter
-        probe_depth = overrides.get("depth") or _arch_depth(arch)
+        probe_depth = overrides.get("depth") or self.arch_shape.depth
         if out_indices is None:
             out_indices = group_end_indices(probe_depth) if adapter else [probe_depth - 1]
         if adapter and len(out_indices) != 4:
@@ -126,29 +103,12 @@ class MAETransferViT(BaseModule):
         self.vit: MAEViT = build_vit(arch, out_indices=tuple(out_indices), maps_only=True, **overrides)
         self.adapter = MultiLevelRescale(self.vit.embed_dim, norm=adapter_norm) if adapter else None
 
-    def init_weights(self) -> None:
-        """Run non-pretrained init configs, then load ``pretrained`` and log what loaded."""
-        super().init_weights()
-        if self.pretrained:
-            report = load_pretrained(self.vit, self.pretrained, fmt=self.pretrained_format)
-            print_log(f"MAETransferViT: loaded {self.pretrained}\n{report.render()}", logger="current", level=logging.INFO)
-            records.note_load(report.summary())  # written to the work dir as load_report.json
-        self._is_init = True
-
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, ...]:
         """Images (B, 3, H, W) -> tuple of NCHW maps (see ``adapter``)."""
         maps = self.vit.forward_maps(x)
         if self.adapter is not None:
             return tuple(self.adapter(maps))
         return tuple(maps)
-
-
-def _arch_depth(arch: str) -> int:
-    from mae_transfer.models import ARCHS
-
-    if arch not in ARCHS:
-        raise ValueError(f"MAETransferViT: unknown arch {arch!r}; expected one of {sorted(ARCHS)}")
-    return ARCHS[arch].depth
 
 
 @MODELS.register_module()

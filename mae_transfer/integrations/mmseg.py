@@ -18,26 +18,22 @@ Registered into ``mmseg.registry.MODELS`` (names that cannot collide with mmseg'
   as mmseg's ``Feature2Pyramid`` with ``rescales=[4, 2, 1, 0.5]``.
 
 Importing this module also imports :mod:`mae_transfer.integrations.engine` (the resume fix for
-torch >= 2.6 and ``MAELayerDecayOptimWrapperConstructor``).
+torch >= 2.6 and ``MAETransferLayerDecayOptimWrapperConstructor``).
 """
 
 from __future__ import annotations
 
-import logging
-import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 import torch
-from mmengine.logging import print_log
 from mmengine.model import BaseModule
 from mmseg.registry import MODELS
 
 import mae_transfer.integrations.engine  # noqa: F401  (resume fix, layer-decay constructor)
-from mae_transfer import records
-from mae_transfer.checkpoints import load_pretrained
-from mae_transfer.checkpoints.formats import forced_format
-from mae_transfer.models import ARCHS, MAEViT, build_vit
+from mae_transfer.checkpoints.openmmlab_names import timm_to_mm
+from mae_transfer.integrations.backbone_common import PretrainedViTBackbone
+from mae_transfer.models import MAEViT, build_vit
 from mae_transfer.models.pyramid import MultiLevelRescale, norm_name
 
 __all__ = [
@@ -58,26 +54,8 @@ UPERNET_TAPS: dict[str, tuple[int, ...]] = {
 }
 
 
-def _pretrained_source(pretrained: str | None, init_cfg: Any) -> tuple[str | None, Any]:
-    """Split a ``dict(type='Pretrained', checkpoint=...)`` init_cfg from the other init configs."""
-    if init_cfg is None:
-        return pretrained, None
-    configs = [init_cfg] if isinstance(init_cfg, dict) else list(init_cfg)
-    for cfg in configs:
-        if cfg.get("type") == "Pretrained":
-            checkpoint = cfg.get("checkpoint")
-            if pretrained is not None and checkpoint != pretrained:
-                raise ValueError(
-                    f"MAETransferSegViT: both pretrained={pretrained!r} and init_cfg checkpoint "
-                    f"{checkpoint!r} are set; keep one"
-                )
-            pretrained = checkpoint
-    rest = [cfg for cfg in configs if cfg.get("type") != "Pretrained"]
-    return pretrained, rest or None
-
-
 @MODELS.register_module()
-class MAETransferSegViT(BaseModule):
+class MAETransferSegViT(PretrainedViTBackbone):
     """MAE ViT backbone for mmseg segmentors: images -> one NCHW map (stride p) per tapped block.
 
     The maps are the raw outputs of the tapped blocks with the cls token dropped (no final
@@ -115,16 +93,11 @@ class MAETransferSegViT(BaseModule):
         pretrained_format: str | None = None,
         **overrides: Any,
     ) -> None:
-        pretrained, init_cfg = _pretrained_source(pretrained, init_cfg)
-        super().__init__(init_cfg=init_cfg)
-        if arch not in ARCHS:
-            raise ValueError(f"MAETransferSegViT: unknown arch {arch!r}; expected one of {sorted(ARCHS)}")
+        super().__init__(arch, pretrained, init_cfg, pretrained_format)
         if out_indices is None:
             if "depth" in overrides:
                 raise ValueError("MAETransferSegViT: pass out_indices when overriding depth")
             out_indices = UPERNET_TAPS[arch]
-        self.pretrained = pretrained
-        self.pretrained_format = forced_format(pretrained_format, "MAETransferSegViT: pretrained_format")
         # maps_only: no final norm and no block after the last tap, so every backbone parameter
         # gets a gradient (DDP without unused parameters)
         self.vit: MAEViT = build_vit(
@@ -141,17 +114,6 @@ class MAETransferSegViT(BaseModule):
     @property
     def out_indices(self) -> tuple[int, ...]:
         return self.vit.out_indices
-
-    def init_weights(self) -> None:
-        """Run non-pretrained init configs, then load ``pretrained`` and log its LoadReport."""
-        super().init_weights()
-        if self.pretrained:
-            report = load_pretrained(self.vit, self.pretrained, fmt=self.pretrained_format)
-            print_log(
-                f"MAETransferSegViT: loaded {self.pretrained}\n{report.render()}", logger="current", level=logging.INFO
-            )
-            records.note_load(report.summary())  # written to the work dir as load_report.json
-        self._is_init = True
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, ...]:
         """Images (B, 3, H, W) -> tuple of (B, C, H/p, W/p) maps, one per tapped block."""
@@ -191,33 +153,13 @@ class MAETransferMultiLevelNeck(BaseModule):
         return tuple(self.rescale(inputs))
 
 
-# Our (timm / official MAE) backbone names -> mmseg's ``MAE`` backbone names.
-_MMSEG_MAE_RENAMES = (
-    (r"^patch_embed\.proj\.", "patch_embed.projection."),
-    (r"^blocks\.(\d+)\.norm1\.", r"layers.\1.ln1."),
-    (r"^blocks\.(\d+)\.norm2\.", r"layers.\1.ln2."),
-    (r"^blocks\.(\d+)\.attn\.", r"layers.\1.attn."),
-    (r"^blocks\.(\d+)\.mlp\.fc1\.", r"layers.\1.ffn.layers.0.0."),
-    (r"^blocks\.(\d+)\.mlp\.fc2\.", r"layers.\1.ffn.layers.1."),
-    (r"^blocks\.(\d+)\.ls1\.gamma$", r"layers.\1.gamma_1"),
-    (r"^blocks\.(\d+)\.ls2\.gamma$", r"layers.\1.gamma_2"),
-)
-
-
 def to_mmseg_mae_state_dict(vit_state: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
     """An ``MAEViT`` state dict under the names of mmseg's ``MAE`` backbone (for comparisons).
 
     mmseg's ``MAE`` with ``final_norm=False`` has no final norm, so ``norm.*`` is left out; its
     layer scale (``gamma_1``/``gamma_2``) exists only when our model has ``layer_scale_init``.
     """
-    out = {}
-    for key, value in vit_state.items():
-        if key.startswith("norm."):
-            continue
-        for pattern, replacement in _MMSEG_MAE_RENAMES:
-            key = re.sub(pattern, replacement, key)
-        out[key] = value
-    return out
+    return {timm_to_mm(key, family="mmseg"): value for key, value in vit_state.items() if not key.startswith("norm.")}
 
 
 def to_mmseg_feature2pyramid_state_dict(neck_state: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:

@@ -8,7 +8,7 @@ The 48.70 ms+flip reference of MMSegmentation's MAE ViT-B (mmseg 0.x
 "we set min_size=512, that is, the shortest edge is 512"). mmseg 1.x's ``Resize`` (mmcv 2.x)
 has no ``min_size``, and its MAE ``-ms`` config drops the multi-scale test instead.
 
-:class:`MinSizeResize` puts mmseg 0.x's rule back. With ``keep_ratio=True`` and ``min_size``
+:class:`MAETransferMinSizeResize` puts mmseg 0.x's rule back. With ``keep_ratio=True`` and ``min_size``
 set, for the scale ``(long, short)`` of one test-time augmentation the image is rescaled so that
 its short side is ``max(min(scale), min_size)``, its aspect ratio kept (mmseg 0.x
 ``Resize._resize_img``; like there, the long-edge bound of ``scale`` no longer applies). For
@@ -29,7 +29,7 @@ from mmseg.registry import TRANSFORMS
 
 import mae_transfer.integrations.mmseg  # noqa: F401  (the segmentor's registered modules)
 
-__all__ = ["MinSizeResize", "min_size_short_side"]
+__all__ = ["MAETransferMinSizeResize", "min_size_short_side"]
 
 
 def min_size_short_side(scale: tuple[int, int], min_size: int | None) -> int:
@@ -38,8 +38,8 @@ def min_size_short_side(scale: tuple[int, int], min_size: int | None) -> int:
     return short if min_size is None else max(short, min_size)
 
 
-@TRANSFORMS.register_module(name="MAETransferMinSizeResize")
-class MinSizeResize(Resize):
+@TRANSFORMS.register_module()
+class MAETransferMinSizeResize(Resize):
     """mmcv's ``Resize`` with mmseg 0.x's ``min_size`` (see the module docstring).
 
     Args:

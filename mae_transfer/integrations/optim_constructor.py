@@ -1,7 +1,7 @@
 """mmengine optimizer-wrapper constructor for layer-wise lr decay (official MAE semantics).
 
 Registered in mmengine's root ``OPTIM_WRAPPER_CONSTRUCTORS`` as
-``MAELayerDecayOptimWrapperConstructor``, so mmdet, mmseg and plain mmengine configs reach it
+``MAETransferLayerDecayOptimWrapperConstructor``, so mmdet, mmseg and plain mmengine configs reach it
 through their child registries. The name cannot collide with mmseg's
 ``LayerDecayOptimizerConstructor``/``LearningRateDecayOptimizerConstructor`` or mmpretrain's
 ``LearningRateDecayOptimWrapperConstructor``, which key layers on parameter-name substrings.
@@ -28,15 +28,15 @@ from mae_transfer.optim import (
     param_groups,
 )
 
-__all__ = ["AUDIT_FILENAME", "LayerDecayOptimWrapperConstructor"]
+__all__ = ["AUDIT_FILENAME", "MAETransferLayerDecayOptimWrapperConstructor"]
 
 AUDIT_FILENAME = "layer_decay_audit.txt"
 
 _PARAMWISE_KEYS = ("layer_decay_rate", "num_layers", "no_decay_names")
 
 
-@OPTIM_WRAPPER_CONSTRUCTORS.register_module(name="MAELayerDecayOptimWrapperConstructor")
-class LayerDecayOptimWrapperConstructor:
+@OPTIM_WRAPPER_CONSTRUCTORS.register_module()
+class MAETransferLayerDecayOptimWrapperConstructor:
     """Build an optimizer wrapper whose param groups follow MAE layer-wise lr decay.
 
     The model (a classifier, detector or segmentor, possibly DDP-wrapped) must hold exactly
@@ -54,7 +54,7 @@ class LayerDecayOptimWrapperConstructor:
                               allow_failed_imports=False)
         optim_wrapper = dict(
             type="AmpOptimWrapper",
-            constructor="MAELayerDecayOptimWrapperConstructor",
+            constructor="MAETransferLayerDecayOptimWrapperConstructor",
             optimizer=dict(type="AdamW", lr=1e-4, betas=(0.9, 0.999), weight_decay=0.05),
             paramwise_cfg=dict(
                 layer_decay_rate=0.65,       # required, in (0, 1]
@@ -92,7 +92,7 @@ class LayerDecayOptimWrapperConstructor:
         self.optim_wrapper_cfg = dict(optim_wrapper_cfg)
         if "optimizer" not in self.optim_wrapper_cfg:
             raise ValueError(
-                "optim_wrapper: missing 'optimizer' (MAELayerDecayOptimWrapperConstructor needs it)"
+                "optim_wrapper: missing 'optimizer' (MAETransferLayerDecayOptimWrapperConstructor needs it)"
             )
         self.optimizer_cfg = dict(self.optim_wrapper_cfg.pop("optimizer"))
         if "type" not in self.optimizer_cfg:
@@ -101,7 +101,7 @@ class LayerDecayOptimWrapperConstructor:
             if key not in self.optimizer_cfg:
                 raise ValueError(
                     f"optim_wrapper.optimizer: missing '{key}'; "
-                    "MAELayerDecayOptimWrapperConstructor derives every group's lr and weight "
+                    "MAETransferLayerDecayOptimWrapperConstructor derives every group's lr and weight "
                     "decay from optimizer.lr and optimizer.weight_decay, so set both explicitly"
                 )
         self.base_lr = float(self.optimizer_cfg["lr"])
@@ -119,14 +119,14 @@ class LayerDecayOptimWrapperConstructor:
                 hints.append(f"{key!r}" + (f" (did you mean {close[0]!r}?)" if close else ""))
             raise ValueError(
                 f"optim_wrapper.paramwise_cfg: unknown key(s) {', '.join(hints)} for "
-                f"MAELayerDecayOptimWrapperConstructor; expected only {list(_PARAMWISE_KEYS)} "
+                f"MAETransferLayerDecayOptimWrapperConstructor; expected only {list(_PARAMWISE_KEYS)} "
                 "(keys inherited from a _base_ config are dropped by "
                 "paramwise_cfg=dict(_delete_=True, ...))"
             )
         if "layer_decay_rate" not in cfg:
             raise ValueError(
                 "optim_wrapper.paramwise_cfg: missing 'layer_decay_rate' for "
-                "MAELayerDecayOptimWrapperConstructor (for example 0.65 for ViT-B, 0.75 for ViT-L)"
+                "MAETransferLayerDecayOptimWrapperConstructor (for example 0.65 for ViT-B, 0.75 for ViT-L)"
             )
         try:
             return LayerDecaySpec(

@@ -7,9 +7,9 @@ Configs reach everything through one import::
 Registered names (mmengine root registries; the ImageNet ``train/`` dataset and the image
 transforms come from :mod:`mae_transfer.integrations.classification`, imported here):
 
-- ``MAETransferPretrainer`` (``MODELS``): :class:`MAEPretrainer`, a
+- ``MAETransferPretrainer`` (``MODELS``): :class:`MAETransferPretrainer`, a
   :class:`~mae_transfer.pretrain.MaskedAutoencoderViT` as an mmengine model;
-- ``MAEPretrainOptimWrapperConstructor`` (``OPTIM_WRAPPER_CONSTRUCTORS``): the official
+- ``MAETransferPretrainOptimWrapperConstructor`` (``OPTIM_WRAPPER_CONSTRUCTORS``): the official
   ``[no decay, decay]`` AdamW groups (:mod:`mae_transfer.pretrain.optim`);
 - ``MAETransferMaskedPatchLoss`` (``METRICS``): held-out masked-patch loss ``mae/masked_patch_loss``
   (a loss, not a percentage), with fixed masks;
@@ -48,8 +48,8 @@ from mae_transfer.pretrain.optim import decay_split, official_param_groups
 from mae_transfer.pretrain.patches import patchify
 
 
-@MODELS.register_module(name="MAETransferPretrainer")
-class MAEPretrainer(BaseModel):
+@MODELS.register_module()
+class MAETransferPretrainer(BaseModel):
     """MAE pre-training for the mmengine Runner.
 
     Args:
@@ -106,7 +106,9 @@ class MAEPretrainer(BaseModel):
             return self.predict(inputs)
         if mode == "tensor":
             return self.mae(inputs).pred
-        raise ValueError(f"MAEPretrainer.forward: unknown mode {mode!r}; expected 'loss', 'predict' or 'tensor'")
+        raise ValueError(
+            f"MAETransferPretrainer.forward: unknown mode {mode!r}; expected 'loss', 'predict' or 'tensor'"
+        )
 
     @torch.no_grad()
     def predict(self, inputs: torch.Tensor) -> list[dict[str, torch.Tensor]]:
@@ -118,8 +120,8 @@ class MAEPretrainer(BaseModel):
         return [{"masked_patch_loss": value.cpu()} for value in per_sample]
 
 
-@METRICS.register_module(name="MAETransferMaskedPatchLoss")
-class MaskedPatchLoss(BaseMetric):
+@METRICS.register_module()
+class MAETransferMaskedPatchLoss(BaseMetric):
     """Mean masked-patch loss over a held-out set, ``mae/masked_patch_loss`` (lower is better).
 
     With norm-pix targets, predicting zeros scores about 1.0 (each target patch has unit
@@ -137,8 +139,8 @@ class MaskedPatchLoss(BaseMetric):
         return {"masked_patch_loss": sum(results) / max(len(results), 1)}
 
 
-@OPTIM_WRAPPER_CONSTRUCTORS.register_module(name="MAEPretrainOptimWrapperConstructor")
-class PretrainOptimWrapperConstructor:
+@OPTIM_WRAPPER_CONSTRUCTORS.register_module()
+class MAETransferPretrainOptimWrapperConstructor:
     """The official pre-training optimizer groups: ``[no weight decay, weight decay]``.
 
     As ``main_pretrain.py`` with timm 0.3.2's ``add_weight_decay`` (no skip list): frozen
@@ -154,7 +156,7 @@ class PretrainOptimWrapperConstructor:
 
     def __init__(self, optim_wrapper_cfg: dict, paramwise_cfg: dict | None = None) -> None:
         if paramwise_cfg:
-            raise ValueError(f"optim_wrapper.paramwise_cfg: MAEPretrainOptimWrapperConstructor takes none, got "
+            raise ValueError(f"optim_wrapper.paramwise_cfg: MAETransferPretrainOptimWrapperConstructor takes none, got "
                              f"{sorted(paramwise_cfg)}")
         self.wrapper_cfg = dict(optim_wrapper_cfg)
         if "optimizer" not in self.wrapper_cfg:
@@ -193,8 +195,8 @@ def _unwrap(model: nn.Module) -> nn.Module:
     return model.module if is_model_wrapper(model) else model
 
 
-@HOOKS.register_module(name="MAETransferOfficialCheckpointHook")
-class OfficialCheckpointHook(Hook):
+@HOOKS.register_module()
+class MAETransferOfficialCheckpointHook(Hook):
     """Writes official-format MAE checkpoints and continues official ones.
 
     After epoch ``n`` (1-based count of finished epochs) it writes
@@ -285,7 +287,7 @@ class OfficialCheckpointHook(Hook):
         self.written.append(str(path))
         runner.logger.info(f"official-format MAE checkpoint after {finished} epochs: {path}")
 
-    def _args(self, runner, model: MAEPretrainer) -> dict[str, Any]:
+    def _args(self, runner, model: MAETransferPretrainer) -> dict[str, Any]:
         mae: MaskedAutoencoderViT = model.mae
         cfg = runner.cfg
         optimizer_cfg = cfg.get("optim_wrapper", {}).get("optimizer", {})
@@ -316,4 +318,9 @@ def _plain(value: Any) -> Any:
     return value
 
 
-__all__ = ["MAEPretrainer", "MaskedPatchLoss", "OfficialCheckpointHook", "PretrainOptimWrapperConstructor"]
+__all__ = [
+    "MAETransferMaskedPatchLoss",
+    "MAETransferOfficialCheckpointHook",
+    "MAETransferPretrainOptimWrapperConstructor",
+    "MAETransferPretrainer",
+]

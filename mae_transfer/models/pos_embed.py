@@ -35,12 +35,14 @@ def sincos_2d_pos_embed(embed_dim: int, grid_hw: tuple[int, int], cls_token: boo
     return table.float().unsqueeze(0)
 
 
-def infer_grid(num_tokens: int) -> tuple[int, int]:
-    """The square grid of ``num_tokens`` patch tokens; raises if it is not a square."""
-    side = int(math.isqrt(num_tokens))
-    if side * side != num_tokens:
-        raise ValueError(f"cannot infer a square grid from {num_tokens} position tokens; pass old_hw")
-    return side, side
+def square_grid(num_tokens: int) -> tuple[int, int] | None:
+    """(side, side) when ``num_tokens`` is a positive perfect square, else None.
+
+    The one place a grid is inferred from a token count; callers raise their own error, naming
+    the tensor and the count, when a grid is required.
+    """
+    side = math.isqrt(max(num_tokens, 0))
+    return (side, side) if side > 0 and side * side == num_tokens else None
 
 
 def resize_pos_embed(
@@ -55,7 +57,14 @@ def resize_pos_embed(
     result has the input's dtype. Returns the input itself when the grid already matches.
     """
     prefix, grid = pos_embed[:, :num_prefix_tokens], pos_embed[:, num_prefix_tokens:]
-    old_hw = tuple(old_hw) if old_hw is not None else infer_grid(grid.shape[1])
+    if old_hw is None:
+        old_hw = square_grid(grid.shape[1])
+        if old_hw is None:
+            raise ValueError(
+                f"cannot infer a square grid from the {grid.shape[1]} grid tokens of pos_embed "
+                f"(after {num_prefix_tokens} prefix tokens); pass old_hw"
+            )
+    old_hw = tuple(old_hw)
     new_hw = tuple(new_hw)
     if old_hw == new_hw:
         return pos_embed

@@ -27,6 +27,7 @@ from torch import nn
 from mae_transfer.checkpoints import CheckpointError, arch_shape, read_checkpoint
 from mae_transfer.checkpoints.arch import arch_name
 from mae_transfer.models.archs import ARCHS
+from mae_transfer.models.pos_embed import square_grid
 from mae_transfer.pretrain.model import MaskedAutoencoderViT
 from mae_transfer.records import atomic_path
 
@@ -257,10 +258,14 @@ def model_config_from_checkpoint(checkpoint: OfficialCheckpoint) -> dict[str, An
                               "decoder_embed.weight", file=checkpoint.source)
     name = arch_name(shape)
     heads = ARCHS[name].num_heads if name else max(1, shape.embed_dim // 64)
-    grid = int(round((sd["pos_embed"].shape[1] - 1) ** 0.5))
+    tokens = int(sd["pos_embed"].shape[1])
+    grid = square_grid(tokens - 1)
+    if grid is None:
+        raise CheckpointError(f"cannot read the MAE input size: pos_embed has {tokens} tokens, not a cls slot "
+                              "plus a square grid", file=checkpoint.source, key="pos_embed")
     width = int(sd["decoder_embed.weight"].shape[0])
     config: dict[str, Any] = {
-        "img_size": grid * shape.patch_size,
+        "img_size": grid[0] * shape.patch_size,
         "patch_size": shape.patch_size,
         "in_chans": int(sd["patch_embed.proj.weight"].shape[1]),
         "embed_dim": shape.embed_dim,

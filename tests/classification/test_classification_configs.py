@@ -90,7 +90,7 @@ def _build_everything(cfg: Config) -> None:
         wrapper_cfg["type"] = "OptimWrapper"
         wrapper_cfg.pop("loss_scale", None)
     wrapper = build_optim_wrapper(model, wrapper_cfg)
-    if cfg.optim_wrapper.get("constructor") == "MAELayerDecayOptimWrapperConstructor":
+    if cfg.optim_wrapper.get("constructor") == "MAETransferLayerDecayOptimWrapperConstructor":
         assert len(wrapper.optimizer.param_groups) > 1  # layer decay groups
     for scheduler in cfg.param_scheduler:
         PARAM_SCHEDULERS.build(scheduler, default_args=dict(optimizer=wrapper, epoch_length=10))

@@ -108,7 +108,7 @@ def test_partial_cells_stay_on_the_finetuning_recipe(tmp_path: Path, protocol: s
         expected = Protocol("partial", 1) if protocol == "partial-1" else Protocol("partial-mlp")
         assert Protocol.parse(cfg.model.protocol) == expected
         assert cfg.optim_wrapper.optimizer.type == "AdamW" and cfg.model.mixup is not None
-        assert cfg.optim_wrapper.constructor == "MAELayerDecayOptimWrapperConstructor"
+        assert cfg.optim_wrapper.constructor == "MAETransferLayerDecayOptimWrapperConstructor"
 
 
 def test_448_cells_evaluate_resize_448_then_centre_crop_448(tmp_path: Path) -> None:

@@ -46,7 +46,7 @@ def test_config_loads_with_checkpoint_from_one_variable(path: Path) -> None:
     assert cfg.model.neck.in_channels in (REFERENCE_WIDTH[cfg.model.backbone.arch], [REFERENCE_WIDTH[cfg.model.backbone.arch]] * 4)
     if "amp" in path.stem:
         assert cfg.optim_wrapper.type == "AmpOptimWrapper"
-    assert cfg.optim_wrapper.constructor == "MAELayerDecayOptimWrapperConstructor"
+    assert cfg.optim_wrapper.constructor == "MAETransferLayerDecayOptimWrapperConstructor"
     cfg.merge_from_dict({"model.backbone.pretrained": "/weights/other.pth"})
     assert cfg.model.backbone.pretrained == "/weights/other.pth"
 

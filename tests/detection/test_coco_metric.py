@@ -1,4 +1,4 @@
-"""faster-coco-eval and pycocotools give the same COCO stats; `FastCocoMetric` wires it into mmdet."""
+"""faster-coco-eval and pycocotools give the same COCO stats; `MAETransferFastCocoMetric` wires it into mmdet."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from pycocotools.coco import COCO
 
 import mmdet.evaluation.metrics.coco_metric as mmdet_coco_metric
 from mae_transfer.data.coco import SYNTHETIC_CLASSES, annotation_file
-from mae_transfer.integrations.coco_metric import FastCocoMetric
+from mae_transfer.integrations.coco_metric import MAETransferFastCocoMetric
 from mmdet.evaluation.metrics import CocoMetric
 from mmdet.registry import METRICS
 
@@ -95,7 +95,7 @@ def _evaluate(metric_type: str, root: Path, samples: list[dict], **options) -> d
 def test_fast_metric_reports_what_coco_metric_reports(synthetic_coco: Path) -> None:
     samples = _predictions(synthetic_coco)
     reference = _evaluate("CocoMetric", synthetic_coco, samples)
-    fast = _evaluate("FastCocoMetric", synthetic_coco, samples)
+    fast = _evaluate("MAETransferFastCocoMetric", synthetic_coco, samples)
     assert set(fast) == set(reference) and "coco/segm_mAP_50" in fast
     assert 0.3 < reference["coco/bbox_mAP"] < 1.0
     for key, value in reference.items():
@@ -104,15 +104,15 @@ def test_fast_metric_reports_what_coco_metric_reports(synthetic_coco: Path) -> N
 
 
 def test_fast_metric_is_a_coco_metric_and_refuses_bad_options(synthetic_coco: Path) -> None:
-    assert issubclass(FastCocoMetric, CocoMetric)
+    assert issubclass(MAETransferFastCocoMetric, CocoMetric)
     with pytest.raises(ValueError, match="use_mp_eval"):
-        FastCocoMetric(ann_file=str(annotation_file(synthetic_coco, "val")), use_mp_eval=True)
+        MAETransferFastCocoMetric(ann_file=str(annotation_file(synthetic_coco, "val")), use_mp_eval=True)
     with pytest.raises(ValueError, match="iou_workers must be a positive integer"):
-        FastCocoMetric(ann_file=str(annotation_file(synthetic_coco, "val")), iou_workers=0)
+        MAETransferFastCocoMetric(ann_file=str(annotation_file(synthetic_coco, "val")), iou_workers=0)
 
 
 def test_fast_metric_with_iou_threads_reports_the_same(synthetic_coco: Path) -> None:
     samples = _predictions(synthetic_coco)
-    one = _evaluate("FastCocoMetric", synthetic_coco, samples)
-    several = _evaluate("FastCocoMetric", synthetic_coco, samples, iou_workers=4)
+    one = _evaluate("MAETransferFastCocoMetric", synthetic_coco, samples)
+    several = _evaluate("MAETransferFastCocoMetric", synthetic_coco, samples, iou_workers=4)
     assert one == several

@@ -6,7 +6,13 @@ from mae_transfer.models.pos_embed import (
     resize_pos_embed,
     resize_rel_pos_bias_table,
     sincos_2d_pos_embed,
+    square_grid,
 )
+
+
+@pytest.mark.parametrize(("tokens", "grid"), [(196, (14, 14)), (1, (1, 1)), (195, None), (0, None), (-4, None)])
+def test_square_grid_only_for_positive_perfect_squares(tokens, grid):
+    assert square_grid(tokens) == grid
 
 
 def test_resize_14_to_32_is_torch_bicubic_with_cls_kept():
@@ -27,7 +33,7 @@ def test_resize_to_non_square_and_same_size_is_identity():
 
 
 def test_resize_rejects_token_count_that_is_not_the_grid():
-    with pytest.raises(ValueError, match="square grid"):
+    with pytest.raises(ValueError, match="square grid from the 15 grid tokens of pos_embed"):
         resize_pos_embed(torch.randn(1, 1 + 15, 8), (4, 4))
 
 

@@ -1,4 +1,4 @@
-"""MAELayerDecayOptimWrapperConstructor through mmengine's own builders, schedulers and Runner."""
+"""MAETransferLayerDecayOptimWrapperConstructor through mmengine's own builders, schedulers and Runner."""
 
 from __future__ import annotations
 
@@ -23,7 +23,7 @@ BASE_LR = 1e-3
 
 OPTIM_WRAPPER = dict(
     type="OptimWrapper",
-    constructor="MAELayerDecayOptimWrapperConstructor",
+    constructor="MAETransferLayerDecayOptimWrapperConstructor",
     optimizer=dict(type="AdamW", lr=BASE_LR, betas=(0.9, 0.999), weight_decay=0.05),
     paramwise_cfg=dict(layer_decay_rate=RATE, num_layers=None, no_decay_names=["head.weight"]),
 )

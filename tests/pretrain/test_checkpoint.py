@@ -155,3 +155,12 @@ def test_optimizer_state_of_another_layout_is_refused(written) -> None:
     single = torch.optim.AdamW(tiny_mae().parameters(), lr=1e-3)
     with pytest.raises(CheckpointError, match=r"optimizer groups hold \[\d+, \d+\] parameters"):
         load_optimizer_state(single, checkpoint.optimizer, str(path))
+
+
+def test_model_config_refuses_a_pos_embed_that_is_not_cls_plus_square_grid() -> None:
+    from mae_transfer.pretrain.checkpoint import OfficialCheckpoint, model_config_from_checkpoint
+
+    state = tiny_mae().state_dict()
+    state["pos_embed"] = state["pos_embed"][:, :-1]  # 1 + 15 tokens
+    with pytest.raises(CheckpointError, match="pos_embed has 16 tokens, not a cls slot plus a square grid"):
+        model_config_from_checkpoint(OfficialCheckpoint(source="x.pth", model=state))

@@ -40,7 +40,7 @@ def test_config_matches_its_name(path: Path) -> None:
     assert "fp16" not in cfg, "the 0.x `fp16` key is ignored by mmengine"
     if "-amp-" in name:
         assert cfg.optim_wrapper.type == "AmpOptimWrapper"
-    assert cfg.optim_wrapper.constructor == "MAELayerDecayOptimWrapperConstructor"
+    assert cfg.optim_wrapper.constructor == "MAETransferLayerDecayOptimWrapperConstructor"
     assert cfg.optim_wrapper.optimizer.type == "AdamW"
     iters = int(re.search(r"-(\d+)k_", name).group(1)) * 1000
     assert cfg.train_cfg.max_iters == iters
@@ -143,13 +143,13 @@ def test_min_size_resize_without_min_size_is_mmcv_resize() -> None:
     import numpy as np
     from mmcv.transforms import Resize
 
-    from mae_transfer.integrations.mmseg_tta import MinSizeResize
+    from mae_transfer.integrations.mmseg_tta import MAETransferMinSizeResize
 
     image = np.zeros((384, 700, 3), dtype=np.uint8)
-    ours = MinSizeResize(scale=(1024, 256), keep_ratio=True)(dict(img=image.copy()))
+    ours = MAETransferMinSizeResize(scale=(1024, 256), keep_ratio=True)(dict(img=image.copy()))
     theirs = Resize(scale=(1024, 256), keep_ratio=True)(dict(img=image.copy()))
     assert ours["img"].shape == theirs["img"].shape == (256, 467, 3)
-    clamped = MinSizeResize(scale=(1024, 256), keep_ratio=True, min_size=512)(dict(img=image.copy()))
+    clamped = MAETransferMinSizeResize(scale=(1024, 256), keep_ratio=True, min_size=512)(dict(img=image.copy()))
     assert clamped["img"].shape == (512, 933, 3)  # 700 x 512 / 384 = 933.3
     with pytest.raises(ValueError, match="keep_ratio"):
-        MinSizeResize(scale=(1024, 256), keep_ratio=False, min_size=512)
+        MAETransferMinSizeResize(scale=(1024, 256), keep_ratio=False, min_size=512)

@@ -61,7 +61,7 @@ optim_wrapper = dict(
     _delete_=True,
     type='AmpOptimWrapper',
     loss_scale='dynamic',  # float16 autocast; optim_wrapper.dtype='bfloat16' on Ampere and later
-    constructor='MAELayerDecayOptimWrapperConstructor',
+    constructor='MAETransferLayerDecayOptimWrapperConstructor',
     optimizer=dict(type='AdamW', lr=1e-4, betas=(0.9, 0.999), weight_decay=0.05),
     paramwise_cfg=dict(layer_decay_rate=0.65))
 

@@ -63,7 +63,7 @@ val_dataloader = dict(
 optim_wrapper = dict(
     _delete_=True,
     type="OptimWrapper",
-    constructor="MAEPretrainOptimWrapperConstructor",
+    constructor="MAETransferPretrainOptimWrapperConstructor",
     optimizer=dict(type="AdamW", lr=1.5e-3, betas=(0.9, 0.95), weight_decay=0.05),
 )
 param_scheduler = [

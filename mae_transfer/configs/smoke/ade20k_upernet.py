@@ -83,7 +83,7 @@ test_evaluator = val_evaluator
 
 optim_wrapper = dict(
     type='OptimWrapper',
-    constructor='MAELayerDecayOptimWrapperConstructor',
+    constructor='MAETransferLayerDecayOptimWrapperConstructor',
     optimizer=dict(type='AdamW', lr=1e-3, betas=(0.9, 0.999), weight_decay=0.05),
     paramwise_cfg=dict(layer_decay_rate=0.75))
 param_scheduler = [

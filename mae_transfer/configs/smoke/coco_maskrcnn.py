@@ -130,7 +130,7 @@ param_scheduler = [
 ]
 optim_wrapper = dict(
     type='OptimWrapper',
-    constructor='MAELayerDecayOptimWrapperConstructor',
+    constructor='MAETransferLayerDecayOptimWrapperConstructor',
     optimizer=dict(type='AdamW', lr=2e-3, betas=(0.9, 0.999), weight_decay=0.05),
     paramwise_cfg=dict(layer_decay_rate=0.9),
     clip_grad=dict(max_norm=5.0, norm_type=2))

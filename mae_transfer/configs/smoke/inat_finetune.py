@@ -72,7 +72,7 @@ test_evaluator = val_evaluator
 # lr at this batch (blr x batch / 256 = 5e-4 x 8 / 256 = 1.6e-5)
 optim_wrapper = dict(
     type="OptimWrapper",
-    constructor="MAELayerDecayOptimWrapperConstructor",
+    constructor="MAETransferLayerDecayOptimWrapperConstructor",
     optimizer=dict(type="AdamW", lr=1e-3, betas=(0.9, 0.999), weight_decay=0.05),
     paramwise_cfg=dict(layer_decay_rate=0.65),
 )

@@ -37,7 +37,7 @@ model = dict(
 optim_wrapper = dict(
     type="AmpOptimWrapper",  # main_finetune.py trains under torch.cuda.amp autocast; config names say "amp"
     loss_scale="dynamic",
-    constructor="MAELayerDecayOptimWrapperConstructor",
+    constructor="MAETransferLayerDecayOptimWrapperConstructor",
     # AdamW betas (0.9, 0.999) (main_finetune.py: torch.optim.AdamW defaults; Table 9);
     # wd 0.05 (FINETUNE.md --weight_decay 0.05)
     optimizer=dict(type="AdamW", lr=2e-3, betas=(0.9, 0.999), weight_decay=0.05),

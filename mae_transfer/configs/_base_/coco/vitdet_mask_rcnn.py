@@ -19,7 +19,7 @@
 #   val_evaluator.ann_file=ROOT/annotations/instances_val2017.json
 #   test_evaluator.ann_file=ROOT/annotations/instances_val2017.json
 # faster-coco-eval instead of pycocotools (same AP):
-#   --cfg-options val_evaluator.type=FastCocoMetric test_evaluator.type=FastCocoMetric
+#   --cfg-options val_evaluator.type=MAETransferFastCocoMetric test_evaluator.type=MAETransferFastCocoMetric
 _base_ = [
     'mmdet::_base_/models/mask-rcnn_r50_fpn.py',
     'mmdet::common/lsj-100e_coco-instance.py',
@@ -90,7 +90,7 @@ param_scheduler = [
 optim_wrapper = dict(
     _delete_=True,
     type='AmpOptimWrapper',
-    constructor='MAELayerDecayOptimWrapperConstructor',
+    constructor='MAETransferLayerDecayOptimWrapperConstructor',
     optimizer=dict(type='AdamW', lr=1e-4, betas=(0.9, 0.999), weight_decay=0.1),
     paramwise_cfg=dict(layer_decay_rate=0.7),
     clip_grad=None)

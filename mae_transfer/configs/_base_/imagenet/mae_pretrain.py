@@ -76,7 +76,7 @@ optim_wrapper = dict(
     dtype="bfloat16",
     loss_scale="dynamic",
     # official add_weight_decay groups: no decay for 1-D params and biases; cls/mask tokens are decayed
-    constructor="MAEPretrainOptimWrapperConstructor",
+    constructor="MAETransferPretrainOptimWrapperConstructor",
     # Table 8: AdamW, betas (0.9, 0.95), weight decay 0.05; no gradient clipping (A.1)
     optimizer=dict(type="AdamW", lr=2.4e-3, betas=(0.9, 0.95), weight_decay=0.05),
     accumulative_counts=1,
