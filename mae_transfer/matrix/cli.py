@@ -40,7 +40,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     command("doctor", "check packages, configs, checkpoints, datasets, GPUs and disk before running", _doctor)
     plan = command("plan", "list the cells, their configs, batch (per GPU x accumulation), lr, work dirs and "
                            "estimated GPU-hours; exits 1 when a cell is refused", _plan)
-    plan.add_argument("--resolve", action="store_true", help="also write each cell's resolved config (needs mmengine)")
+    plan.add_argument("--resolve", action="store_true", help="also write each cell's CELL_DIR/config.py, the resolved config it trains from (needs mmengine)")
     run = command("run", "run every unfinished cell (idempotent; resumes interrupted cells)", _run)
     run.add_argument("--executor", choices=("local", "torchrun", "slurm"), default="local")
     run.add_argument("--max-parallel", type=int, help="cells at a time (default: the matrix's max_parallel)")

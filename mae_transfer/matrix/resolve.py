@@ -1,4 +1,4 @@
-"""Resolved configs: each cell's config with its ``--cfg-options`` applied, dumped beside it."""
+"""Resolved configs: each cell's config with its overrides merged in, dumped as ``CELL_DIR/config.py``."""
 
 from __future__ import annotations
 
@@ -11,23 +11,23 @@ logger = logging.getLogger(__name__)
 
 
 def write_resolved_configs(plan: Plan) -> list[Path]:
-    """Write ``CELL_DIR/resolved_config.py`` for every cell whose config exists (needs mmengine)."""
-    from mmengine.config import Config
+    """Write ``CELL_DIR/config.py`` for every cell whose config exists: the very file its training reads.
+
+    The launch is the one the cell's resources plan (several processes: torchrun, several
+    nodes: srun); ``run`` rewrites the file before each attempt, for the launch it then makes.
+    """
+    from mae_transfer.matrix.cell import write_cell_config
 
     written = []
-    parsed: dict[str, Config] = {}
     for cell in plan.cells:
         if not Path(cell.config).is_file():
             logger.warning("%s: config %s does not exist; not resolved", cell.label, cell.config)
             continue
-        if cell.config not in parsed:
-            parsed[cell.config] = Config.fromfile(cell.config)
-        cfg = parsed[cell.config].copy()
-        cfg.merge_from_dict(dict(cell.cfg_options))
-        out = Path(cell.work_dir) / "resolved_config.py"
-        out.parent.mkdir(parents=True, exist_ok=True)
-        out.write_text(cfg.pretty_text)
-        written.append(out)
+        launcher = "slurm" if cell.resources.nodes > 1 else "pytorch" if cell.processes > 1 else "none"
+        try:
+            written.append(write_cell_config(cell, launcher))
+        except ConfigDumpError as error:
+            logger.warning("%s: %s", cell.label, error)
     logger.info("wrote %d resolved configs", len(written))
     return written
 

@@ -63,9 +63,10 @@ def test_pretraining_then_transfer_runs_once_and_the_checkpoints_load(tmp_path: 
         loaded = json.loads((Path(cell["work_dir"]) / "result.json").read_text())
         epoch = cell["pretrain"]["epoch"]
         assert loaded["cell"]["checkpoint"] == written[str(epoch)]
-        # the official-format checkpoint loaded as MAE, its encoder matched and its decoder dropped
+        # the official-format checkpoint with its decoder (mae_full): the encoder matched, the decoder dropped
         report = loaded["provenance"]["load_report"]
-        assert report["format"] == "mae" and report["matched"] > 0 and report["missing"] == 0, report
+        assert report["format"] == "mae_full" and report["matched"] > 0 and report["missing"] == 0, report
+        assert report["dropped"] > 0  # the decoder, mask token and decoder position table
         assert loaded["cell"]["pretrain"] == cell["pretrain"]
     again = cli(["run", str(matrix), "--no-progress"], env)
     assert again.returncode == 0 and "nothing to do: 3 of 3 cells already finished" in again.stdout, again.stdout

@@ -145,3 +145,15 @@ def test_sbatch_only_submits_the_transfer_arrays_after_the_pretraining(tmp_path:
     assert lists[1] == [c.work_dir for c in plan.cells if c.depends_on]
     assert submit[3] == f"job0=$(sbatch --parsable {scripts[0]})"
     assert submit[4] == f"sbatch --dependency=afterok:${{job0%%;*}} --kill-on-invalid-dep=yes {scripts[1]}"
+
+
+def test_plan_resolve_writes_the_config_each_cell_trains_from(tmp_path: Path) -> None:
+    from mae_transfer.matrix.resolve import write_resolved_configs
+
+    plan = _plan(tmp_path, f"{{config: {SMOKE_PRETRAIN}, recipe: smoke, epochs: 20, mask_ratio: 0.6}}")
+    written = write_resolved_configs(plan)
+    assert written == [Path(c.work_dir) / "config.py" for c in plan.cells]
+    pretrain, random, pretrained = (path.read_text() for path in written)
+    assert "mask_ratio=0.6" in pretrain and "max_epochs=20" in pretrain
+    assert str(Path(plan.cells[0].work_dir) / "train" / "checkpoint-19.pth") in pretrained
+    assert str(tmp_path / "runs" / "checkpoints" / "random.pth") in random

@@ -1,4 +1,5 @@
-"""End to end: `mae-transfer run benchmarks/smoke.yaml` on CPU, then every leaderboard format."""
+"""End to end: `mae-transfer run benchmarks/smoke.yaml` on CPU (pre-training, then every task kind on the
+pre-trained and the random backbone), then every leaderboard format."""
 
 from __future__ import annotations
 
@@ -18,14 +19,21 @@ def test_smoke_matrix_runs_every_task_kind_and_renders(tmp_path: Path, env) -> N
     root = ["--work-root", str(tmp_path / "smoke")]
     run = cli(["run", matrix, *root], env, timeout=900)
     assert run.returncode == 0, run.stdout + run.stderr[-4000:]
-    assert "4 done, 0 failed" in run.stdout
+    assert "9 done, 0 failed" in run.stdout
 
     rows = list(csv.DictReader(io.StringIO(cli(["leaderboard", matrix, *root, "--format", "csv"], env).stdout)))
-    tasks = {row["task"] for row in rows if row["mean"]}
-    assert tasks == {"coco-maskrcnn", "ade20k-upernet", "inat2017", "places365"}
-    markdown = cli(["leaderboard", matrix, *root, "--format", "md"], env).stdout
-    for title in ("Table 4", "Table 5", "Table 6"):
+    tasks = {(row["task"], row["backbone"]) for row in rows if row["mean"]}
+    assert tasks == {("mae-pretrain", "tiny_mae")} | {
+        (task, backbone) for task in ("coco-maskrcnn", "ade20k-upernet", "inat2017", "places365")
+        for backbone in ("tiny_random", "tiny_mae")}
+    loss = next(float(row["mean"]) for row in rows if row["task"] == "mae-pretrain")
+    assert 0 < loss < 1.0  # norm-pix targets: predicting zeros scores 1.0
+    markdown = cli(["leaderboard", matrix, *root, "--format", "md", "--baseline", "tiny_random"], env).stdout
+    for title in ("MAE pre-training", "Table 4", "Table 5", "Table 6"):
         assert title in markdown
+    assert markdown.count("| tiny_mae − tiny_random |") == 3  # a difference row under each transfer table
+    (figure,) = (tmp_path / "smoke" / "cells").glob("mae-pretrain.*/reconstruction.png")
+    assert figure.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     for fmt in ("html", "png"):
         out = tmp_path / f"board.{fmt}"
         assert cli(["leaderboard", matrix, *root, "--format", fmt, "--output", str(out)], env).returncode == 0
@@ -33,4 +41,4 @@ def test_smoke_matrix_runs_every_task_kind_and_renders(tmp_path: Path, env) -> N
     assert "data:image/png;base64," in (tmp_path / "board.html").read_text()
 
     again = cli(["run", matrix, *root], env)
-    assert again.returncode == 0 and "nothing to do: 4 of 4 cells already finished" in again.stdout
+    assert again.returncode == 0 and "nothing to do: 9 of 9 cells already finished" in again.stdout

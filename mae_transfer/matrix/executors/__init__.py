@@ -114,8 +114,10 @@ def prepare(plan: Plan) -> None:
 
 
 def blocked_reason(cell, dependency_dir: Path) -> str:
-    """Why a transfer cell cannot run: its pre-training cell failed (the failure's last line)."""
+    """Why a transfer cell cannot run: its pre-training cell failed (the failure's last line), or is not done."""
     state = read_state(dependency_dir)
+    if state.state != "failed":
+        return f"waits on the pre-training cell {dependency_dir.name}, which is not done (state: {state.state})"
     lines = state.error_tail.strip().splitlines()
     return (f"waits on the pre-training cell {dependency_dir.name}, which failed after {state.attempts} attempt(s)"
             f"{': ' + lines[-1] if lines else ''}; the next 'mae-transfer run' retries it while it has attempts "

@@ -77,8 +77,14 @@ class CellJob:
         self.cell_dir, self.launcher, self.nproc = cell_dir, launcher, nproc
 
     def __call__(self) -> bool:
+        """Run the cell; a failed cell fails the job (so ``afterok`` dependents are not started)."""
+        from mae_transfer.matrix.state import read_state
+
         logging.basicConfig(level=logging.INFO)
-        return run_cell(Path(self.cell_dir), self.launcher, self.nproc)
+        ok = run_cell(Path(self.cell_dir), self.launcher, self.nproc)
+        if not ok and read_state(Path(self.cell_dir)).state == "failed":
+            raise RuntimeError(f"cell {self.cell_dir} failed (its state.json and log.txt say why)")
+        return ok
 
     def checkpoint(self, *args, **kwargs):
         """Called by submitit on preemption or time-out: requeue; the cell resumes on restart."""
