@@ -190,10 +190,17 @@ def render_html(name: str, tables: list[Table], problems: list[str], chart_png: 
         if body:
             parts += [f"<p>Difference to the baseline {escape(table.differences[0].baseline.backbone)} "
                       "(other − baseline, means over seeds):</p>", html_table(header, body, "difference")]
+    parts += html_tail(chart_png, "User vs paper", "bar chart", problems)
+    return "\n".join(parts)
+
+
+def html_tail(chart_png: bytes | None, heading: str, alt: str, problems: list[str]) -> list[str]:
+    """The end of a leaderboard page: the chart embedded as base64, the problems, the closing tags."""
+    parts = []
     if chart_png:
         encoded = base64.b64encode(chart_png).decode()
-        parts.append(f"<h2>User vs paper</h2><img alt='bar chart' src='data:image/png;base64,{encoded}'>")
+        parts.append(f"<h2>{heading}</h2><img alt='{alt}' src='data:image/png;base64,{encoded}'>")
     if problems:
-        parts += ["<h2>Problems</h2><ul class='problems'>", *(f"<li>{escape(p)}</li>" for p in problems), "</ul>"]
+        parts += ["<h2>Problems</h2><ul class='problems'>", *(f"<li>{html.escape(p)}</li>" for p in problems), "</ul>"]
     parts.append("</body></html>")
-    return "\n".join(parts)
+    return parts

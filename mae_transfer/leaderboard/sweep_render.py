@@ -6,12 +6,18 @@ there is no reference column, the reference files holding no sweep numbers.
 
 from __future__ import annotations
 
-import base64
 import csv
 import html
 import io
 
-from mae_transfer.leaderboard.render import HTML_STYLE, markdown_table, number_text, format_entry, html_table
+from mae_transfer.leaderboard.render import (
+    HTML_STYLE,
+    format_entry,
+    html_table,
+    html_tail,
+    markdown_table,
+    number_text,
+)
 from mae_transfer.leaderboard.sweep import SweepTable, value_text
 
 NO_REFERENCE = "No paper numbers: the reference files hold none for this sweep."
@@ -64,10 +70,5 @@ def render_sweep_html(name: str, tables: list[SweepTable], problems: list[str], 
              f"<style>{HTML_STYLE}</style></head><body>", f"<h1>Leaderboard: {escape(name)}</h1>"]
     for table in tables:
         parts += [f"<h2>{escape(table.title)}</h2>", html_table(*sweep_rows(table)), f"<p>{escape(NO_REFERENCE)}</p>"]
-    if chart_png:
-        encoded = base64.b64encode(chart_png).decode()
-        parts.append(f"<h2>Curves</h2><img alt='sweep curves' src='data:image/png;base64,{encoded}'>")
-    if problems:
-        parts += ["<h2>Problems</h2><ul class='problems'>", *(f"<li>{escape(p)}</li>" for p in problems), "</ul>"]
-    parts.append("</body></html>")
+    parts += html_tail(chart_png, "Curves", "sweep curves", problems)
     return "\n".join(parts)

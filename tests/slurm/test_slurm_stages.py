@@ -12,7 +12,8 @@ from matrix_helpers import cli
 
 pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("slurm_cluster")]
 
-# one pre-training of 6 epochs (4 steps each), one transfer cell of 2 epochs; one CPU per job
+# one pre-training of 6 epochs (4 steps each); the transfer cells (2 epochs each) evaluate the
+# checkpoints of `evaluate_epochs`; one CPU per job
 MATRIX = """
 name: {name}
 work_root: {work_root}
@@ -23,6 +24,7 @@ backbones:
       config: pretrain/mae_vit-tiny-d4_smoke-64px.py
       recipe: smoke
       epochs: 6
+      evaluate_epochs: {epochs}
       overrides: {overrides}
 datasets:
   imagenet: {{generate: true}}
@@ -33,9 +35,10 @@ tasks:
 """
 
 
-def _matrix(tmp_path: Path, name: str, overrides: str = "{}") -> Path:
+def _matrix(tmp_path: Path, name: str, overrides: str = "{}", epochs: str = "[6]") -> Path:
     path = tmp_path / "m.yaml"
-    path.write_text(MATRIX.format(name=name, work_root=json.dumps(str(tmp_path / "runs")), overrides=overrides))
+    path.write_text(MATRIX.format(name=name, work_root=json.dumps(str(tmp_path / "runs")), overrides=overrides,
+                                  epochs=epochs))
     return path
 
 
@@ -46,19 +49,21 @@ def _submission_lines(work_root: Path, job_id: str) -> list[str]:
     return [line for line in scripts[0].read_text().splitlines() if line.startswith("#SBATCH")]
 
 
-def test_the_transfer_job_waits_on_the_pretraining_job(tmp_path: Path, env) -> None:
-    matrix = _matrix(tmp_path, "stages")
+def test_the_transfer_jobs_wait_on_the_pretraining_job(tmp_path: Path, env) -> None:
+    matrix = _matrix(tmp_path, "stages", epochs="[4, 6]")
     run = cli(["run", str(matrix), "--executor", "slurm", "--cluster", "slurm", "--wait", "--no-progress"], env,
               timeout=900)
     assert run.returncode == 0, run.stdout + run.stderr[-4000:]
-    assert "2 done, 0 failed" in run.stdout, run.stdout
+    assert "3 done, 0 failed" in run.stdout, run.stdout
     jobs = dict(re.findall(r"cell (\S+): submitted as job (\d+(?:_\d+)?)", run.stderr))
-    pretrain_job, transfer_job = jobs["mae-pretrain.smoke.mae.s0"], jobs["inat2017.smoke.finetune.mae.s0"]
-    lines = _submission_lines(tmp_path / "runs", transfer_job)
-    assert f"#SBATCH --dependency=afterok:{pretrain_job}" in lines and "#SBATCH --kill-on-invalid-dep=yes" in lines
+    pretrain_job = jobs.pop("mae-pretrain.smoke.mae.s0")
+    assert sorted(jobs) == ["inat2017.smoke.finetune.mae-ep4.s0", "inat2017.smoke.finetune.mae-ep6.s0"]
+    for transfer_job in jobs.values():
+        lines = _submission_lines(tmp_path / "runs", transfer_job)
+        assert f"#SBATCH --dependency=afterok:{pretrain_job}" in lines and "#SBATCH --kill-on-invalid-dep=yes" in lines
     assert not any("--dependency" in line for line in _submission_lines(tmp_path / "runs", pretrain_job))
     again = cli(["run", str(matrix), "--executor", "slurm", "--cluster", "slurm", "--wait", "--no-progress"], env)
-    assert "nothing to do: 2 of 2 cells already finished" in again.stdout, again.stdout
+    assert "nothing to do: 3 of 3 cells already finished" in again.stdout, again.stdout
 
 
 def test_a_failed_pretraining_job_leaves_its_transfer_cell_blocked(tmp_path: Path, env) -> None:
