@@ -36,6 +36,7 @@ from typing import Any
 from mae_transfer.matrix import launch
 from mae_transfer.matrix.cell import train_command, write_cell_config
 from mae_transfer.matrix.depth_cut import DepthCutError, plan_depth_cut
+from mae_transfer.matrix.pretrain_stage import PRETRAIN_TASK
 from mae_transfer.matrix.planner import Cell, Plan
 from mae_transfer.matrix.recipes import TRAIN_IMAGES
 from mae_transfer.matrix.rehearse_inputs import (
@@ -176,6 +177,10 @@ class Rehearsal:
                 for r in self.plan.refused]
         needs = self._data_needs()
         for cell in self.plan.cells:
+            if cell.task == PRETRAIN_TASK:
+                # not rehearsed: its transfer cells rehearse with a generated checkpoint (--generate-missing)
+                logger.warning("rehearsal: the pre-training cell %s is not rehearsed", cell.label)
+                continue
             started = time.monotonic()
             row = RehearsalRow(cell=cell.label, id=cell.id, config=config_name(cell.config))
             try:
@@ -192,7 +197,7 @@ class Rehearsal:
     def _data_needs(self) -> dict[str, tuple[int, int]]:
         """Per dataset kind: (train, val) images the generated set must hold for every cell."""
         needs: dict[str, tuple[int, int]] = {}
-        for cell in self.plan.cells:
+        for cell in (c for c in self.plan.cells if c.task != PRETRAIN_TASK):
             images = self.options.steps * (cell.per_gpu_batch or 1) * rehearsal_processes(cell, self.options.nproc)
             train, val = needs.get(cell.dataset, (2, self.options.eval_images))
             needs[cell.dataset] = (max(train, images), val)
