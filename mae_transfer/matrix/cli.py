@@ -263,4 +263,9 @@ def _status(args: argparse.Namespace) -> int:
             console.print(f"\n[red]{row['cell']}[/red] ({row['id']}) failed after {row['attempts']} attempt(s); error tail:",
                           markup=True, highlight=False)
             console.print(row["error_tail"], markup=False, highlight=False)
+        elif row["state"] == "blocked":
+            from rich.markup import escape
+
+            console.print(f"\n[magenta]{escape(row['cell'])}[/magenta] ({row['id']}) blocked: {escape(row['error_tail'])}",
+                          markup=True, highlight=False)
     return 1 if any(r["state"] == "failed" for r in rows) else 0
