@@ -320,9 +320,10 @@ def run_cell(cell_dir: Path, launcher: str = "none", nproc: int = 1) -> bool:
                 return True
             except ResultError as error:
                 logger.warning("%s: replacing an invalid result.json: %s", cell_dir, error)
-        if cell.depends_on is not None and not _dependency_done(cell):
+        from mae_transfer.matrix.executors import blocked_reason, is_done
+
+        if cell.depends_on is not None and not is_done(Path(cell.depends_on)):
             # started before its pre-training finished (a job released by hand): no attempt is spent
-            from mae_transfer.matrix.executors import blocked_reason
 
             mark_blocked(cell_dir, blocked_reason(cell, Path(cell.depends_on)))
             logger.warning("%s: its pre-training cell %s is not done; not started", cell_dir, cell.depends_on)
@@ -335,14 +336,6 @@ def run_cell(cell_dir: Path, launcher: str = "none", nproc: int = 1) -> bool:
             with contextlib.suppress(OSError):
                 mark_finished(cell_dir, ok=False, error_tail=f"{type(error).__name__}: {error}")
             return False
-
-
-def _dependency_done(cell: Cell) -> bool:
-    try:
-        validate_result(Path(cell.depends_on) / RESULT_NAME)
-    except ResultError:
-        return False
-    return True
 
 
 def _attempt(cell: Cell, cell_dir: Path, launcher: str, nproc: int) -> bool:
