@@ -45,6 +45,7 @@ from mae_transfer.matrix.rehearse_inputs import (
     choose_data,
     merge_options,
     rehearsal_root,
+    rehearsed_batch,
     run_overrides,
 )
 from mae_transfer.matrix.state import tail
@@ -70,6 +71,8 @@ class RehearsalOptions:
             cell's smallest such depth; None: no cut.
         data: ``auto`` (real data where the declared root exists), ``generated`` or ``real``.
         timeout: seconds per cell before it is stopped and failed.
+        max_batch: train at most this many images per process (the table says so, and no
+            GPU-hours are projected from such a step); None: the plan's per-GPU batch.
     """
 
     steps: int = 2
@@ -79,6 +82,7 @@ class RehearsalOptions:
     max_depth: int | str | None = None
     data: str = "auto"
     timeout: float = 3600.0
+    max_batch: int | None = None
 
 
 @dataclass
@@ -97,6 +101,7 @@ class RehearsalRow:
     trainable_params: int | None = None
     effective_batch: int | None = None
     per_gpu_batch: int | None = None
+    per_gpu_batch_rehearsed: int | None = None
     accumulation: int | None = None
     lr: float | None = None
     processes: int | None = None
@@ -198,7 +203,8 @@ class Rehearsal:
         """Per dataset kind: (train, val) images the generated set must hold for every cell."""
         needs: dict[str, tuple[int, int]] = {}
         for cell in (c for c in self.plan.cells if c.task != PRETRAIN_TASK):
-            images = self.options.steps * (cell.per_gpu_batch or 1) * rehearsal_processes(cell, self.options.nproc)
+            batch = rehearsed_batch(cell, self.options.max_batch)
+            images = self.options.steps * batch * rehearsal_processes(cell, self.options.nproc)
             train, val = needs.get(cell.dataset, (2, self.options.eval_images))
             needs[cell.dataset] = (max(train, images), val)
         return needs
@@ -227,7 +233,11 @@ class Rehearsal:
             overrides.update({key: None for key in TASKS[cell.task].format_keys})
         overrides.update(data.options)
         overrides.update(cut.options)
-        overrides.update(run_overrides(cell, loop, opts.steps, nproc, opts.eval_images))
+        overrides.update(run_overrides(cell, loop, opts.steps, nproc, opts.eval_images, opts.max_batch))
+        row.per_gpu_batch_rehearsed = rehearsed_batch(cell, opts.max_batch)
+        if row.per_gpu_batch_rehearsed != (cell.per_gpu_batch or 1):
+            row.notes.append(f"per-GPU batch {cell.per_gpu_batch} -> {row.per_gpu_batch_rehearsed} (--rehearse-batch: "
+                             "s/step and peak memory are at the smaller batch; no GPU-hours projected)")
         if cell.accumulation > 1:
             row.notes.append(f"accumulation {cell.accumulation} -> 1 (peak memory does not depend on it)")
         if nproc != cell.processes:
@@ -249,6 +259,8 @@ class Rehearsal:
                                 extra=("--rehearsal",))
         code = self._launch(command, out, nproc)
         self._collect(cell, row, out, nproc, code, loop, planned_iterations, cut.cut)
+        if row.per_gpu_batch_rehearsed != (cell.per_gpu_batch or 1):
+            row.projected_hours, row.projected_on = None, "not projected: the per-GPU batch was capped"
 
     def _launch(self, command: list[str], out: Path, nproc: int) -> int | None:
         """Run the command with its output in ``out/rehearsal.log``; None when it timed out."""

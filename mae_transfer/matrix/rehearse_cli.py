@@ -22,6 +22,13 @@ def _depth(value: str) -> int | str:
     return depth
 
 
+def _batch(value: str) -> int:
+    batch = int(value)
+    if batch < 1:
+        raise argparse.ArgumentTypeError(f"--rehearse-batch must be >= 1, got {value}")
+    return batch
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """The rehearsal options of ``run``."""
     group = parser.add_argument_group("rehearsal (--rehearse)")
@@ -43,6 +50,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--rehearse-data", choices=DATA_MODES, default="auto",
                        help="auto: the declared dataset root when it exists, else generated data in the real label "
                             "space (default); generated; real")
+    group.add_argument("--rehearse-batch", type=_batch, metavar="N",
+                       help="train at most N images per process (default: the plan's per-GPU batch); every other "
+                            "shape is kept, the table says so and projects no GPU-hours from such a step")
     group.add_argument("--rehearse-timeout", type=float, default=3600.0, help="seconds per cell (default 3600)")
 
 
@@ -98,7 +108,8 @@ def run_rehearsal(args: argparse.Namespace, plan: "Plan") -> int:
 
     options = RehearsalOptions(steps=args.steps, eval_images=args.eval_images, nproc=args.rehearse_nproc,
                                generate_missing=args.generate_missing, max_depth=args.max_depth,
-                               data=args.rehearse_data, timeout=args.rehearse_timeout)
+                               data=args.rehearse_data, timeout=args.rehearse_timeout,
+                               max_batch=args.rehearse_batch)
     rows = rehearse_plan(plan, options)
     if args.json:
         print(json.dumps([row.to_json() for row in rows], indent=2, default=str))

@@ -28,6 +28,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from mae_transfer.matrix.batching import BATCH_KEY
 from mae_transfer.matrix.planner import Cell, Plan, dataset_root
 from mae_transfer.matrix.tasks import TASKS
 
@@ -156,13 +157,22 @@ def choose_checkpoint(plan: Plan, cell: Cell, cut_depth: int | None, generate_mi
     return str(path), f"generated {cell.arch} checkpoint (missing {cell.checkpoint})"
 
 
-def run_overrides(cell: Cell, loop: str, steps: int, nproc: int, eval_images: int) -> dict[str, Any]:
+def rehearsed_batch(cell: Cell, max_batch: int | None) -> int:
+    """The per-GPU batch a rehearsal trains at: the plan's, or at most ``max_batch``."""
+    planned = cell.per_gpu_batch or 1
+    return planned if max_batch is None else min(planned, max_batch)
+
+
+def run_overrides(cell: Cell, loop: str, steps: int, nproc: int, eval_images: int,
+                  max_batch: int | None = None) -> dict[str, Any]:
     """The rehearsal's ``--cfg-options`` on top of the cell's: a few steps, a few evaluation
-    images, no checkpoints, accumulation 1, in-process data loading.
+    images, no checkpoints, accumulation 1, in-process data loading, and the per-GPU batch
+    capped at ``max_batch`` when given.
 
     Iteration loops train ``steps`` iterations and validate at the end; epoch loops train one
     epoch over exactly ``steps x per-GPU batch x processes`` images (``dataset.indices``).
     """
+    batch = rehearsed_batch(cell, max_batch)
     options: dict[str, Any] = {
         # peak memory does not depend on accumulation; the planned batch is reported from the plan
         "optim_wrapper.accumulative_counts": 1,
@@ -170,6 +180,8 @@ def run_overrides(cell: Cell, loop: str, steps: int, nproc: int, eval_images: in
         "default_hooks.logger.interval": 1,
         "val_dataloader.dataset.indices": eval_images,
     }
+    if batch != (cell.per_gpu_batch or 1):
+        options[BATCH_KEY] = batch
     for loader in ("train_dataloader", "val_dataloader"):
         options[f"{loader}.num_workers"] = 0
         options[f"{loader}.persistent_workers"] = False
@@ -177,7 +189,7 @@ def run_overrides(cell: Cell, loop: str, steps: int, nproc: int, eval_images: in
         options.update({"train_cfg.max_iters": steps, "train_cfg.val_interval": steps})
     else:
         options.update({"train_cfg.max_epochs": 1, "train_cfg.val_interval": 1,
-                        "train_dataloader.dataset.indices": steps * (cell.per_gpu_batch or 1) * nproc})
+                        "train_dataloader.dataset.indices": steps * batch * nproc})
     return options
 
 

@@ -122,6 +122,24 @@ def test_processes_and_option_merging() -> None:
     assert merged == {"a": 1, "default_hooks.checkpoint": None}
 
 
+def test_batch_cap_sets_the_loader_batch_and_the_epoch_subset() -> None:
+    from mae_transfer.matrix.planner import Cell
+    from mae_transfer.matrix.rehearse_inputs import rehearsed_batch, run_overrides
+    from mae_transfer.matrix.spec import Resources
+
+    cell = Cell(id="0" * 16, label="imagenet.paper.linear.b.s0", backbone="b", arch="vit_base_patch16", checkpoint="c",
+                task="imagenet", dataset="imagenet", recipe="paper", protocol="linear", resolution=224, eval_mode="ss",
+                seed=0, config="c.py", cfg_options={}, work_dir="w", resources=Resources(), gpu_hours=1.0,
+                checkpoint_policy="last", max_attempts=1, processes=8, per_gpu_batch=512, accumulation=4)
+    planned = run_overrides(cell, "epoch", steps=2, nproc=2, eval_images=2)
+    assert "train_dataloader.batch_size" not in planned and planned["train_dataloader.dataset.indices"] == 2 * 512 * 2
+    capped = run_overrides(cell, "epoch", steps=2, nproc=2, eval_images=2, max_batch=4)
+    assert capped["train_dataloader.batch_size"] == 4 and capped["train_dataloader.dataset.indices"] == 2 * 4 * 2
+    assert rehearsed_batch(cell, 1024) == 512 and rehearsed_batch(cell, None) == 512
+    iters = run_overrides(cell, "iter", steps=3, nproc=2, eval_images=2, max_batch=1)
+    assert iters["train_dataloader.batch_size"] == 1 and iters["train_cfg.max_iters"] == 3
+
+
 def test_coco_label_space_has_the_80_official_categories(tmp_path: Path) -> None:
     from mmdet.datasets import CocoDataset
 
