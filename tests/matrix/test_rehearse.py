@@ -4,11 +4,13 @@ The fast tests plan depth cuts on the real configs and build the cut backbones, 
 generated label spaces and read them with the real dataset classes, and run the CLI on a matrix
 with a missing checkpoint and a refused cell next to a cell that rehearses (one real launch of
 the smoke classifier). The slow test rehearses cells of ``benchmarks/mae_paper.yaml`` (2 steps, 2-process DDP,
-minimal depth). Every cell (then 27, before the ImageNet cells) took 50 minutes on 2 CPU cores
-with OMP_NUM_THREADS=1: the 5 COCO cells 18 (56-98 s/step at 1024), the 2 ADE20K cells 16 (149
-and 218 s/step, UperNet at 512) and the 20 classification cells 16 (30-100 s each). That does
-not fit CI's 90 minutes beside the rest of the suite, so CI rehearses one cell of each distinct
-path (CI_CELLS, ~7 minutes) and ``MAE_TRANSFER_FULL_REHEARSAL=1`` rehearses all of them.
+minimal depth, at most 2 images per process). All 36 cells took 30 min 37 s on 2 idle CPU cores
+with OMP_NUM_THREADS=1 and ``--rehearse-batch 2``: the 5 COCO cells 14.5 min (117-240 s each,
+one 1024 image per process), the 2 ADE20K cells 8.4 min (190 and 311 s) and the 29
+classification cells 7.6 min (11-25 s each). That does not fit CI's 90 minutes beside the rest
+of the suite, so CI rehearses one cell of each distinct path and of each classification label
+space (CI_CELLS) and ``MAE_TRANSFER_FULL_REHEARSAL=1`` rehearses all of them at the plan's
+per-GPU batch (no ``--rehearse-batch``).
 """
 
 from __future__ import annotations
@@ -218,8 +220,14 @@ PAPER_FALLBACK_NOTES = ("AMP -> fp32 (no GPU)",)
 # One cell per distinct path for CI: ViTDet window + global blocks at 1024 with the 80 COCO
 # categories; the 448 ViT-H fine-tuning; the ImageNet linear probe at 512 per GPU (LARS, BN head);
 # partial fine-tuning of ViT-L's last block. The A.3 COCO and ADE20K cells run in the full mode.
+# Then one ViT-B fine-tuning cell of each other label space (iNat 2018 / 2019, Places205 / 365,
+# ImageNet) and the MLP-only partial fine-tuning; CI trains them at 2 images per process.
 CI_CELLS = ("coco-maskrcnn.vitdet.mae_vit_base.s0", "inat2017.paper.finetune.r448.mae_vit_huge.s0",
-            "imagenet.paper.linear.mae_vit_base.s0", "imagenet.paper.partial-1.mae_vit_large.s0")
+            "imagenet.paper.linear.mae_vit_base.s0", "imagenet.paper.partial-1.mae_vit_large.s0",
+            "inat2018.paper.finetune.mae_vit_base.s0", "inat2019.paper.finetune.mae_vit_base.s0",
+            "places205.paper.finetune.mae_vit_base.s0", "places365.paper.finetune.mae_vit_base.s0",
+            "imagenet.paper.finetune.mae_vit_base.s0", "imagenet.paper.partial-mlp.mae_vit_large.s0")
+CI_BATCH = 2  # --rehearse-batch in CI
 FULL = os.environ.get("MAE_TRANSFER_FULL_REHEARSAL") == "1"
 
 
@@ -234,7 +242,8 @@ def test_rehearsal_of_the_paper_matrix(tmp_path: Path, env) -> None:
     assert FULL or sorted(cell["label"] for cell in plan["cells"]) == sorted(CI_CELLS)
     started = time.monotonic()
     result = cli(["run", matrix, "--rehearse", "--json", "--work-root", str(tmp_path / "paper"), "--generate-missing",
-                  "--max-depth", "min", "--rehearse-data", "generated", "--steps", "2", "--eval-images", "2", *only],
+                  "--max-depth", "min", "--rehearse-data", "generated", "--steps", "2", "--eval-images", "2", *only,
+                  *([] if FULL else ["--rehearse-batch", str(CI_BATCH)])],
                  env, timeout=5400)
     seconds = time.monotonic() - started
     rows = json.loads(result.stdout)
@@ -251,6 +260,11 @@ def test_rehearsal_of_the_paper_matrix(tmp_path: Path, env) -> None:
         assert row["seconds_per_step"] > 0 and row["params"] > 0 and min(row["peak_memory_mib"]) > 100
         assert len(row["peak_memory_mib"]) == row["processes_rehearsed"]
         assert row["depth_rehearsed"] < row["depth"]
+        batch = cell["per_gpu_batch"] if FULL else min(cell["per_gpu_batch"], CI_BATCH)
+        assert row["per_gpu_batch_rehearsed"] == batch and row["per_gpu_batch"] == cell["per_gpu_batch"]
+        capped = batch < cell["per_gpu_batch"]
+        assert any(n.startswith(f"per-GPU batch {cell['per_gpu_batch']} -> {batch}") for n in row["notes"]) == capped
+        assert (row["projected_hours"] is None) == capped
         for note in PAPER_FALLBACK_NOTES:
             assert note in row["notes"]
         if cell["task"] == "ade20k-upernet" or cell["recipe"] == "paper" and cell["task"] == "coco-maskrcnn":
