@@ -428,7 +428,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         ok = run_cell(Path(args.cell_dir), args.launcher, args.nproc)
     except CellBusy as error:
-        print(f"error: {error}", file=sys.stderr)
+        logger.error("%s", error)
         return 3
     if _INTERRUPT.is_set():
         return 143

@@ -235,7 +235,8 @@ class Rehearsal:
         overrides.update(cut.options)
         overrides.update(run_overrides(cell, loop, opts.steps, nproc, opts.eval_images, opts.max_batch))
         row.per_gpu_batch_rehearsed = rehearsed_batch(cell, opts.max_batch)
-        if row.per_gpu_batch_rehearsed != (cell.per_gpu_batch or 1):
+        capped = row.per_gpu_batch_rehearsed != (cell.per_gpu_batch or 1)
+        if capped:
             row.notes.append(f"per-GPU batch {cell.per_gpu_batch} -> {row.per_gpu_batch_rehearsed} (--rehearse-batch: "
                              "s/step and peak memory are at the smaller batch; no GPU-hours projected)")
         if cell.accumulation > 1:
@@ -259,7 +260,7 @@ class Rehearsal:
                                 extra=("--rehearsal",))
         code = self._launch(command, out, nproc)
         self._collect(cell, row, out, nproc, code, loop, planned_iterations, cut.cut)
-        if row.per_gpu_batch_rehearsed != (cell.per_gpu_batch or 1):
+        if capped:
             row.projected_hours, row.projected_on = None, "not projected: the per-GPU batch was capped"
 
     def _launch(self, command: list[str], out: Path, nproc: int) -> int | None:

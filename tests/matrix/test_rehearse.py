@@ -218,10 +218,11 @@ tasks:
 
 PAPER_FALLBACK_NOTES = ("AMP -> fp32 (no GPU)",)
 # One cell per distinct path for CI: ViTDet window + global blocks at 1024 with the 80 COCO
-# categories; the 448 ViT-H fine-tuning; the ImageNet linear probe at 512 per GPU (LARS, BN head);
-# partial fine-tuning of ViT-L's last block. The A.3 COCO and ADE20K cells run in the full mode.
-# Then one ViT-B fine-tuning cell of each other label space (iNat 2018 / 2019, Places205 / 365,
-# ImageNet) and the MLP-only partial fine-tuning; CI trains them at 2 images per process.
+# categories; the 448 ViT-H fine-tuning; the ImageNet linear probe (LARS, BN head); partial
+# fine-tuning of ViT-L's last block and of its MLP; one ViT-B fine-tuning cell of each other label
+# space (iNat 2018 / 2019, Places205 / 365, ImageNet). CI trains every cell at most 2 images per
+# process (the linear probe's 512 per GPU only in the full mode). The A.3 COCO and ADE20K cells
+# run in the full mode.
 CI_CELLS = ("coco-maskrcnn.vitdet.mae_vit_base.s0", "inat2017.paper.finetune.r448.mae_vit_huge.s0",
             "imagenet.paper.linear.mae_vit_base.s0", "imagenet.paper.partial-1.mae_vit_large.s0",
             "inat2018.paper.finetune.mae_vit_base.s0", "inat2019.paper.finetune.mae_vit_base.s0",
