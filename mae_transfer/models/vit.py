@@ -184,6 +184,11 @@ class MAEViT(nn.Module):
         return self.window is None
 
     @property
+    def num_prefix_tokens(self) -> int:
+        """Tokens before the patch tokens in :meth:`forward_features`' output (the cls token, if any)."""
+        return 1 if self.cls_token is not None else 0
+
+    @property
     def num_layers(self) -> int:
         """Layer count for layer-wise lr decay: embeddings are layer 0, block i is layer i + 1.
 
