@@ -42,11 +42,25 @@ def _fsync_dir(folder: Path) -> None:
         os.close(handle)
 
 
+def _umask() -> int:
+    """The process umask, read without changing it where Linux shows it (``/proc/self/status``)."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("Umask:"):
+                return int(line.split()[1], 8)
+    except (OSError, ValueError, IndexError):
+        pass
+    mask = os.umask(0o022)  # elsewhere: set and restore (not atomic across threads; a fallback only)
+    os.umask(mask)
+    return mask
+
+
 @contextmanager
 def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     """Yield a temporary path next to ``path``; on success it is fsynced and renamed onto ``path``.
 
-    Readers see the old file or the whole new one, never half of it. On any error (a full disk,
+    Readers see the old file or the whole new one, never half of it. The file gets the mode a
+    plain ``open(path, "w")`` would give a new file (0666 less the umask). On any error (a full disk,
     a read-only folder, an interrupt) the temporary file is removed and the error re-raised as
     an ``OSError`` with the same errno that names ``path`` (not the temporary file).
     """
@@ -60,6 +74,7 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     tmp = Path(name)
     try:
         yield tmp
+        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp's 0600 would hide the file from the user's group
         with tmp.open("rb+") as stream:
             os.fsync(stream.fileno())
         os.replace(tmp, path)

@@ -45,6 +45,25 @@ def test_full_disk_is_an_oserror_naming_the_target_with_its_errno(tmp_path: Path
     assert "No space left on device" in str(raised.value) and list(tmp_path.iterdir()) == []
 
 
+@pytest.mark.parametrize("umask", [0o022, 0o002, 0o077])
+def test_written_files_get_the_mode_a_plain_open_would_give(tmp_path: Path, umask: int) -> None:
+    """result.json, state.json and cell.json are read by teammates on a shared cluster: mkstemp's
+    0600 must not survive the rename; the umask decides, as for any file the user writes."""
+    import os
+    import stat
+
+    previous = os.umask(umask)
+    try:
+        fresh = records.atomic_write_json(tmp_path / "result.json", {"a": 1})
+        with records.atomic_path(tmp_path / "cell.json") as tmp:
+            tmp.write_text("{}")
+        records.atomic_write_text(tmp_path / "result.json", "{}")  # a rewrite too
+    finally:
+        os.umask(previous)
+    for path in (fresh, tmp_path / "cell.json"):
+        assert stat.S_IMODE(path.stat().st_mode) == 0o666 & ~umask, (path, oct(path.stat().st_mode))
+
+
 def test_validations_replace_a_redone_step_and_drop_later_ones(tmp_path: Path) -> None:
     for step in (2, 4, 6):
         records.record_validation(tmp_path, Validation(step=step, epoch=step // 2, metrics={"top1": float(step)}))

@@ -254,13 +254,14 @@ def _torch_load(path: Path, map_location: Any = "cpu", process_allow_list: bool 
         names = refused or ([match.group(1)] if match else [])
         what = (
             "the pickle references " + ", ".join(f"'{name}'" for name in names)
-            + " (not a tensor, container or known bookkeeping object)"
+            + " (not a tensor, container or known bookkeeping object), which unpickling would call"
             if names
             else f"the weights-only unpickler refused the pickle: {detail}"
         )
         raise CheckpointError(
-            f"refusing to load: {what}; nothing from the file was executed. If you trust the "
-            "file, re-save its weights with torch.save(state_dict) or as .safetensors",
+            f"refusing to load: {what}; loading it would run code named by the file, so nothing from "
+            "it was executed. If you trust the file, re-save its weights with torch.save(state_dict) "
+            "or as .safetensors",
             file=source,
         ) from error
     except (RuntimeError, EOFError, zipfile.BadZipFile, ValueError, OSError) as error:
@@ -280,17 +281,27 @@ def _check_zip_sizes(path: Path) -> None:
     torch reads each record into one buffer of its declared (uncompressed) size before it
     checks anything, so a 1 MB archive with a deflated entry of zeros would claim 1 GB. The
     declared sizes must sum to at most `MAX_ZIP_EXPANSION` times the file size (a torch.save
-    file: at most its size). Only the central directory is read.
+    file: at most its size). Only the central directory is read; a directory Python's zipfile
+    cannot parse is refused, since torch would read it unchecked.
     """
     size = path.stat().st_size
     try:
         with path.open("rb") as handle:
             if handle.read(4) != _ZIP_MAGIC:
                 return
+    except OSError as error:
+        raise CheckpointError(f"cannot read the checkpoint: {error.strerror}", file=str(path)) from error
+    try:
         with zipfile.ZipFile(path) as archive:
             entries = archive.infolist()
-    except (OSError, zipfile.BadZipFile, ValueError):
-        return  # torch.load names the damage
+    except (OSError, zipfile.BadZipFile, ValueError, EOFError) as error:
+        # torch's reader is laxer than zipfile (it skips extra fields, for one) and would inflate
+        # entries whose sizes nobody checked: what this check cannot read is not handed to it
+        raise CheckpointError(
+            f"truncated or corrupt checkpoint: its zip directory cannot be read ({type(error).__name__}: "
+            f"{_first_line(str(error))}), so the sizes of its entries cannot be checked; it was not loaded",
+            file=str(path),
+        ) from error
     declared = sum(entry.file_size for entry in entries)
     if entries and declared > MAX_ZIP_EXPANSION * size:
         largest = max(entries, key=lambda entry: entry.file_size)
@@ -313,9 +324,18 @@ def _refused_globals(path: Path, stand_ins: list | None) -> list[str]:
 
 
 def _unpickler_detail(message: str) -> str:
-    """The unpickler's own reason inside torch's long weights-only error message."""
+    """The unpickler's own reason inside torch's long weights-only error message.
+
+    torch wraps it in advice to retry with weights-only loading off (which would run the file's
+    code); no line of that advice is kept.
+    """
     match = re.search(r"WeightsUnpickler error:\s*([^\n]+)", message)
-    return match.group(1).strip() if match else _first_line(message)
+    if match:
+        return match.group(1).strip()
+    lines = [line.strip() for line in message.splitlines() if line.strip()]
+    reasons = [line for line in lines
+               if "weights_only" not in line and not line.startswith("Weights only load failed")]
+    return reasons[0] if reasons else "the weights-only unpickler refused it"
 
 
 def _first_line(message: str) -> str:

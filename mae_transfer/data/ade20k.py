@@ -247,7 +247,11 @@ def check(kind: str, root: Path, *, official_counts: bool | None = None, workers
         report.counts[f"{split} images"] = len(images)
         report.counts[f"{split} label maps"] = len(labels)
         expected = OFFICIAL_COUNTS[split]
-        if len(pairs) != expected:
+        if not pairs:
+            use = "training" if split == "training" else "evaluation"
+            report.add(str(image_dir), split, f"no image/label pairs in the {split} split; {use} needs at least one "
+                       f"(*.jpg here, the same names as *.png in {label_dir})")
+        elif len(pairs) != expected:
             message = (f"{len(pairs)} {split} image/label pairs; the official ADE20K split has {expected:,}")
             if strict_counts:
                 report.add(str(image_dir), split, message)

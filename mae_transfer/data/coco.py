@@ -32,7 +32,7 @@ import numpy as np
 from PIL import Image
 
 from mae_transfer.data.coco_categories import COCO_CATEGORIES
-from mae_transfer.data.report import CheckReport, read_image
+from mae_transfer.data.report import CheckReport, outside_base, read_image
 
 logger = logging.getLogger(__name__)
 
@@ -358,6 +358,10 @@ def _check_images(root: Path, split: str, path: Path, entries: list, report: Che
             continue
         sizes[entry["id"]] = (width, height)
         image_path = folder / file_name
+        escape = outside_base(file_name, folder)
+        if escape:
+            report.add(str(path), where, escape)
+            continue
         if not image_path.is_file():
             report.add(str(image_path), where, "image file missing")
             continue

@@ -21,7 +21,7 @@ from pathlib import Path
 from PIL import Image
 
 from mae_transfer.data.annotations import ClassificationAnnotations, read_inat_json
-from mae_transfer.data.report import CheckReport, read_image
+from mae_transfer.data.report import CheckReport, outside_base, read_image
 from mae_transfer.data.synthetic import labelled_dataset_maker
 
 # year -> (image directory, official number of classes)
@@ -118,6 +118,10 @@ def check(kind: str, root: Path, *, quick: bool = False) -> CheckReport:
             report.add(str(ann_file), "images", f"no labelled images in the {split} split; expected at least one")
         for sample in annotations.samples:
             image_path = root / sample.path
+            escape = outside_base(sample.path, root)
+            if escape:
+                report.add(sample.file, sample.where, escape)
+                continue
             if not image_path.is_file():
                 report.add(sample.file, sample.where, f"image file {sample.path!r} not found under {root}")
                 continue

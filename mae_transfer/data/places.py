@@ -20,7 +20,7 @@ from pathlib import Path
 from PIL import Image
 
 from mae_transfer.data.annotations import read_places_categories, read_places_list
-from mae_transfer.data.report import CheckReport, read_image
+from mae_transfer.data.report import CheckReport, outside_base, read_image
 from mae_transfer.data.synthetic import labelled_dataset_maker
 
 
@@ -141,6 +141,10 @@ def check(kind: str, root: Path, *, quick: bool = False) -> CheckReport:
             report.add(str(list_file), "", f"the {split} list has no samples; expected 'relative/path.jpg label' lines")
         for sample in samples:
             image_path = root / image_dir / sample.path
+            escape = outside_base(sample.path, root / image_dir)
+            if escape:
+                report.add(sample.file, sample.where, escape)
+                continue
             if not image_path.is_file():
                 report.add(sample.file, sample.where, f"image file {sample.path!r} not found under {root / image_dir}")
                 continue

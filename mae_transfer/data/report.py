@@ -4,8 +4,9 @@ the image reading the validators share."""
 from __future__ import annotations
 
 import json
+import posixpath
 from dataclasses import asdict, dataclass, field
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 from PIL import Image
 
@@ -88,3 +89,19 @@ def read_image(path: Path, *, quick: bool = False) -> tuple[tuple[int, int] | No
     except errors as error:
         return None, f"image unreadable: {error}"
     return size, None
+
+
+def outside_base(relative: str, base: Path) -> str | None:
+    """Why the listed image path ``relative`` does not name a file under ``base``, or None.
+
+    An annotation file names its images relative to a folder of the dataset; an absolute path or
+    one that climbs out with ``..`` would read a file the dataset does not hold (the path is
+    judged as written: symlinks inside the dataset are the user's to make).
+    """
+    if PurePosixPath(relative).is_absolute() or Path(relative).is_absolute():
+        return f"image path {relative!r} is absolute, outside the dataset root; expected a path relative to {base}"
+    normal = posixpath.normpath(relative.replace("\\", "/"))
+    if normal == ".." or normal.startswith("../"):
+        return f"image path {relative!r} climbs out of {base} with '..', outside the dataset root; expected a path " \
+               f"relative to {base} inside it"
+    return None

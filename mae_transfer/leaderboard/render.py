@@ -1,5 +1,8 @@
 """Render leaderboard tables as Markdown, CSV or one self-contained HTML file.
 
+Names and labels come from files a user may not have written (a result's ``cell.json``, a
+reference file): Markdown cells escape ``|``, CSV text fields never start a spreadsheet formula.
+
 An entry reads ``mean ± std (n=k)`` followed by ``Δ delta`` against the reference; seeds that
 failed or have not run are marked (``2 failed``, ``1 missing``), and an entry with no finished
 seed says so instead of disappearing. Reference rows follow the user's rows, with numbered
@@ -96,10 +99,32 @@ def difference_rows(table: Table) -> tuple[list[str], list[list[str]]]:
     return header, body
 
 
+def markdown_cell(text: str) -> str:
+    """``text`` as one Markdown table cell: ``|`` and backslashes escaped, a leading ``=`` escaped
+    (no setext underline), line breaks as spaces, so a name from a result file keeps the table whole."""
+    text = " ".join(str(text).replace("\\", "\\\\").replace("|", "\\|").splitlines())
+    return "\\" + text if text.startswith("=") else text
+
+
 def markdown_table(header: list[str], body: list[list[str]]) -> list[str]:
-    """The lines of a Markdown table."""
-    return ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|",
-            *("| " + " | ".join(cells) + " |" for cells in body)]
+    """The lines of a Markdown table (every cell through `markdown_cell`)."""
+    def line(cells: list[str]) -> str:
+        return "| " + " | ".join(markdown_cell(cell) for cell in cells) + " |"
+
+    return [line(header), "|" + "|".join("---" for _ in header) + "|", *(line(cells) for cells in body)]
+
+
+# what a spreadsheet reads as the start of a formula (OWASP's CSV injection list)
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def csv_text(value: object) -> str:
+    """A CSV text field that no spreadsheet runs: one starting a formula gets a leading ``'``.
+
+    Only for names and labels; numbers go through `number_text` and keep their sign.
+    """
+    text = "" if value is None else str(value)
+    return "'" + text if text.startswith(FORMULA_STARTS) else text
 
 
 def render_markdown(name: str, tables: list[Table], problems: list[str]) -> str:
@@ -146,13 +171,13 @@ def render_csv(tables: list[Table]) -> str:
             for (task, metric), entry in row.entries.items():
                 reference = entry.reference
                 writer.writerow([
-                    table.layout.key, row.backbone, row.arch, task, row.recipe, row.variant, metric,
+                    *map(csv_text, (table.layout.key, row.backbone, row.arch, task, row.recipe, row.variant, metric)),
                     number_text(entry.mean), number_text(entry.std), entry.n, entry.planned, entry.failed, entry.blocked,
                     entry.running,
                     entry.missing, "" if reference is None else f"{reference.value:g}", number_text(entry.delta),
-                    "" if reference is None else reference.source,
-                    *("/".join(sorted(row.provenance[key])) for key in PROVENANCE),
-                    "; ".join(row.off_recipe) if entry.off_recipe else "",
+                    csv_text("" if reference is None else reference.source),
+                    *(csv_text("/".join(sorted(map(str, row.provenance[key])))) for key in PROVENANCE),
+                    csv_text("; ".join(row.off_recipe) if entry.off_recipe else ""),
                     "" if difference is None else number_text(difference.value(task, metric)),
                 ])
     return buffer.getvalue()

@@ -12,6 +12,7 @@ import io
 
 from mae_transfer.leaderboard.render import (
     HTML_STYLE,
+    csv_text,
     format_entry,
     html_table,
     html_tail,
@@ -57,8 +58,8 @@ def render_sweep_csv(tables: list[SweepTable]) -> str:
                 entry = row.entries.get(column)
                 if entry is None:
                     continue
-                writer.writerow([table.stage, table.param, row.label, fixed, column.task, column.recipe, column.variant,
-                                 column.metric, number_text(entry.mean), number_text(entry.std), entry.n, entry.planned,
+                writer.writerow([*map(csv_text, (table.stage, table.param, row.label, fixed, column.task, column.recipe,
+                                                 column.variant, column.metric)), number_text(entry.mean), number_text(entry.std), entry.n, entry.planned,
                                  entry.failed, entry.blocked, entry.running, entry.missing])
     return buffer.getvalue()
 

@@ -65,6 +65,31 @@ def test_code_payload_is_refused_and_never_runs(tmp_path: Path, payload: type) -
     _assert_untouched(model, before)
 
 
+@pytest.mark.parametrize("container", ["legacy torch.save", "plain pickle"])
+@pytest.mark.parametrize("payload", [ExecPayload, SystemPayload])
+def test_non_zip_code_payload_is_refused_as_code_never_as_corrupt(tmp_path: Path, payload: type,
+                                                                  container: str) -> None:
+    import pickle
+
+    from mae_transfer.checkpoints.reader import read_training_checkpoint
+
+    marker = tmp_path / "payload-ran"
+    path = tmp_path / "evil.pth"
+    content = {"model": {"w": torch.zeros(2)}, "extra": payload(marker)}
+    if container == "plain pickle":
+        path.write_bytes(pickle.dumps(content, protocol=2))
+    else:
+        torch.save(content, path, _use_new_zipfile_serialization=False)
+    for read in (read_checkpoint, read_training_checkpoint):
+        with pytest.raises(CheckpointError) as caught:
+            read(path)
+        message = str(caught.value)
+        assert str(path) in message and "refusing to load" in message and "would run code" in message, message
+        assert "exec" in message or "system" in message, message
+        assert "truncated" not in message and "weights_only" not in message, message
+    assert not marker.exists()
+
+
 def test_truncated_file(tmp_path: Path) -> None:
     whole = tmp_path / "whole.pth"
     torch.save({"model": timm_state(num_classes=0)}, whole)

@@ -13,6 +13,7 @@ import sys
 import zipfile
 from pathlib import Path
 
+import pytest
 import torch
 
 REPO = Path(__file__).resolve().parents[2]
@@ -101,3 +102,36 @@ def test_legacy_and_safetensors_size_claims_are_refused_without_allocating(tmp_p
         make(path)
         got = _read(path, "raw")
         assert got["error"] and str(path) in got["error"] and got["grown_mb"] < 64, got
+
+
+def _corrupt_extra_field(path: Path, megabytes: int) -> None:
+    """The zip bomb above, its storage entry's central-directory record given an extra field whose
+    declared length runs past the record: Python's zipfile refuses the directory, torch's reader
+    does not look at the field and inflates the entry."""
+    import struct
+
+    _zip_bomb(path, megabytes)
+    data = bytearray(path.read_bytes())
+    at = data.index(b"PK\x01\x02")
+    while True:
+        name_len, extra_len, comment_len = struct.unpack_from("<HHH", data, at + 28)
+        if bytes(data[at + 46:at + 46 + name_len]).endswith(b"data/0"):
+            break
+        at += 46 + name_len + extra_len + comment_len
+    struct.pack_into("<H", data, at + 30, extra_len + 4)
+    data[at + 46 + name_len + extra_len:at + 46 + name_len + extra_len] = struct.pack("<HH", 0xCAFE, 100)
+    end = data.rindex(b"PK\x05\x06")
+    struct.pack_into("<I", data, end + 12, struct.unpack_from("<I", data, end + 12)[0] + 4)
+    path.write_bytes(bytes(data))
+
+
+def test_a_zip_directory_the_size_check_cannot_read_is_refused_before_torch_reads_it(tmp_path: Path) -> None:
+    bomb = tmp_path / "bad-extra.pth"
+    _corrupt_extra_field(bomb, 512)
+    assert bomb.stat().st_size < 1 << 20
+    with pytest.raises(zipfile.BadZipFile):
+        zipfile.ZipFile(bomb).infolist()
+    for which in ("raw", "training"):
+        got = _read(bomb, which)
+        assert got["error"] and str(bomb) in got["error"] and "zip directory" in got["error"], got
+        assert "Corrupt extra field" in got["error"] and got["grown_mb"] < 64, got

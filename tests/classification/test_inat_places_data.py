@@ -211,3 +211,35 @@ def test_non_utf8_annotation_file_is_reported_not_raised(tmp_path: Path, kind: s
     report = check_dataset(kind, root)
     hits = [p for p in report.problems if p.file == str(path)]
     assert hits and hits[0].where == "byte 0" and "not UTF-8 text" in hits[0].message, report.render()
+
+
+def _escape_root(kind: str, root: Path, outside: Path, form: str) -> tuple[Path, str]:
+    """Point one val image of ``kind`` at ``outside`` (a real image beside the root); the file and key it is listed at."""
+    if kind.startswith("inat"):
+        listing = root / f"val{kind[4:]}.json"
+        payload = json.loads(listing.read_text())
+        payload["images"][1]["file_name"] = str(outside) if form == "absolute" else f"../{outside.name}"
+        listing.write_text(json.dumps(payload))
+        return listing, f"image id {payload['images'][1]['id']}"
+    from mae_transfer.data.places import layout_of
+
+    layout = layout_of(kind)
+    listing = root / layout.val_list
+    lines = listing.read_text().splitlines()
+    climb = "/".join(".." for _ in Path(layout.val_images).parts)  # out of the image folder, then the root
+    lines[1] = f"{climb}/../{outside.name} {lines[1].split()[1]}"
+    listing.write_text("\n".join(lines) + "\n")
+    return listing, "line 2"
+
+
+@pytest.mark.parametrize("kind, form", [("inat2017", "absolute"), ("inat2018", "parent"), ("places365", "parent"),
+                                        ("places205", "parent")])
+def test_image_paths_outside_the_dataset_root_are_defects(tmp_path: Path, kind: str, form: str) -> None:
+    root = make_dataset(kind, tmp_path / kind)
+    outside = tmp_path / "outside.jpg"
+    outside.write_bytes(next(root.rglob("*.jpg")).read_bytes())  # a real, readable image: only its place is wrong
+    listing, where = _escape_root(kind, root, outside, form)
+    report = check_dataset(kind, root)
+    assert [(p.file, p.where) for p in report.problems] == [(str(listing), where)], report.render()
+    message = report.problems[0].message
+    assert "outside" in message and str(root) in message and "relative" in message, message

@@ -185,3 +185,19 @@ def test_non_utf8_annotation_file(small_coco: Path, capsys: pytest.CaptureFixtur
     assert cli_main(["data", "check", "coco", str(small_coco)]) == 1
     out = capsys.readouterr().out
     assert f"{path} [byte " in out and "not UTF-8 text" in out
+
+
+@pytest.mark.parametrize("form", ["absolute", "parent"])
+def test_image_file_name_outside_the_dataset_root_is_a_defect(small_coco: Path, form: str) -> None:
+    outside = small_coco.parent / "outside.jpg"
+    outside.write_bytes(next((small_coco / "val2017").glob("*.jpg")).read_bytes())
+    image = {}
+
+    def escape(data: dict) -> None:
+        image.update(data["images"][0])
+        data["images"][0]["file_name"] = str(outside) if form == "absolute" else "../../outside.jpg"
+
+    path = _edit(small_coco, "val", escape)
+    report = check_dataset("coco", small_coco)
+    assert [(p.file, p.where) for p in report.problems] == [(str(path), f"image id {image['id']}")], report.render()
+    assert "outside" in report.problems[0].message and "relative" in report.problems[0].message

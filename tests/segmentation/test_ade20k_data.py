@@ -156,3 +156,15 @@ def test_truncated_image_fails_the_full_decode_and_passes_quick(synthetic_root: 
     assert len(hits) == 1 and hits[0].where == "ADE_val_00000002", report.render()
     assert "pixels do not decode" in hits[0].message
     assert check_dataset("ade20k", root, quick=True).ok
+
+
+def test_an_empty_validation_split_is_a_defect_even_in_a_synthetic_set(synthetic_root: Path, tmp_path: Path) -> None:
+    """mmseg would fail much later with an unlabelled "need at least one array to concatenate"."""
+    root = _copy(synthetic_root, tmp_path)
+    for folder in (root / "images" / "validation", root / "annotations" / "validation"):
+        for path in folder.iterdir():
+            path.unlink()
+    report = check_dataset("ade20k", root)
+    assert [(p.file, p.where) for p in report.problems] == [(str(root / "images" / "validation"), "validation")]
+    message = report.problems[0].message
+    assert "no image/label pairs" in message and "evaluat" in message, message
