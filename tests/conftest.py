@@ -54,6 +54,8 @@ HEAVY = {
     ("test_core_without_openmmlab.py", "test_core_runs_with_openmmlab_blocked"),
     ("test_every_config_is_built.py", "test_every_shipped_config_is_built_by_a_family_test"),
     ("leaderboard/test_all_results.py", "test_all_results_through_the_cli"),
+    ("checkpoints/test_reader_bounds.py", "test_a_zip_directory_the_size_check_cannot_read_is_refused_before_torch_reads_it"),
+    ("matrix/test_hostile_matrix.py", "test_hostile_yaml_is_refused_within_two_seconds_and_200_mb"),
 }
 
 
