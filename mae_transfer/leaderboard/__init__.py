@@ -16,7 +16,7 @@ from mae_transfer.leaderboard.collect import CellOutcome, Collection, collect
 from mae_transfer.leaderboard.references import DEFAULT_REFERENCES, Reference, load_references
 from mae_transfer.leaderboard.render import render_csv, render_html, render_markdown
 from mae_transfer.leaderboard.sweep import SweepError, SweepTable, build_sweeps
-from mae_transfer.matrix.planner import Plan
+from mae_transfer.matrix.plan.planner import Plan
 
 FORMATS = ("md", "csv", "html", "png")
 

@@ -20,8 +20,8 @@ from dataclasses import dataclass, field
 
 from mae_transfer.leaderboard.collect import CellOutcome, Collection
 from mae_transfer.leaderboard.references import Reference, reference_index, reference_key
-from mae_transfer.matrix.planner import Cell
-from mae_transfer.matrix.spec import TRANSFER_CLASSIFICATION_TASKS
+from mae_transfer.matrix.plan.planner import Cell
+from mae_transfer.matrix.spec.matrix_spec import TRANSFER_CLASSIFICATION_TASKS
 from mae_transfer.models.archs import ARCHS
 
 

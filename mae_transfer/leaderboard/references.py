@@ -18,9 +18,9 @@ from pathlib import Path
 
 import yaml
 
-from mae_transfer.matrix.strict_yaml import load_yaml_file
+from mae_transfer.matrix.spec.strict_yaml import load_yaml_file
 
-from mae_transfer.matrix.spec import CLASSIFICATION_TASKS
+from mae_transfer.matrix.spec.matrix_spec import CLASSIFICATION_TASKS
 from mae_transfer.paths import REFERENCES_ROOT
 
 DEFAULT_REFERENCES = REFERENCES_ROOT / "mae_paper.yaml"

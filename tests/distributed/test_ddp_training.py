@@ -15,7 +15,7 @@ import pytest
 from ddp_helpers import check_ddp_run, run_ddp
 from training_helpers import REPO
 
-from mae_transfer.matrix.tasks import protocol_options
+from mae_transfer.matrix.spec.tasks import protocol_options
 
 pytestmark = pytest.mark.slow
 

@@ -13,9 +13,9 @@ import pytest
 from mae_transfer.leaderboard import cli as leaderboard_cli
 from mae_transfer.leaderboard import BaselineError, SweepError, build_leaderboard
 from mae_transfer.leaderboard.render import render_html
-from mae_transfer.matrix.planner import Plan, plan_matrix
-from mae_transfer.matrix.spec import load_spec
-from mae_transfer.matrix.state import CellState, mark_finished, mark_running, write_state
+from mae_transfer.matrix.plan.planner import Plan, plan_matrix
+from mae_transfer.matrix.spec.matrix_spec import load_spec
+from mae_transfer.matrix.run.state import CellState, mark_finished, mark_running, write_state
 from mae_transfer.records import atomic_write_json
 
 MATRIX = """

@@ -17,8 +17,8 @@ import yaml
 
 from mae_transfer.checkpoints.formats import AUTO_FORMAT, FORMATS
 from mae_transfer.classification.protocols import Protocol
-from mae_transfer.matrix.pretrain_stage import PARAMS, PRETRAIN_RECIPES, PretrainStage
-from mae_transfer.matrix.strict_yaml import load_yaml_file
+from mae_transfer.matrix.spec.pretrain_stage import PARAMS, PRETRAIN_RECIPES, PretrainStage
+from mae_transfer.matrix.spec.strict_yaml import load_yaml_file
 from mae_transfer.models.archs import ARCHS
 
 TASK_DATASETS: dict[str, str] = {
@@ -73,7 +73,7 @@ class Backbone:
     matrix writes itself (``{'model': state_dict}`` of ``build_vit(ARCH, depth=depth)`` seeded
     with 0; ``depth`` only applies to generated checkpoints and defaults to the arch's).
     A backbone with ``pretrain`` (and an empty ``checkpoint``) is made by MAE pre-training in the
-    matrix itself (:mod:`mae_transfer.matrix.pretrain_stage`).
+    matrix itself (:mod:`mae_transfer.matrix.spec.pretrain_stage`).
     """
 
     name: str

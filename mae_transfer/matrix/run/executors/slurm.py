@@ -17,24 +17,21 @@ import logging
 import math
 import re
 import shlex
-import subprocess
 import sys
 import time
 from collections import defaultdict
 from pathlib import Path
 
-from mae_transfer.matrix.cell import run_cell
-from mae_transfer.matrix.planner import Cell, Plan
+from mae_transfer.matrix.run.cell import run_cell
+from mae_transfer.matrix.plan.planner import Cell, Plan
 from mae_transfer.paths import import_root
-from mae_transfer.matrix.spec import Resources
-from mae_transfer.matrix.state import mark_submitted
+from mae_transfer.matrix.spec.matrix_spec import Resources
+from mae_transfer.matrix.run.slurm_jobs import ENDED_STATES, slurm_job_state
+from mae_transfer.matrix.run.state import blocked_reason, is_done, mark_blocked, mark_submitted, read_state, status
 
 logger = logging.getLogger(__name__)
 
 REQUEUE_SIGNAL_SECONDS = 120
-# Job states after which a job runs no more (a requeued or preempted job is pending again).
-ENDED_STATES = frozenset({"COMPLETED", "FAILED", "CANCELLED", "TIMEOUT", "NODE_FAIL", "OUT_OF_MEMORY", "BOOT_FAIL",
-                          "DEADLINE", "SPECIAL_EXIT"})
 # SLURM partition names (comma-separated for several): no spaces, quotes or shell metacharacters,
 # which would end the #SBATCH header or run as shell lines.
 PARTITION_PATTERN = re.compile(r"[A-Za-z0-9_.\-]+(,[A-Za-z0-9_.\-]+)*")
@@ -78,11 +75,9 @@ class CellJob:
 
     def __call__(self) -> bool:
         """Run the cell; a failed cell fails the job (so ``afterok`` dependents are not started)."""
-        from mae_transfer.matrix.state import read_state
-
         logging.basicConfig(level=logging.INFO)
         ok = run_cell(Path(self.cell_dir), self.launcher, self.nproc)
-        if not ok and read_state(Path(self.cell_dir)).state == "failed":
+        if not ok and status(Path(self.cell_dir)).state == "failed":
             raise RuntimeError(f"cell {self.cell_dir} failed (its state.json and log.txt say why)")
         return ok
 
@@ -107,9 +102,6 @@ def dependency_job(cell: Cell, submitted: dict[str, str]) -> str | None:
 
     None when the cell has no pre-training or it is done.
     """
-    from mae_transfer.matrix.executors import is_done
-    from mae_transfer.matrix.state import read_state
-
     if cell.depends_on is None or is_done(Path(cell.depends_on)):
         return None
     return submitted.get(cell.depends_on) or read_state(Path(cell.depends_on)).job_id
@@ -142,12 +134,11 @@ def run_submitit(plan: Plan, cells: list[Cell], max_parallel: int, summary, clus
     if wait:
         for cell, job in jobs:
             try:
-                ok = wait_for_job(job) if isinstance(job, submitit.SlurmJob) else bool(job.result())
-            except Exception as error:  # noqa: BLE001 - a failed job is one failed cell
-                if _blocked(cell, summary):
-                    continue
-                logger.error("cell %s: job %s failed: %s", cell.label, job.job_id, error)
-                ok = False
+                wait_for_job(job) if isinstance(job, submitit.SlurmJob) else job.result()
+            except Exception as error:  # noqa: BLE001 - the cell's state says what the job left
+                logger.warning("cell %s: job %s: %s", cell.label, job.job_id, error)
+            # the cell's state decides, not the job's exit: a requeued job may finish the cell later
+            ok = is_done(Path(cell.work_dir), cell.id)
             if not ok and _blocked(cell, summary):
                 continue
             (summary.succeeded if ok else summary.failed).append(cell.label)
@@ -155,12 +146,9 @@ def run_submitit(plan: Plan, cells: list[Cell], max_parallel: int, summary, clus
 
 def _blocked(cell: Cell, summary) -> bool:
     """After a transfer job ended without a result: record it blocked when its pre-training failed."""
-    from mae_transfer.matrix.executors import blocked_reason, is_done
-    from mae_transfer.matrix.state import mark_blocked
-
     if cell.depends_on is None or is_done(Path(cell.depends_on)):
         return False
-    mark_blocked(Path(cell.work_dir), blocked_reason(cell, Path(cell.depends_on)))
+    mark_blocked(Path(cell.work_dir), blocked_reason(Path(cell.depends_on)))
     summary.blocked.append(cell.label)
     logger.warning("cell %s: blocked: its pre-training cell failed", cell.label)
     return True
@@ -202,21 +190,6 @@ def _submit(plan: Plan, cells: list[Cell], max_parallel: int, cluster: str | Non
                 mark_submitted(Path(cell.work_dir), str(job.job_id))
         jobs += batch
     return jobs
-
-
-def slurm_job_state(job_id: str) -> str | None:
-    """A job's state as slurmctld reports it (``scontrol show job``), or None once it is forgotten.
-
-    Unlike ``sacct`` (what submitit asks), this needs no accounting storage; slurmctld keeps an
-    ended job for ``MinJobAge`` seconds.
-    """
-    try:
-        shown = subprocess.run(["scontrol", "show", "job", job_id], capture_output=True, text=True, timeout=60)
-    except (OSError, subprocess.TimeoutExpired) as error:
-        logger.warning("scontrol show job %s: %s", job_id, error)
-        return "UNKNOWN"
-    match = re.search(r"JobState=(\w+)", shown.stdout)
-    return match.group(1) if match else None
 
 
 def wait_for_job(job, poll_seconds: float = 5.0, grace_seconds: float = 30.0) -> bool:
@@ -285,7 +258,7 @@ def sbatch_script(plan: Plan, resources: Resources, cell_list: Path, count: int,
         # the submitting directory (relative data roots), and this very mae_transfer package
         f"cd {shlex.quote(str(Path.cwd()))}",
         f'export PYTHONPATH={shlex.quote(str(import_root()))}"${{PYTHONPATH:+:$PYTHONPATH}}"',
-        f'{shlex.quote(python)} -m mae_transfer.matrix.cell "$CELL_DIR" --launcher {launcher} --nproc {nproc} &',
+        f'{shlex.quote(python)} -m mae_transfer.matrix.run.cell "$CELL_DIR" --launcher {launcher} --nproc {nproc} &',
         "wait $!",
         "",
     ]

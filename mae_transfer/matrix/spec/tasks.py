@@ -9,7 +9,7 @@ Throughputs give the GPU-hour estimate of ``plan`` (``recipes.gpu_hours``: image
 the recipe's schedule divided by images per second per GPU). They are rough A100 (AMP) figures
 measured by the reference implementations (ViTDet training logs, MMSeg logs, MAE fine-tuning
 logs); estimates for budgeting, not benchmarks. Each recipe's batch, lr and schedule live in
-``mae_transfer/matrix/recipes.py``.
+``mae_transfer/matrix/spec/recipes.py``.
 """
 
 from __future__ import annotations

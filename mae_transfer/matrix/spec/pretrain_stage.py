@@ -29,7 +29,7 @@ import itertools
 from dataclasses import dataclass, field
 from typing import Any
 
-from mae_transfer.matrix.recipes import Recipe
+from mae_transfer.matrix.spec.recipes import Recipe
 
 PRETRAIN_TASK = "mae-pretrain"
 PRETRAIN_DATASET = "imagenet"  # ImageFolder train/ and val/ (the official main_pretrain.py reads train/)

@@ -21,8 +21,8 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
-from mae_transfer.matrix.recipes import Recipe
-from mae_transfer.matrix.spec import Resources
+from mae_transfer.matrix.spec.recipes import Recipe
+from mae_transfer.matrix.spec.matrix_spec import Resources
 
 LR_KEY = "optim_wrapper.optimizer.lr"
 BATCH_KEY = "train_dataloader.batch_size"

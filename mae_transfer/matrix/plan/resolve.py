@@ -1,13 +1,20 @@
-"""Resolved configs: each cell's config with its overrides merged in, dumped as ``CELL_DIR/config.py``."""
+"""Resolved configs: each cell's config with its overrides merged in, dumped as ``CELL_DIR/config.py``.
+
+The cell trains from this one file (no ``--cfg-options``), so a checkpoint or data path may hold
+any character; ``python -m mae_transfer.train CELL_DIR/config.py`` by hand reproduces the cell.
+"""
 
 from __future__ import annotations
 
 import logging
 from pathlib import Path
+from typing import Any
 
-from mae_transfer.matrix.planner import Plan
+from mae_transfer.matrix.plan.planner import Cell, Plan
 
 logger = logging.getLogger(__name__)
+
+CONFIG_NAME = "config.py"  # the cell's resolved training config, in its work dir
 
 
 def write_resolved_configs(plan: Plan) -> list[Path]:
@@ -16,8 +23,6 @@ def write_resolved_configs(plan: Plan) -> list[Path]:
     The launch is the one the cell's resources plan (several processes: torchrun, several
     nodes: srun); ``run`` rewrites the file before each attempt, for the launch it then makes.
     """
-    from mae_transfer.matrix.cell import write_cell_config
-
     written = []
     for cell in plan.cells:
         if not Path(cell.config).is_file():
@@ -62,3 +67,35 @@ def dump_config(config: str | Path, options: dict, out: Path) -> Path:
         raise ConfigDumpError(f"{out}: the dumped config of {config} does not parse back: "
                               f"{type(error).__name__}: {error}") from error
     return out
+
+
+def launch_options(cell: Cell, launcher: str) -> dict[str, Any]:
+    """The cell's overrides plus what this launch needs (gloo DDP on CPU, ``save_best``)."""
+    options = dict(cell.cfg_options)
+    if launcher == "pytorch" and not _cuda_available():
+        # CPU processes: gloo, and DDP without device ids (mmengine's default passes LOCAL_RANK).
+        options["env_cfg.dist_cfg.backend"] = "gloo"
+        options.setdefault("model_wrapper_cfg.type", "MMDistributedDataParallel")
+        options.setdefault("model_wrapper_cfg.device_ids", None)
+        options.setdefault("model_wrapper_cfg.broadcast_buffers", False)
+    if cell.checkpoint_policy == "best":
+        options["default_hooks.checkpoint.save_best"] = "auto"
+    return options
+
+
+def write_cell_config(cell: Cell, launcher: str) -> Path:
+    """Resolve the cell's config for this launch into ``WORK_DIR/config.py`` (see the module docstring).
+
+    Raises:
+        ConfigDumpError: the config does not resolve.
+    """
+    return dump_config(cell.config, launch_options(cell, launcher), Path(cell.work_dir) / CONFIG_NAME)
+
+
+def _cuda_available() -> bool:
+    try:
+        import torch
+
+        return torch.cuda.is_available()
+    except ImportError:
+        return False

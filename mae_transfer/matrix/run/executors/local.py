@@ -12,10 +12,10 @@ import traceback
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from pathlib import Path
 
-import mae_transfer.matrix.cell as cell_module
-from mae_transfer.matrix.cell import run_cell
-from mae_transfer.matrix.planner import Cell
-from mae_transfer.matrix.state import CellBusy, mark_finished, read_state
+import mae_transfer.matrix.run.cell as cell_module
+from mae_transfer.matrix.run.cell import run_cell
+from mae_transfer.matrix.plan.planner import Cell
+from mae_transfer.matrix.run.state import CellBusy, mark_finished, status
 
 logger = logging.getLogger(__name__)
 
@@ -75,8 +75,7 @@ def _record(cell: Cell, outcome: str, summary) -> None:
     if outcome == "busy":
         summary.running_elsewhere.append(cell.label)
     elif outcome in ("done", "failed"):
-        state = read_state(Path(cell.work_dir))
-        if outcome == "failed" and state.state == "interrupted":
+        if outcome == "failed" and status(Path(cell.work_dir), cell.id).state == "interrupted":
             summary.interrupted.append(cell.label)
         else:
             (summary.succeeded if outcome == "done" else summary.failed).append(cell.label)

@@ -6,7 +6,7 @@ import json
 import logging
 from pathlib import Path
 
-from mae_transfer.matrix.spec import Backbone, MatrixSpec, SpecError
+from mae_transfer.matrix.spec.matrix_spec import Backbone, MatrixSpec, SpecError
 from mae_transfer.records import atomic_path, atomic_write_text
 
 logger = logging.getLogger(__name__)

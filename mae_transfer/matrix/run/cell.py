@@ -7,7 +7,7 @@ checkpoint or data path may hold any character. ``python -m mae_transfer.train C
 resolved the same way into ``CELL_DIR/test_config.py``.
 
 Every executor ends up here: the local and torchrun executors call :func:`run_cell` in a worker
-thread, SLURM jobs call it on the node (``python -m mae_transfer.matrix.cell CELL_DIR``).
+thread, SLURM jobs call it on the node (``python -m mae_transfer.matrix.run.cell CELL_DIR``).
 The training process dies with its parent (Linux ``PR_SET_PDEATHSIG``), so killing ``run``
 never leaves an orphan training in a cell's work dir.
 """
@@ -27,13 +27,12 @@ import threading
 import time
 import traceback
 from pathlib import Path
-from typing import Any
 
-from mae_transfer.matrix import launch
-from mae_transfer.matrix.planner import Cell
-from mae_transfer.matrix.pretrain_stage import PRETRAIN_TASK
-from mae_transfer.matrix.resolve import ConfigDumpError, dump_config
-from mae_transfer.matrix.result import (
+from mae_transfer.matrix.run import launch
+from mae_transfer.matrix.plan.planner import Cell
+from mae_transfer.matrix.spec.pretrain_stage import PRETRAIN_TASK
+from mae_transfer.matrix.plan.resolve import CONFIG_NAME, ConfigDumpError, dump_config, write_cell_config
+from mae_transfer.matrix.run.result import (
     ResultError,
     build_result,
     check_result,
@@ -41,28 +40,23 @@ from mae_transfer.matrix.result import (
     validate_result,
     write_result,
 )
-from mae_transfer.matrix.state import (
-    CELL_NAME,
-    HEARTBEAT_SECONDS,
-    LOG_NAME,
-    RESULT_NAME,
+from mae_transfer.matrix.run.files import CELL_NAME, LOG_NAME, RESULT_NAME, tail
+from mae_transfer.matrix.run.resume import latest_checkpoint_iter, remove_stale_tmp, usable_checkpoint
+from mae_transfer.matrix.run.state import (
     CellBusy,
-    beat,
+    Heartbeat,
+    blocked_reason,
     cell_lock,
-    latest_checkpoint_iter,
+    is_done,
     mark_blocked,
     mark_finished,
     mark_interrupted,
     mark_running,
-    remove_stale_tmp,
-    tail,
-    usable_checkpoint,
 )
 from mae_transfer.records import VALIDATIONS_NAME, read_validations
 
 logger = logging.getLogger(__name__)
 
-CONFIG_NAME = "config.py"  # the cell's resolved training config, in its work dir
 TEST_CONFIG_NAME = "test_config.py"
 
 
@@ -95,29 +89,6 @@ def _free_port() -> int:
         return sock.getsockname()[1]
 
 
-def launch_options(cell: Cell, launcher: str) -> dict[str, Any]:
-    """The cell's overrides plus what this launch needs (gloo DDP on CPU, ``save_best``)."""
-    options = dict(cell.cfg_options)
-    if launcher == "pytorch" and not _cuda_available():
-        # CPU processes: gloo, and DDP without device ids (mmengine's default passes LOCAL_RANK).
-        options["env_cfg.dist_cfg.backend"] = "gloo"
-        options.setdefault("model_wrapper_cfg.type", "MMDistributedDataParallel")
-        options.setdefault("model_wrapper_cfg.device_ids", None)
-        options.setdefault("model_wrapper_cfg.broadcast_buffers", False)
-    if cell.checkpoint_policy == "best":
-        options["default_hooks.checkpoint.save_best"] = "auto"
-    return options
-
-
-def write_cell_config(cell: Cell, launcher: str) -> Path:
-    """Resolve the cell's config for this launch into ``WORK_DIR/config.py`` (see the module docstring).
-
-    Raises:
-        ConfigDumpError: the config does not resolve.
-    """
-    return dump_config(cell.config, launch_options(cell, launcher), Path(cell.work_dir) / CONFIG_NAME)
-
-
 def train_command(cell: Cell, launcher: str, nproc: int, resume: bool | str | Path | None,
                   python: str = sys.executable, extra: tuple[str, ...] = ()) -> list[str]:
     """The command line that trains and evaluates a cell from ``WORK_DIR/config.py``.
@@ -141,15 +112,6 @@ def train_command(cell: Cell, launcher: str, nproc: int, resume: bool | str | Pa
     return [*head, *resuming, *extra]
 
 
-def _cuda_available() -> bool:
-    try:
-        import torch
-
-        return torch.cuda.is_available()
-    except ImportError:
-        return False
-
-
 def best_validation(train_dir: Path) -> tuple[dict[str, float], int]:
     """Under the ``best`` policy: the metrics (percent) and step of the best checkpoint's validation.
 
@@ -159,8 +121,6 @@ def best_validation(train_dir: Path) -> tuple[dict[str, float], int]:
     Raises:
         ResultError: no best checkpoint, or no validation recorded at its step.
     """
-    from mae_transfer.matrix.result import ResultError
-
     found = sorted(train_dir.glob("best_*.pth"), key=lambda p: p.stat().st_mtime)
     match = re.search(r"_(iter|epoch)_(\d+)\.pth$", found[-1].name) if found else None
     if match is None:
@@ -244,7 +204,7 @@ def _on_signal(signum, frame) -> None:  # noqa: ARG001 - signal handler signatur
 
 def _unknown_overrides(cell: Cell) -> list[str]:
     """The cell's override keys that its config does not have (a typo trains with the key ignored)."""
-    from mae_transfer.matrix.doctor import unknown_override_keys
+    from mae_transfer.matrix.plan.overrides import unknown_override_keys
 
     return unknown_override_keys(Path(cell.config), list(cell.cfg_options)) or []
 
@@ -272,29 +232,6 @@ def _interruption(code: int) -> str | None:
     return INTERRUPT_CODES.get(code)
 
 
-class _Heartbeat:
-    """Refresh ``state.json``'s heartbeat every ``HEARTBEAT_SECONDS`` while an attempt runs."""
-
-    def __init__(self, cell_dir: Path) -> None:
-        self.cell_dir, self.stop = cell_dir, threading.Event()
-        self.thread = threading.Thread(target=self._run, name=f"heartbeat {cell_dir.name}", daemon=True)
-
-    def _run(self) -> None:
-        while not self.stop.wait(HEARTBEAT_SECONDS):
-            try:
-                beat(self.cell_dir)
-            except OSError as error:  # a full disk must not kill the attempt; the log says so
-                logger.warning("%s: heartbeat not written: %s", self.cell_dir, error)
-
-    def __enter__(self) -> "_Heartbeat":
-        self.thread.start()
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.stop.set()
-        self.thread.join()
-
-
 def run_cell(cell_dir: Path, launcher: str = "none", nproc: int = 1) -> bool:
     """Train, evaluate and record one cell; True when it finished with a valid result.
 
@@ -320,12 +257,9 @@ def run_cell(cell_dir: Path, launcher: str = "none", nproc: int = 1) -> bool:
                 return True
             except ResultError as error:
                 logger.warning("%s: replacing an invalid result.json: %s", cell_dir, error)
-        from mae_transfer.matrix.executors import blocked_reason, is_done
-
         if cell.depends_on is not None and not is_done(Path(cell.depends_on)):
             # started before its pre-training finished (a job released by hand): no attempt is spent
-
-            mark_blocked(cell_dir, blocked_reason(cell, Path(cell.depends_on)))
+            mark_blocked(cell_dir, blocked_reason(Path(cell.depends_on)))
             logger.warning("%s: its pre-training cell %s is not done; not started", cell_dir, cell.depends_on)
             return False
         try:
@@ -343,7 +277,7 @@ def _attempt(cell: Cell, cell_dir: Path, launcher: str, nproc: int) -> bool:
     found, skipped = usable_checkpoint(train_dir)
     log_path = cell_dir / LOG_NAME
     state = mark_running(cell_dir, found[1] if found else None)
-    with log_path.open("a") as log, _Heartbeat(cell_dir):
+    with log_path.open("a") as log, Heartbeat(cell_dir):
         stamp = time.strftime("%Y-%m-%d %H:%M:%S")
         log.write(f"[mae-transfer] {stamp} attempt {state.attempts} of cell {cell.label} ({cell.id}) "
                   f"on {socket.gethostname()}\n")
@@ -414,7 +348,7 @@ def _attempt(cell: Cell, cell_dir: Path, launcher: str, nproc: int) -> bool:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """``python -m mae_transfer.matrix.cell CELL_DIR [--launcher ...] [--nproc N]`` (SLURM jobs)."""
+    """``python -m mae_transfer.matrix.run.cell CELL_DIR [--launcher ...] [--nproc N]`` (SLURM jobs)."""
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("cell_dir")
     parser.add_argument("--launcher", default="none", choices=("none", "pytorch", "slurm"))

@@ -28,9 +28,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from mae_transfer.matrix.batching import BATCH_KEY
-from mae_transfer.matrix.planner import Cell, Plan, dataset_root
-from mae_transfer.matrix.tasks import TASKS
+from mae_transfer.matrix.plan.batching import BATCH_KEY
+from mae_transfer.matrix.plan.planner import Cell, Plan, dataset_root
+from mae_transfer.matrix.spec.tasks import TASKS
 
 logger = logging.getLogger(__name__)
 
@@ -136,7 +136,7 @@ def choose_checkpoint(plan: Plan, cell: Cell, cut_depth: int | None, generate_mi
     Raises:
         RehearsalInputError: the checkpoint does not exist and ``generate_missing`` is off.
     """
-    from mae_transfer.matrix.backbones import write_generated_checkpoint
+    from mae_transfer.matrix.plan.backbones import write_generated_checkpoint
 
     folder = rehearsal_root(plan) / "checkpoints"
     backbone = next((b for b in plan.spec.backbones if b.name == cell.backbone), None)

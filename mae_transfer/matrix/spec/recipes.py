@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from mae_transfer.matrix.tasks import RESOLUTION_COST, TASKS, THROUGHPUT
+from mae_transfer.matrix.spec.tasks import RESOLUTION_COST, TASKS, THROUGHPUT
 from mae_transfer.models.archs import ARCHS
 
 # Training-set sizes: COCO train2017, ADE20K training, iNat 2017/2018/2019 train, Places205 and

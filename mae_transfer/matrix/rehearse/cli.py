@@ -7,8 +7,8 @@ import json
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from mae_transfer.matrix.planner import Plan
-    from mae_transfer.matrix.rehearse import RehearsalRow
+    from mae_transfer.matrix.plan.planner import Plan
+    from mae_transfer.matrix.rehearse.rehearsal import RehearsalRow
 
 DATA_MODES = ("auto", "generated", "real")
 
@@ -70,25 +70,27 @@ def _params(row: "RehearsalRow") -> str:
 def render(plan: "Plan", rows: "list[RehearsalRow]") -> None:
     """Print the table, then the error tail of every failed cell."""
     from rich.console import Console
-    from rich.table import Table
+
+    from mae_transfer.tables import Column, print_table
 
     failed = [row for row in rows if row.status != "ok"]
-    table = Table(title=f"{plan.spec.name} rehearsal: {len(rows) - len(failed)} ok, {len(failed)} failed")
-    for column in ("cell", "status", "s/step", "peak MiB/proc", "params", "batch (eff = per GPU x acc x procs)", "lr",
-                   "procs (plan -> here)", "GPU-h plan", "h measured", "notes"):
-        table.add_column(column, overflow="fold")
-    for row in rows:
-        colour = "green" if row.status == "ok" else "red"
+    columns = [Column("cell", fold=True), Column("status"), Column("s/step", justify="right"),
+               Column("peak MiB/proc"), Column("params", fold=True), Column("batch = per GPU x acc x procs"),
+               Column("lr", justify="right"), Column("procs plan -> here"), Column("GPU-h plan", justify="right"),
+               Column("h measured", justify="right"), Column("notes")]
+    cells = []
+    for number, row in enumerate(rows, 1):
         batch = "-" if row.effective_batch is None else (
             f"{row.effective_batch} = {row.per_gpu_batch} x {row.accumulation} x {row.processes}")
-        table.add_row(
-            row.cell, f"[{colour}]{row.status}[/{colour}]", _number(row.seconds_per_step, 2),
+        cells.append([
+            row.cell, row.status, _number(row.seconds_per_step, 2),
             ", ".join(f"{m:,.0f}" for m in row.peak_memory_mib) or "-", _params(row), batch,
             "-" if row.lr is None else f"{row.lr:g}",
             "-" if row.processes is None else f"{row.processes} -> {row.processes_rehearsed}",
-            _number(row.gpu_hours), _number(row.projected_hours), f"[{len(rows) and rows.index(row) + 1}]")
-    console = Console(width=max(Console().width, 160))
-    console.print(table)
+            _number(row.gpu_hours), _number(row.projected_hours), f"[{number}]"])
+    console = Console()
+    print_table(console, f"{plan.spec.name} rehearsal: {len(rows) - len(failed)} ok, {len(failed)} failed", columns,
+                cells, ["green" if row.status == "ok" else "red" for row in rows])
     console.print("Every rehearsal: gradient accumulation 1, dataloader workers 0, checkpoint saving off; the batch "
                   "and lr shown are the plan's.", markup=False, highlight=False)
     for number, row in enumerate(rows, 1):
@@ -104,7 +106,7 @@ def render(plan: "Plan", rows: "list[RehearsalRow]") -> None:
 
 def run_rehearsal(args: argparse.Namespace, plan: "Plan") -> int:
     """``run --rehearse``: rehearse, print (table or ``--json``); 1 when a cell failed."""
-    from mae_transfer.matrix.rehearse import RehearsalOptions, rehearse_plan
+    from mae_transfer.matrix.rehearse.rehearsal import RehearsalOptions, rehearse_plan
 
     options = RehearsalOptions(steps=args.steps, eval_images=args.eval_images, nproc=args.rehearse_nproc,
                                generate_missing=args.generate_missing, max_depth=args.max_depth,

@@ -2,8 +2,8 @@
 
 A rehearsal takes the plan of the real planner and runs each cell as a real cell runs
 (``python -m mae_transfer.train`` on the cell's resolved config, the command
-:func:`mae_transfer.matrix.cell.train_command` builds) with rehearsal overrides merged in
-(:func:`~mae_transfer.matrix.rehearse_inputs.run_overrides`): a few training steps, a few
+:func:`mae_transfer.matrix.run.cell.train_command` builds) with rehearsal overrides merged in
+(:func:`~mae_transfer.matrix.rehearse.inputs.run_overrides`): a few training steps, a few
 evaluation images, no checkpoints, accumulation 1. The per-GPU batch, input size, window and
 global blocks, position tables, label space and pipelines stay the config's. Cells planned on
 more than one process rehearse in 2-process DDP (``torch.distributed.run``; gloo on CPU).
@@ -33,13 +33,14 @@ from fnmatch import fnmatchcase
 from pathlib import Path
 from typing import Any
 
-from mae_transfer.matrix import launch
-from mae_transfer.matrix.cell import train_command, write_cell_config
-from mae_transfer.matrix.depth_cut import DepthCutError, plan_depth_cut
-from mae_transfer.matrix.pretrain_stage import PRETRAIN_TASK
-from mae_transfer.matrix.planner import Cell, Plan
-from mae_transfer.matrix.recipes import TRAIN_IMAGES
-from mae_transfer.matrix.rehearse_inputs import (
+from mae_transfer.matrix.run import launch
+from mae_transfer.matrix.plan.resolve import write_cell_config
+from mae_transfer.matrix.run.cell import train_command
+from mae_transfer.matrix.rehearse.depth_cut import DepthCutError, plan_depth_cut
+from mae_transfer.matrix.spec.pretrain_stage import PRETRAIN_TASK
+from mae_transfer.matrix.plan.planner import Cell, Plan
+from mae_transfer.matrix.spec.recipes import TRAIN_IMAGES
+from mae_transfer.matrix.rehearse.inputs import (
     RehearsalInputError,
     choose_checkpoint,
     choose_data,
@@ -48,8 +49,8 @@ from mae_transfer.matrix.rehearse_inputs import (
     rehearsed_batch,
     run_overrides,
 )
-from mae_transfer.matrix.state import tail
-from mae_transfer.matrix.tasks import TASKS
+from mae_transfer.matrix.run.files import tail
+from mae_transfer.matrix.spec.tasks import TASKS
 from mae_transfer.paths import config_name
 
 logger = logging.getLogger(__name__)

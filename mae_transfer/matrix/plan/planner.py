@@ -5,9 +5,9 @@ by path, mtime and size), the text of its config and of every local ``_base_`` i
 ``--cfg-options`` it receives, the package versions and the cell's coordinates. Two cells never
 share a work dir, and a changed input makes a new cell.
 
-Every cell trains at its recipe's batch (``mae_transfer.matrix.recipes``): the planner derives
+Every cell trains at its recipe's batch (``mae_transfer.matrix.spec.recipes``): the planner derives
 the per-GPU batch and gradient accumulation from the cell's resources and rescales iteration
-schedules for them (``mae_transfer.matrix.batching``). A cell whose resources cannot reach the
+schedules for them (``mae_transfer.matrix.plan.batching``). A cell whose resources cannot reach the
 batch is refused (``Plan.refused``, also listed in ``Plan.warnings``); the others go on.
 """
 
@@ -23,9 +23,9 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from mae_transfer.matrix.batching import LR_KEY, BatchError, BatchPlan, batch_options, iteration_options, plan_batch
-from mae_transfer.matrix.digests import DigestCache, config_closure
-from mae_transfer.matrix.pretrain_stage import (
+from mae_transfer.matrix.plan.batching import LR_KEY, BatchError, BatchPlan, batch_options, iteration_options, plan_batch
+from mae_transfer.matrix.plan.digests import DigestCache, config_closure
+from mae_transfer.matrix.spec.pretrain_stage import (
     DATA_KEYS,
     PRETRAIN_DATASET,
     PRETRAIN_TASK,
@@ -35,9 +35,9 @@ from mae_transfer.matrix.pretrain_stage import (
     variant_name,
     variant_options,
 )
-from mae_transfer.matrix.recipes import RecipeError, gpu_hours, recipe_for
-from mae_transfer.matrix.spec import TASK_DATASETS, Backbone, MatrixSpec, Resources, SpecError, TaskEntry
-from mae_transfer.matrix.tasks import TASKS, config_path, protocol_options, test_config_path
+from mae_transfer.matrix.spec.recipes import RecipeError, gpu_hours, recipe_for
+from mae_transfer.matrix.spec.matrix_spec import TASK_DATASETS, Backbone, MatrixSpec, Resources, SpecError, TaskEntry
+from mae_transfer.matrix.spec.tasks import TASKS, config_path, protocol_options, test_config_path
 from mae_transfer.paths import config_file, config_name
 
 logger = logging.getLogger(__name__)
@@ -331,7 +331,7 @@ class Planner:
                 self.sources[backbone.name] = self.stage_sources(backbone)
             else:
                 if backbone.arch == "auto":
-                    from mae_transfer.matrix.backbones import backbone_arch
+                    from mae_transfer.matrix.plan.backbones import backbone_arch
 
                     arch = backbone_arch(self.spec, backbone)
                 else:

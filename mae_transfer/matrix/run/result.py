@@ -30,12 +30,12 @@ import time
 from pathlib import Path
 from typing import Any
 
-from mae_transfer.matrix.planner import Cell, package_versions
-from mae_transfer.matrix.pretrain_stage import METRICS as PRETRAIN_METRICS
-from mae_transfer.matrix.pretrain_stage import PRETRAIN_TASK
-from mae_transfer.matrix.state import RESULT_NAME
+from mae_transfer.matrix.plan.planner import Cell, package_versions
+from mae_transfer.matrix.spec.pretrain_stage import METRICS as PRETRAIN_METRICS
+from mae_transfer.matrix.spec.pretrain_stage import PRETRAIN_TASK
+from mae_transfer.matrix.run.files import CELL_NAME, RESULT_NAME
 from mae_transfer.paths import checkout_root
-from mae_transfer.matrix.tasks import TASKS
+from mae_transfer.matrix.spec.tasks import TASKS
 from mae_transfer.records import LOAD_REPORT_NAME, atomic_write_json, read_load_report
 
 SCHEMA = 2
@@ -189,7 +189,7 @@ def checkpoint_provenance(cell: Cell, train_dir: Path) -> dict[str, Any]:
     Raises:
         ResultError: the checkpoint cannot be read, or the trainer recorded no load report.
     """
-    from mae_transfer.matrix.digests import DigestCache
+    from mae_transfer.matrix.plan.digests import DigestCache
 
     cache = DigestCache()
     try:
@@ -329,8 +329,6 @@ def _check_checkpoint_provenance(path: Path, provenance: dict[str, Any]) -> None
 
 def _cell_json_id(cell_dir: Path) -> str | None:
     """The id in ``cell_dir/cell.json`` (None when there is no readable one)."""
-    from mae_transfer.matrix.state import CELL_NAME
-
     try:
         payload = json.loads((cell_dir / CELL_NAME).read_text())
     except (OSError, ValueError):
