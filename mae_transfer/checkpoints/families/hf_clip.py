@@ -1,6 +1,6 @@
 """HuggingFace CLIP (``CLIPModel``'s ``vision_model.*``, ``CLIPVisionModel``) and SigLIP vision directories.
 
-Both use ``vision_model.embeddings.{patch_embedding, position_embedding}``, ``pre_layrnorm``
+Both use ``[vision_model.]embeddings.{patch_embedding, position_embedding}``, ``pre_layrnorm``
 (sic, CLIP only), ``encoder.layers.{i}.{layer_norm1, self_attn.{q,k,v,out}_proj, layer_norm2,
 mlp.fc1, mlp.fc2}`` and ``post_layernorm``. CLIP: a class embedding ``(D,)``, a patch
 convolution without bias; ``post_layernorm`` is applied to the pooled class token in
@@ -35,6 +35,7 @@ _OUTSIDE = (
     (r"^(visual|text)_projection\.", "projection into the joint image-text embedding"),
     (r"^logit_(scale|bias)$", "contrastive loss temperature/bias"),
 )
+_OUTSIDE_ANY = "|".join(pattern for pattern, _ in _OUTSIDE)
 _INSIDE = (
     (r"^head\.", "SigLIP attention-pooling (MAP) head; the suite's tasks pool the tokens themselves"),
     (r"position_ids$", "derived index buffer"),
@@ -48,12 +49,15 @@ class HFClipReader(HFReader):
 
     def convert(self, file: CheckpointFile, conversion: Conversion, tensors: dict[str, torch.Tensor]) -> None:
         qkv: dict[int, dict[str, dict[str, torch.Tensor]]] = {}
+        # CLIPModel/SiglipModel nest the tower under 'vision_model.'; the vision-only models of
+        # transformers 5.x save it at the top level
+        prefix = "vision_model." if any(k.startswith("vision_model.") for k in tensors) else ""
         for key, value in tensors.items():
-            if not key.startswith("vision_model."):
+            if not key.startswith(prefix) or re.search(_OUTSIDE_ANY, key):
                 reason = next((why for pattern, why in _OUTSIDE if re.search(pattern, key)), None)
                 conversion.drop(key, reason or "outside the vision tower 'vision_model.'")
                 continue
-            inner = key[len("vision_model."):]
+            inner = key[len(prefix):]
             reason = next((why for pattern, why in _INSIDE if re.search(pattern, inner)), None)
             if reason is not None:
                 conversion.drop(key, reason)
