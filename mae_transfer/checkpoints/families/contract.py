@@ -164,7 +164,10 @@ def told_options(state_dict: Mapping[str, torch.Tensor]) -> dict[str, Any]:
     told: dict[str, Any] = {}
     if "patch_embed.proj.weight" not in state_dict:
         return told
-    told["class_token"] = "cls_token" in state_dict
+    pos = state_dict.get("pos_embed")
+    # a window-attention model saved by the suite has no cls_token but keeps the table's cls slot
+    slot = pos is not None and pos.dim() == 3 and square_grid(pos.shape[1]) is None and square_grid(pos.shape[1] - 1)
+    told["class_token"] = "cls_token" in state_dict or bool(slot)
     reg = state_dict.get("reg_token")
     told["register_tokens"] = int(reg.shape[1]) if reg is not None and reg.dim() == 3 else 0
     told["pre_norm"] = "norm_pre.weight" in state_dict
