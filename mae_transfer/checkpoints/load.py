@@ -96,7 +96,8 @@ def open_checkpoint(source: Source, fmt: str | None = None) -> ConvertedCheckpoi
             file=config_file, key="model_type",
         )
     if converted is None:
-        converted = describe_generic(convert_checkpoint(detect_format(raw)))
+        detected = detect_format(raw)
+        converted = describe_generic(convert_checkpoint(detected), detected.metadata)
     return require_format(converted, fmt)
 
 

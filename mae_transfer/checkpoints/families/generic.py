@@ -10,13 +10,20 @@ model with decides their position rule.
 
 from __future__ import annotations
 
+import json
+from typing import Any, Mapping
+
 from mae_transfer.checkpoints.convert import ConvertedCheckpoint
 from mae_transfer.checkpoints.families.contract import Conversion, CheckpointFile, told_options
 from mae_transfer.checkpoints.families.openai_clip import ACTIVATION_HINT
 
 
-def describe_generic(converted: ConvertedCheckpoint) -> ConvertedCheckpoint:
-    """``converted`` with ``told``, ``family`` and ``must_declare`` filled in (and a cls slot fixed)."""
+def describe_generic(converted: ConvertedCheckpoint, metadata: Mapping[str, Any] | None = None) -> ConvertedCheckpoint:
+    """``converted`` with ``told``, ``family`` and ``must_declare`` filled in (and a cls slot fixed).
+
+    A canonical checkpoint written by ``mae-transfer convert`` names its family and options in its
+    header (``metadata``): they are told, declarations included.
+    """
     conversion = Conversion(CheckpointFile(converted.source, converted.container, {}), converted.format, None,
                             state_dict=converted.state_dict, origin=converted.origin, notes=converted.notes)
     result = conversion.result()
@@ -36,6 +43,12 @@ def describe_generic(converted: ConvertedCheckpoint) -> ConvertedCheckpoint:
         converted.must_declare["family"] = "siglip (tanh GELU) or ijepa (GELU): a bare ViT without class token"
     elif told.get("mlp") == "swiglu" or (_has_layer_scale(converted) and _patch(converted) == 14):
         converted.family = "dinov2"  # timm's *_dinov2: LayerScale at patch 14 (DeiT III has patch 16)
+    header = {key.removeprefix("mae_transfer_"): value for key, value in (metadata or {}).items()}
+    if converted.format == "canonical" and header.get("family"):
+        converted.family = header["family"]
+        converted.must_declare.clear()
+        options = json.loads(header["options"]) if header.get("options") else {}
+        converted.told.update({key: options[key] for key in ("activation", "norm_eps") if key in options})
     return converted
 
 
