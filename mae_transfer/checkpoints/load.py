@@ -246,6 +246,7 @@ def plan_load(
         notes=list(converted.notes),
         family=converted.family,
         declared=_declared(converted, options),
+        model_family=_family_of_options(options),
     )
     _check_architecture(checkpoint, model_state, ckpt_shape, model_shape, file)
     state: dict[str, torch.Tensor] = {}
@@ -303,6 +304,19 @@ def family_of_told(told: Mapping[str, Any]) -> str | None:
     matches = [name for name, spec in FAMILIES.items()
                if all(getattr(spec.options, key, value) == value for key, value in told.items() if key != "mlp")]
     return matches[0] if len(matches) == 1 else None
+
+
+def _family_of_options(options: EncoderOptions | None) -> str | None:
+    """The family whose options the model was built with (SwiGLU aside), or None for custom options."""
+    from dataclasses import replace
+
+    from mae_transfer.models.options import FAMILIES
+
+    if options is None:
+        return None
+    plain = replace(options, mlp="mlp")
+    return next((name for name, spec in FAMILIES.items()
+                 if replace(spec.options, activation=plain.activation, norm_eps=plain.norm_eps) == plain), None)
 
 
 def _declared(converted: ConvertedCheckpoint, options: EncoderOptions | None) -> dict[str, Any]:

@@ -50,6 +50,7 @@ class LoadReport:
         family: the ViT family of the file's layout (``models.options.FAMILIES``), if it names one.
         declared: options the file does not tell, with the values the model was built with
             (its declared family or options): activation, eps, position rule.
+        model_family: the family the model was built as (None: options of no named family).
     """
 
     source: str
@@ -63,6 +64,7 @@ class LoadReport:
     notes: list[str] = field(default_factory=list)
     family: str | None = None
     declared: dict = field(default_factory=dict)
+    model_family: str | None = None
 
     def to_dict(self) -> dict:
         """A JSON-serialisable dict of the whole report."""
@@ -76,6 +78,7 @@ class LoadReport:
     def summary(self) -> dict:
         """Format, architectures and the matched/missing/dropped/resized counts (for provenance)."""
         return {"source": self.source, "format": self.format, "family": self.family, "declared": self.declared,
+                "model_family": self.model_family,
                 "arch": self.arch, "model_arch": self.model_arch,
                 "matched": len(self.matched), "missing": len(self.missing), "dropped": len(self.unexpected),
                 "resized": len(self.resized)}
