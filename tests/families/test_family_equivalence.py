@@ -162,3 +162,20 @@ def test_clip_at_another_size_equals_open_clip_loading_the_file(quick_gelu: bool
     with torch.no_grad():
         torch.testing.assert_close(ours.forward_features(images)[:, 0] @ theirs.visual.proj, theirs.visual(images),
                                    atol=1e-5, rtol=0)
+
+
+def test_patch14_checkpoint_into_a_windowed_patch16_backbone_as_vitdet_does_for_vit_h(loaded) -> None:
+    """COCO runs patch 16: the 14x14 kernel is resized (ViTDet's ViT-H), the table by DINOv2's rule,
+    cls and registers are reported as dropped before window attention, LayerScale is loaded."""
+    reference, _, _ = loaded("dinov2_hub_reg")
+    model = build_vit("vit_base_patch16", **{**reference.build, "patch_size": 16, "img_size": 96},
+                      window={"size": 3, "global_blocks": [1]}, maps_only=True)
+    report = load_pretrained(model, reference.path)
+    resized = {r.key: r.method for r in report.resized}
+    assert resized == {"patch_embed.proj.weight": "bicubic patch kernel",
+                       "pos_embed": "bicubic_antialias, cls slot kept"}
+    dropped = {d.key: d.reason for d in report.unexpected}
+    assert "window attention" in dropped["cls_token"] and "register" in dropped["register_tokens"]
+    assert "blocks.1.ls2.gamma" in report.matched
+    maps = model.forward_maps(torch.randn(1, 3, 96, 128))
+    assert [m.shape for m in maps] == [(1, 64, 6, 8)]
