@@ -70,7 +70,7 @@ def _add_declarations(parser: argparse.ArgumentParser) -> None:
 
 def declarations(converted: ConvertedCheckpoint, args: argparse.Namespace) -> tuple[dict[str, Any], dict[str, str]]:
     """(``build_vit`` family keywords, what is still undeclared -> hint) for a converted checkpoint."""
-    from mae_transfer.checkpoints.load import family_of_told
+    from mae_transfer.checkpoints.families.agreement import family_of_told
 
     family = args.family or converted.family or family_of_told(converted.told)
     undeclared = {}
