@@ -187,3 +187,21 @@ def open_clip_state(root: Path, quick_gelu: bool) -> Reference:
     activation = "quick_gelu" if quick_gelu else "gelu"
     return Reference(path, {"family": "clip", "activation": activation, **tiny_shape(16, 64)}, tokens, 64, None,
                      pooled=pooled)
+
+
+def hf_clip_model(root: Path) -> Reference:
+    """The whole ``CLIPModel`` (text tower, projections, logit scale beside ``vision_model.*``)."""
+    from transformers import CLIPConfig, CLIPModel
+
+    vision = hf_config_kwargs(16, 64, hidden_act="quick_gelu")
+    text = {"hidden_size": 32, "num_hidden_layers": 1, "num_attention_heads": 2, "intermediate_size": 64,
+            "vocab_size": 64, "max_position_embeddings": 8}
+    model = randomize(CLIPModel(CLIPConfig(vision_config=vision, text_config=text, projection_dim=16)))
+
+    def pooled(ours: torch.Tensor, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        with torch.no_grad():
+            features = model.get_image_features(pixel_values=images)
+            features = getattr(features, "pooler_output", features)  # transformers 5.x returns an output object
+            return ours[:, 0] @ model.visual_projection.weight.t(), features
+    return Reference(save_hf(model, root, "dir"), {"family": "clip", "activation": "quick_gelu", **tiny_shape(16, 64)},
+                     None, 64, None, pooled=pooled)

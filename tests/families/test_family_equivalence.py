@@ -46,6 +46,7 @@ BUILDERS = {
     "hf_dinov2_reg_memory": lambda root: cases.hf_dinov2_reg(root, "memory"),
     "hf_clip_dir": lambda root: cases.hf_clip(root, "dir"),
     "hf_clip_memory": lambda root: cases.hf_clip(root, "memory"),
+    "hf_clip_model_dir": cases.hf_clip_model,
     "hf_siglip_dir": lambda root: cases.hf_siglip(root, "dir"),
     "hf_ijepa_dir": lambda root: cases.hf_ijepa(root, "dir"),
     "hf_beit_dir": lambda root: cases.hf_beit(root, "dir"),
