@@ -101,6 +101,13 @@ class Row:
     entries: dict[tuple[str, str], Entry] = field(default_factory=dict)
     provenance: dict[str, set] = field(default_factory=lambda: {k: set() for k in PROVENANCE})
     off_recipe: list[str] = field(default_factory=list)
+    families: set[str] = field(default_factory=set)
+
+    @property
+    def label(self) -> str:
+        """The backbone's name, with its ViT family when it is not MAE's (from the runs' load reports)."""
+        shown = sorted(self.families - {"mae"})
+        return f"{self.backbone} ({', '.join(shown)})" if shown else self.backbone
 
     @property
     def arch_label(self) -> str:
@@ -231,6 +238,10 @@ def _build_table(layout: TableLayout, collection: Collection, index: dict[tuple,
             tally(entry, outcome, metric)
         if outcome.status == "done":
             provenance = outcome.result["provenance"]
+            load = provenance.get("load_report") or {}
+            family = load.get("model_family") or load.get("family")
+            if isinstance(family, str):
+                row.families.add(family)
             for key in PROVENANCE:
                 value = provenance.get(key)
                 if key == "git_commit" and value:

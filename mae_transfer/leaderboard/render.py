@@ -69,7 +69,7 @@ def table_rows(table: Table) -> tuple[list[str], list[list[str]], list[str]]:
     header = ["backbone", "arch", "recipe", "variant", *(h for _, _, h in table.layout.columns), *PROVENANCE_HEADERS]
     body = []
     for row in table.rows:
-        body.append([row.backbone, row.arch_label, row.recipe, row.variant or "-",
+        body.append([row.label, row.arch_label, row.recipe, row.variant or "-",
                      *(format_entry(row.entries.get((task, metric)), table.layout.decimals)
                        for task, metric, _ in table.layout.columns),
                      *(_provenance(row, key) for key in PROVENANCE)])
