@@ -79,7 +79,8 @@ def build_leaderboard(plan: Plan, references: list[Reference] | None = None, all
     collection = collect(plan, include_unplanned=all_results)
     failures = [f"{o.cell.label}: {o.status}: {o.error}" for o in collection.outcomes
                 if o.status in ("failed", "blocked") and o.error and not o.error.startswith("corrupt")]
-    tables = build_tables(collection, references)
+    generated = tuple(backbone.name for backbone in plan.spec.backbones if backbone.generated)
+    tables = build_tables(collection, references, generated)
     if baseline is not None:
         add_baseline(tables, baseline)
     sweeps = build_sweeps(collection, along) if along is not None else None
