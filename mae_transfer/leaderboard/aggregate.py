@@ -23,7 +23,7 @@ import statistics
 from dataclasses import dataclass, field
 
 from mae_transfer.leaderboard.collect import CellOutcome, Collection
-from mae_transfer.leaderboard.pretrain_setting import PretrainSetting, declared_settings, setting_of_stage
+from mae_transfer.leaderboard.pretrain_setting import PretrainSetting, declared_settings, recipe_of, setting_of_stage
 from mae_transfer.leaderboard.references import Reference, match_reference, reference_index, reference_key
 from mae_transfer.matrix.planner import Cell
 from mae_transfer.matrix.spec import TRANSFER_CLASSIFICATION_TASKS
@@ -219,25 +219,35 @@ def build_tables(collection: Collection, references: list[Reference], generated:
     ``generated``: the backbones whose checkpoint the matrix generates (random, no pre-training).
     """
     index = reference_index(references)
-    declared = declared_settings(collection.outcomes, generated)
+    settings = Settings(declared_settings(collection.outcomes, generated),
+                        {o.cell.id: recipe_of(o.cell) for o in collection.outcomes if o.cell.task == PRETRAIN_TASK})
     tables = []
     for layout in (*LAYOUTS, *extra_layouts(collection)):
-        table = _build_table(layout, collection, index, declared)
+        table = _build_table(layout, collection, index, settings)
         if table is not None:
             tables.append(table)
     return tables
 
 
-def setting_of_outcome(outcome: CellOutcome, declared: dict[str, PretrainSetting]) -> PretrainSetting:
-    """How a transfer cell's backbone was pre-trained: its matrix stage's setting, else its declared checkpoint's."""
-    pretrain = pretrain_of(outcome)
-    if pretrain:
-        return setting_of_stage(pretrain)
-    return declared.get(outcome.cell.backbone) or PretrainSetting(unknown="a backbone this leaderboard cannot place")
+@dataclass(frozen=True)
+class Settings:
+    """What places a cell's pre-training: the declared backbones' settings (by name) and the recipes of
+    the pre-training cells in the collection (by cell id)."""
+
+    declared: dict[str, PretrainSetting]
+    pretrain_recipes: dict[str, str]
+
+    def of(self, outcome: CellOutcome) -> PretrainSetting:
+        """How a transfer cell's backbone was pre-trained: its stage's setting, else its declared checkpoint's."""
+        pretrain = pretrain_of(outcome)
+        if pretrain:
+            return setting_of_stage(pretrain, self.pretrain_recipes.get(str(pretrain.get("cell"))))
+        return (self.declared.get(outcome.cell.backbone)
+                or PretrainSetting(unknown="a backbone this leaderboard cannot place"))
 
 
 def _build_table(layout: TableLayout, collection: Collection, index: dict[tuple, list[Reference]],
-                 declared: dict[str, PretrainSetting]) -> Table | None:
+                 settings: Settings) -> Table | None:
     """One table over the outcomes of its tasks; None when the collection has none."""
     tasks = {task for task, _, _ in layout.columns}
     rows: dict[tuple, Row] = {}
@@ -252,7 +262,7 @@ def _build_table(layout: TableLayout, collection: Collection, index: dict[tuple,
             variant = " ".join(filter(None, [variant, f"not planned ({cell.id[:10]})"]))
         row = rows.setdefault((cell.backbone, cell.arch, cell.recipe, variant),
                               Row(cell.backbone, cell.arch, cell.recipe, variant,
-                                  pretrain=None if cell.task == PRETRAIN_TASK else setting_of_outcome(outcome, declared)))
+                                  pretrain=None if cell.task == PRETRAIN_TASK else settings.of(outcome)))
         reason = _off_recipe_reason(outcome)
         if reason and reason not in row.off_recipe:
             row.off_recipe.append(reason)

@@ -1,12 +1,14 @@
 """How a backbone was pre-trained: a leaderboard row is compared only with a reference of the same pre-training.
 
-A setting has five facets: the length of the cosine schedule (``epochs``), the reconstruction
+A setting has these facets: the length of the cosine schedule (``epochs``), the reconstruction
 ``target`` (``norm-pix``: per-patch normalised pixels; ``pixel``: raw pixels), the ``mask_ratio``,
 the decoder (``decoder_depth`` x ``decoder_width``) and whether the checkpoint is the official
 release. A checkpoint taken before the end of its schedule (``snapshot``) is a setting no reference
-reports: every Fig. 7 point of the MAE paper is a full schedule of its own (its caption).
+reports: every Fig. 7 point of the MAE paper is a full schedule of its own (its caption). Every
+published number was pre-trained with the paper's recipe (Table 8: batch 4096, blr 1.5e-4); a
+matrix stage run with another recipe, or off its batch or lr, says so in ``recipe`` and matches none.
 
-Where a cell's setting comes from (:func:`setting_of_outcome`):
+Where a cell's setting comes from (`mae_transfer.leaderboard.aggregate.Settings.of`):
 
 - a backbone made by a matrix pre-training stage: the stage's parameters and the evaluated epoch
   (``result.json``'s ``cell.pretrain``, else the planned cell's ``pretrain``);
@@ -31,6 +33,7 @@ RELEASE_FORMATS = ("mae", "mae_full")
 # (timm/models/vision_transformer.py: their url is dl.fbaipublicfiles.com/mae/pretrain/mae_pretrain_vit_*.pth).
 _TIMM_MAE_TAG = re.compile(r"\.mae(?![A-Za-z0-9_])")
 FACETS = ("epochs", "target", "mask_ratio", "decoder_depth", "decoder_width", "released")
+PAPER_RECIPE = "paper"  # MAE Table 8 / PRETRAIN.md (mae_transfer.matrix.pretrain_stage's `paper` recipe)
 
 
 @dataclass(frozen=True)
@@ -44,23 +47,25 @@ class PretrainSetting:
     decoder_width: int | None = None
     released: bool = False
     snapshot: int | None = None  # the evaluated epoch, when earlier than ``epochs``
+    recipe: str | None = PAPER_RECIPE  # the pre-training's batch/lr recipe (None: not known)
     unknown: str = ""
     assumed: str = ""  # what the setting was taken from, when it is an assumption (a checkpoint format)
 
     @property
     def known(self) -> bool:
-        return not self.unknown and all(getattr(self, name) is not None for name in FACETS)
+        return not self.unknown and all(getattr(self, name) is not None for name in (*FACETS, "recipe"))
 
     def matches(self, other: PretrainSetting) -> bool:
-        """Both known, the same facets, and neither a snapshot: a difference between them means something."""
+        """Both known, the same facets and recipe, and neither a snapshot: a difference between them means something."""
         return (self.known and other.known and self.snapshot is None and other.snapshot is None
-                and all(getattr(self, name) == getattr(other, name) for name in FACETS))
+                and all(getattr(self, name) == getattr(other, name) for name in (*FACETS, "recipe")))
 
     def distance(self, other: PretrainSetting) -> int:
-        """How many facets differ, a snapshot counting as one more (every facet, when either is unknown)."""
-        if not self.known or not other.known:
-            return len(FACETS) + 1
-        return sum(getattr(self, name) != getattr(other, name) for name in FACETS) + (self.snapshot != other.snapshot)
+        """How many facets differ, a snapshot or another recipe counting as one more (all, when either is unknown)."""
+        if not self.unknown and not other.unknown:
+            return (sum(getattr(self, name) != getattr(other, name) for name in (*FACETS, "recipe"))
+                    + (self.snapshot != other.snapshot))
+        return len(FACETS) + 2
 
     def short(self) -> str:
         """A few words, e.g. ``released 1600 ep norm-pix`` or ``800 ep raw pixels mask 0.5``."""
@@ -77,6 +82,8 @@ class PretrainSetting:
             parts.append(f"mask {self.mask_ratio:g}")
         if (self.decoder_depth, self.decoder_width) != (8, 512) and None not in (self.decoder_depth, self.decoder_width):
             parts.append(f"decoder {self.decoder_depth}x{self.decoder_width}")
+        if self.recipe != PAPER_RECIPE:
+            parts.append(f"recipe {self.recipe or 'unknown'}")
         return " ".join(parts)
 
     def describe(self) -> str:
@@ -92,6 +99,8 @@ class PretrainSetting:
                  f"mask ratio {self.mask_ratio:g}" if self.mask_ratio is not None else "mask ratio unknown",
                  f"decoder {self.decoder_depth} x {self.decoder_width}"
                  if None not in (self.decoder_depth, self.decoder_width) else "decoder unknown"]
+        if self.recipe != PAPER_RECIPE:
+            words.append(f"pre-training recipe {self.recipe}" if self.recipe else "pre-training recipe unknown")
         return ", ".join(words) + (f" (taken from {self.assumed})" if self.assumed else "")
 
 
@@ -112,8 +121,11 @@ def article(number: int | None) -> str:
     return "an" if str(lead).startswith("8") or lead in (11, 18) or hundreds else "a"
 
 
-def setting_of_stage(pretrain: Mapping[str, Any]) -> PretrainSetting:
-    """The setting of a checkpoint made by a matrix pre-training stage (a cell's ``pretrain`` mapping)."""
+def setting_of_stage(pretrain: Mapping[str, Any], recipe: str | None) -> PretrainSetting:
+    """The setting of a checkpoint made by a matrix pre-training stage (a cell's ``pretrain`` mapping).
+
+    ``recipe``: the pre-training cell's recipe (`recipe_of`); None when that cell is not known.
+    """
     params = pretrain.get("params") or {}
     epochs, epoch = params.get("epochs"), pretrain.get("epoch")
     norm_pix = params.get("norm_pix_loss")
@@ -123,7 +135,14 @@ def setting_of_stage(pretrain: Mapping[str, Any]) -> PretrainSetting:
         mask_ratio=None if params.get("mask_ratio") is None else float(params["mask_ratio"]),
         decoder_depth=params.get("decoder_depth"), decoder_width=params.get("decoder_width"), released=False,
         snapshot=int(epoch) if epoch is not None and epochs is not None and int(epoch) != int(epochs) else None,
+        recipe=recipe,
     )
+
+
+def recipe_of(pretrain_cell: Any) -> str:
+    """A pre-training cell's recipe as a setting states it: ``paper``, else the recipe and what is off it."""
+    reason = (pretrain_cell.off_recipe_reason or "off its batch or lr") if pretrain_cell.off_recipe else ""
+    return pretrain_cell.recipe + (f" ({reason})" if reason else "")
 
 
 def setting_of_checkpoint(checkpoint: str, fmt: str | None, how: str) -> PretrainSetting:

@@ -3,7 +3,8 @@
 Fabricated results of ViT-L backbones pre-trained in different ways: the official release (declared
 ``format: mae``, or detected in a load report), the suite's default pre-training made in the matrix
 (800 epochs, norm-pix), an 800-epoch raw-pixel one (the MAE Table 1 / Fig. 9 default), a snapshot at
-epoch 400 of the 800-epoch schedule, a checkpoint whose format is not known and a generated one.
+epoch 400 of the 800-epoch schedule, the default pre-training run off its recipe's batch, a
+checkpoint whose format is not known and a generated one.
 """
 
 from __future__ import annotations
@@ -30,8 +31,10 @@ backbones:
   - {{name: normpix800, checkpoint: a.pth, arch: vit_large_patch16}}
   - {{name: raw800, checkpoint: b.pth, arch: vit_large_patch16}}
   - {{name: snapshot400, checkpoint: c.pth, arch: vit_large_patch16}}
+  - {{name: offrecipe800, checkpoint: e.pth, arch: vit_large_patch16}}
   - {{name: unknown, checkpoint: d.pth, arch: vit_large_patch16}}
   - {{name: random, checkpoint: "generate:vit_large_patch16", depth: 2}}
+  - {{name: stage_cells, checkpoint: f.pth, arch: vit_large_patch16}}
 tasks:
   - {{task: imagenet, recipe: paper, protocol: finetune}}
   - {{task: imagenet, recipe: paper, protocol: linear}}
@@ -40,13 +43,17 @@ tasks:
   - {{task: coco-maskrcnn, recipe: paper}}
 references: [{REFERENCES / "mae_paper.yaml"}, {REFERENCES / "mae_imagenet.yaml"}]
 """
-# backbones re-dressed as a matrix stage's transfer cells (the planner's Cell.pretrain): params, epoch
+# backbones re-dressed as a matrix stage's transfer cells (the planner's Cell.pretrain): params, epoch and
+# the pre-training cell they come from (stage_cells' first cells re-dressed as those, the planner's
+# mae-pretrain cells: recipe paper, the last one run off its batch)
 STAGE = {"mask_ratio": 0.75, "decoder_depth": 8, "decoder_width": 512, "epochs": 800}
 PRETRAIN = {
-    "normpix800": ({**STAGE, "norm_pix_loss": True}, 800),
-    "raw800": ({**STAGE, "norm_pix_loss": False}, 800),
-    "snapshot400": ({**STAGE, "norm_pix_loss": True}, 400),
+    "normpix800": ({**STAGE, "norm_pix_loss": True}, 800, 0),
+    "raw800": ({**STAGE, "norm_pix_loss": False}, 800, 1),
+    "snapshot400": ({**STAGE, "norm_pix_loss": True}, 400, 0),
+    "offrecipe800": ({**STAGE, "norm_pix_loss": True}, 800, 2),
 }
+OFF_RECIPE = "batch 1024 set in backbones[4].pretrain.resources (recipe batch 4096)"
 # every cell's result: one value per task (imagenet top1 by protocol, coco AP box / mask)
 VALUES = {"finetune": 85.0, "linear": 74.0, "partial-1": 80.0, "partial-mlp": 78.0}
 
@@ -72,11 +79,24 @@ def board(tmp_path_factory: pytest.TempPathFactory):
         patch.setenv("MAE_TRANSFER_CACHE", str(tmp_path / "cache"))
         (tmp_path / "m.yaml").write_text(MATRIX)
         plan = plan_matrix(load_spec(tmp_path / "m.yaml"))
-    cells = []
+    stage_cells = [c for c in plan.cells if c.backbone == "stage_cells"][:3]
+    pretraining = [replace(cell, task="mae-pretrain", backbone=f"mae_l{i}", protocol=None, recipe="paper",
+                           off_recipe=i == 2, off_recipe_reason=OFF_RECIPE if i == 2 else None,
+                           pretrain={"stage": "mae_l", "cell": cell.id, "params": {}})
+                   for i, cell in enumerate(stage_cells)]
+    for cell in pretraining:
+        atomic_write_json(Path(cell.work_dir) / "result.json", {
+            "schema": 2, "cell": {"id": cell.id, "backbone": cell.backbone, "task": cell.task, "recipe": cell.recipe,
+                                  "seed": cell.seed, "pretrain": cell.pretrain},
+            "metrics": {"masked_patch_loss": 0.4}, "provenance": {"pretrain_checkpoints": {"800": "ckpt.pth"}}})
+    cells = list(pretraining)
     for cell in plan.cells:
+        if cell.backbone == "stage_cells":
+            continue
         if cell.backbone in PRETRAIN:
-            params, epoch = PRETRAIN[cell.backbone]
-            cell = replace(cell, pretrain={"stage": "mae_l", "cell": "0" * 16, "epoch": epoch, "params": params})
+            params, epoch, made_by = PRETRAIN[cell.backbone]
+            cell = replace(cell, pretrain={"stage": "mae_l", "cell": pretraining[made_by].id, "epoch": epoch,
+                                           "params": params})
         cells.append(cell)
         formats = {"released": "mae", "detected": "mae", "random": "mae"}
         if cell.backbone != "unknown" or cell.task != "coco-maskrcnn":  # one cell of `unknown` never ran
@@ -118,6 +138,7 @@ def test_a_difference_only_against_a_reference_of_the_same_pretraining(board, ba
     ("released", "partial-mlp", 79.1),
     ("normpix800", "partial-1", 81.0),  # norm-pix is not Fig. 9's raw pixels either
     ("snapshot400", "finetune", 85.4),  # epoch 400 of 800 is no reference's pre-training; nearest: 800 norm-pix
+    ("offrecipe800", "finetune", 85.4),  # the default pre-training, but at batch 1024: not Table 1d's
     ("unknown", "finetune", 85.9),  # a timm checkpoint without the .mae tag: unknown, the first row shown
     ("random", "finetune", 85.9),  # a generated checkpoint: no pre-training at all
 ])
@@ -152,6 +173,8 @@ def test_markdown_labels_the_reference_rows_and_footnotes_the_other_pretraining(
     assert "snapshot at epoch 400 of an 800-epoch schedule" in snapshot
     assert any(line.startswith("- ‡ no difference: unknown paper finetune: pre-training unknown (detected checkpoint "
                                "format 'timm' is not the official MAE release)") for line in lines)
+    off = next(line for line in lines if line.startswith("- ‡ no difference: offrecipe800 paper finetune:"))
+    assert f"decoder 8 x 512, pre-training recipe paper ({OFF_RECIPE});" in off
 
 
 def test_csv_says_which_entries_are_comparable(board) -> None:
@@ -190,7 +213,7 @@ def test_the_suites_default_pretraining_meets_table_1d_pretrain_md_and_li(tmp_pa
     model, epochs = cfg.model, cfg.train_cfg.max_epochs
     setting = setting_of_stage({"epoch": epochs, "params": {
         "epochs": epochs, "mask_ratio": model.mask_ratio, "norm_pix_loss": model.norm_pix_loss,
-        "decoder_depth": model.decoder.depth, "decoder_width": model.decoder.embed_dim}})
+        "decoder_depth": model.decoder.depth, "decoder_width": model.decoder.embed_dim}}, recipe="paper")
     rows = load_references([REFERENCES / "mae_paper.yaml", REFERENCES / "mae_imagenet.yaml"])
     matching = sorted((r.task, r.protocol, r.metric, r.value) for r in rows
                       if r.pretrain is not None and setting.matches(r.pretrain) and r.arch == "vit_large_patch16")
