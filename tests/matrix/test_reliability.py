@@ -14,6 +14,7 @@ import socket
 import subprocess
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -208,7 +209,15 @@ def test_override_key_typo_fails_doctor_naming_the_key_and_the_fix(tmp_path: Pat
     assert "not an index" in override_key_problem(cfg, "param_scheduler.5.end")
     matrix = tmp_path / "m.yaml"
     matrix.write_text(matrix_text("  - {task: inat2017, recipe: smoke, overrides: {optim_wraper.optimizer.lr: 0.5}}"))
-    report = run_doctor(plan_matrix(load_spec(matrix)))
+    with pytest.raises(SpecError) as refused:  # issue 19: the planner refuses it before any cell exists
+        plan_matrix(load_spec(matrix))
+    assert "tasks[0].overrides.optim_wraper.optimizer.lr: 'optim_wraper' does not exist" in str(refused.value)
+    assert "did you mean optim_wrapper?" in str(refused.value)
+    # doctor checks every key a cell sets (the planner's too) against the config as it is now
+    matrix.write_text(matrix_text("  - {task: inat2017, recipe: smoke}"))
+    plan = plan_matrix(load_spec(matrix))
+    plan.cells[0] = replace(plan.cells[0], cfg_options={**plan.cells[0].cfg_options, "optim_wraper.optimizer.lr": 0.5})
+    report = run_doctor(plan)
     assert not report.ok
     rendered = report.render()
     assert "override optim_wraper.optimizer.lr: 'optim_wraper' does not exist" in rendered
@@ -221,12 +230,12 @@ def test_run_refuses_a_cell_with_an_override_typo_before_training(tmp_path: Path
     matrix.write_text(matrix_text(
         "  - {task: inat2017, recipe: smoke, overrides: {optim_wraper.optimizer.lr: 0.5, "
         + TINY_CLASSIFIER[1:-1] + "}}"))
-    ran = cli(["run", str(matrix)], env)
-    assert ran.returncode == 1, ran.stdout + ran.stderr
-    (row,) = json.loads(cli(["status", str(matrix), "--json"], env).stdout)
-    assert row["state"] == "failed" and "did you mean optim_wrapper?" in row["error_tail"]
-    cell_dir = Path(json.loads(cli(["plan", str(matrix), "--json"], env).stdout)["cells"][0]["work_dir"])
-    assert not (cell_dir / "train").exists()
+    for command in ("run", "status"):
+        ran = cli([command, str(matrix)], env)
+        assert ran.returncode == 2, ran.stdout + ran.stderr
+        assert ran.stderr.startswith(f"error: {matrix}: tasks[0].overrides.optim_wraper.optimizer.lr: ")
+        assert "did you mean optim_wrapper?" in ran.stderr and "Traceback" not in ran.stderr
+    assert not (tmp_path / "runs").exists()  # no cell, no attempt
 
 
 def test_duplicate_yaml_keys_and_trailing_newline_names_are_refused(tmp_path: Path) -> None:

@@ -25,6 +25,7 @@ from typing import Any
 
 from mae_transfer.matrix.plan.batching import LR_KEY, BatchError, BatchPlan, batch_options, iteration_options, plan_batch
 from mae_transfer.matrix.plan.digests import DigestCache, config_closure
+from mae_transfer.matrix.plan.overrides import matrix_override_problems, shadowed
 from mae_transfer.matrix.spec.pretrain_stage import (
     DATA_KEYS,
     PRETRAIN_DATASET,
@@ -189,6 +190,7 @@ class Planner:
         self.digests = DigestCache()
         self.config_digests: dict[Path, str | None] = {}
         self.parsed: dict[Path, Any] = {}
+        self.checked: set[tuple[Path, str]] = set()  # (config, matrix key of overrides) already checked
         self.warnings: list[str] = []
         self.refused: list[Refusal] = []
         self.sources: dict[str, list[Source]] = {}
@@ -221,16 +223,58 @@ class Planner:
                     checkpoint_format: str = "auto") -> dict[str, Any]:
         profile = TASKS[entry.task]
         options: dict[str, Any] = {key: checkpoint for key in profile.checkpoint_keys}
+        owners = {key: "the backbone's checkpoint" for key in profile.checkpoint_keys}
         if checkpoint_format != "auto":  # backbones[].format: the loader refuses a file of another format
             options.update({key: checkpoint_format for key in profile.format_keys})
-        root = dataset_root(self.spec, TASK_DATASETS[entry.task])
+            owners.update({key: "the backbone's format" for key in profile.format_keys})
+        dataset = TASK_DATASETS[entry.task]
+        root = dataset_root(self.spec, dataset)
         if root is not None:
             options.update({key: f"{root}{suffix}" for key, suffix in profile.data_keys_for(entry.recipe)})
+            owners.update({key: f"datasets.{dataset}" for key, _ in profile.data_keys_for(entry.recipe)})
         options.update(protocol_options(entry.protocol))
+        owners.update({key: f"{entry.key}.protocol" for key in protocol_options(entry.protocol)})
         options["randomness.seed"] = seed
+        owners["randomness.seed"] = "the cell's seed (seeds)"
+        self.refuse_shadowing(owners, (("overrides", self.spec.overrides), (f"{entry.key}.overrides", entry.overrides)))
         options.update(self.spec.overrides)
         options.update(entry.overrides)
         return options
+
+    def refuse_shadowing(self, owners: dict[str, str], origins: tuple[tuple[str, dict[str, Any]], ...]) -> None:
+        """Refuse an override of a key the planner sets per cell (``owners``: key -> what sets it)."""
+        for origin, overrides in origins:
+            hit = shadowed(owners, overrides)
+            if hit is not None:
+                key, owned, owner = hit
+                raise SpecError(self.spec.path, f"{origin}.{key}", f"sets {owned}, which the planner sets for each "
+                                f"cell from {owner}; set that instead, so that the cell records what it trained")
+
+    def parsed_config(self, config: Path) -> Any:
+        """``config`` parsed by mmengine (no custom imports), once per planner."""
+        if config not in self.parsed:
+            from mmengine.config import Config
+
+            self.parsed[config] = Config.fromfile(str(config), import_custom_modules=False)
+        return self.parsed[config]
+
+    def check_overrides(self, config: Path, origins: tuple[tuple[str, dict[str, Any]], ...]) -> None:
+        """Refuse a matrix override ``config`` would ignore or cannot take, before any cell is planned.
+
+        ``origins``: (key path in the matrix, overrides) pairs. Raises `SpecError` naming the key, why,
+        the nearest key of the config and the config. Skipped without mmengine (``doctor`` says so).
+        """
+        todo = [(origin, overrides) for origin, overrides in origins if overrides and (config, origin) not in self.checked]
+        if not todo or not config.is_file():
+            return
+        try:
+            cfg = self.parsed_config(config).to_dict()
+        except ImportError:
+            return
+        for origin, overrides in todo:
+            self.checked.add((config, origin))
+            for key, problem in matrix_override_problems(cfg, overrides):
+                raise SpecError(self.spec.path, f"{origin}.{key}", f"{problem} (config {config_name(config)})")
 
     def batch_plan(self, entry: TaskEntry, arch: str, options: dict[str, Any]) -> tuple[BatchPlan, Any]:
         """The cell's batch plan and its recipe (BatchError when the resources cannot reach it)."""
@@ -253,11 +297,7 @@ class Planner:
         if not config.is_file():
             raise BatchError(f"the config does not exist, so its iteration schedule cannot be rescaled for "
                              f"accumulation {plan.accumulation} at batch {plan.effective_batch}")
-        if config not in self.parsed:
-            from mmengine.config import Config
-
-            self.parsed[config] = Config.fromfile(str(config), import_custom_modules=False)
-        cfg = self.parsed[config].copy()
+        cfg = self.parsed_config(config).copy()
         cfg.merge_from_dict(dict(options))
         return iteration_options(cfg, plan)
 
@@ -285,6 +325,7 @@ class Planner:
                 config_digest = f"{config_digest}+{self.config_digest(Path(test_config))}"
             if config_digest is None:
                 self.warnings.append(f"{spec.path}: task {entry.task} recipe {entry.recipe}: config {config} does not exist")
+            self.check_overrides(config, (("overrides", spec.overrides), (f"{entry.key}.overrides", entry.overrides)))
             for seed in entry.seeds or spec.seeds:
                 options = self.cfg_options(entry, checkpoint, seed, backbone.format)
                 parts = [entry.task, entry.recipe, entry.protocol, None if entry.resolution == 224 else f"r{entry.resolution}",
@@ -348,11 +389,7 @@ class Planner:
         if not config.is_file():
             raise SpecError(self.spec.path, f"{stage.key}.config", f"{stage.config!r}: no such packaged config "
                             f"({packaged}) or file ({config})")
-        if config not in self.parsed:
-            from mmengine.config import Config
-
-            self.parsed[config] = Config.fromfile(str(config), import_custom_modules=False)
-        return config, self.parsed[config].to_dict()
+        return config, self.parsed_config(config).to_dict()
 
     def stage_sources(self, backbone: Backbone) -> list[Source]:
         """Plan a stage's pre-training cells; the checkpoints they write, one Source per evaluated epoch."""
@@ -360,6 +397,11 @@ class Planner:
 
         stage, spec = backbone.pretrain, self.spec
         config, cfg = self.stage_config(backbone)
+        self.check_overrides(config, ((f"{stage.key}.overrides", stage.overrides),))
+        owners = {"randomness.seed": f"{stage.key}.seed"}
+        if dataset_root(spec, PRETRAIN_DATASET) is not None:
+            owners.update({key: f"datasets.{PRETRAIN_DATASET}" for key in DATA_KEYS})
+        self.refuse_shadowing(owners, ((f"{stage.key}.overrides", stage.overrides),))
         try:
             facts = describe_config(cfg, f"{stage.key}.config", config_name(config))
             if backbone.arch not in ("auto", facts.arch):

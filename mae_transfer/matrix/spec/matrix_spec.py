@@ -8,6 +8,7 @@ directory of the matrix file.
 
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,8 +18,10 @@ import yaml
 
 from mae_transfer.checkpoints.formats import AUTO_FORMAT, FORMATS
 from mae_transfer.classification.protocols import Protocol
+from mae_transfer.matrix.spec.matrix_checks import check_backbone_names, check_stage_overrides, count_cells
 from mae_transfer.matrix.spec.pretrain_stage import PARAMS, PRETRAIN_RECIPES, PretrainStage
 from mae_transfer.matrix.spec.strict_yaml import load_yaml_file
+from mae_transfer.matrix.spec.yaml_bounds import YamlBoundError
 from mae_transfer.models.archs import ARCHS
 
 TASK_DATASETS: dict[str, str] = {
@@ -55,6 +58,34 @@ PLANNED_KEYS = {
     "optim_wrapper.accumulative_counts": "gradient accumulation is derived from the recipe batch and the resources "
                                          "(change the total with batch: N)",
 }
+
+
+# Bounds of every count a matrix sets: far above any real benchmark (the paper's largest batch is
+# 16,384, a job a few hundred GPUs), far below what exhausts the planner (a batch of 10**12 made
+# its accumulation search hang, 10**8 seeds ran out of memory).
+MAX_COUNT = 1 << 20  # batch, max_per_gpu_batch, epochs and the other counts without their own bound
+MAX_SEEDS = 1000
+MAX_SEED = 2**32 - 1  # numpy's seed range (mmengine seeds numpy with randomness.seed)
+MAX_MACHINES = 1024  # nodes, GPUs per node, CPUs per GPU
+MAX_HOURS = 24 * 366  # a SLURM time limit
+MAX_ENTRIES = 1000  # backbones, tasks, values of one sweep, evaluated epochs, references
+MAX_CELLS = 100_000  # backbones x tasks x seeds x sweep points x evaluated epochs
+MAX_ATTEMPTS = 100
+MAX_RESOLUTION = 4096
+MAX_DEPTH = 256  # blocks of a generated checkpoint
+# a SLURM partition name, or several separated by commas (sbatch --partition=a,b)
+PARTITION_PATTERN = re.compile(r"\A[A-Za-z0-9_.-]+(,[A-Za-z0-9_.-]+)*\Z")
+
+
+def _as_text(value: Any) -> str:
+    """A hint when YAML read a number as text (YAML 1.1 reads ``1e8`` as a string: the exponent needs a dot and a sign)."""
+    if isinstance(value, str):
+        try:
+            float(value)
+        except ValueError:
+            return ""
+        return f" (YAML reads {value!r} as text, not a number: write the integer)"
+    return ""
 
 
 class SpecError(ValueError):
@@ -183,15 +214,32 @@ class _Reader:
             raise self.fail(key, f"{value!r} is not allowed; allowed values: {', '.join(allowed)}")
         return value
 
-    def integer(self, value: Any, key: str, minimum: int) -> int:
-        if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-            raise self.fail(key, f"{value!r} is not allowed; expected an integer >= {minimum}")
+    def integer(self, value: Any, key: str, minimum: int, maximum: int = MAX_COUNT) -> int:
+        if isinstance(value, bool) or not isinstance(value, int) or not minimum <= value <= maximum:
+            raise self.fail(key, f"{value!r} is not allowed; expected an integer >= {minimum} and at most "
+                            f"{maximum:,}{_as_text(value)}")
         return value
 
-    def number(self, value: Any, key: str) -> float:
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
-            raise self.fail(key, f"{value!r} is not allowed; expected a positive number")
+    def number(self, value: Any, key: str, maximum: float) -> float:
+        if (isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value)
+                or not 0 < value <= maximum):
+            raise self.fail(key, f"{value!r} is not allowed; expected a finite positive number, at most "
+                            f"{maximum:,g}{_as_text(value)}")
         return float(value)
+
+    def partition(self, value: Any, key: str) -> str | None:
+        if value is None:
+            return None
+        if not isinstance(value, str) or not PARTITION_PATTERN.match(value):
+            raise self.fail(key, f"{value!r} is not allowed; expected a SLURM partition name (letters, digits, "
+                            "'_', '.', '-'; several separated by commas) written as a string")
+        return value
+
+    def items(self, value: Any, key: str, maximum: int, what: str) -> list:
+        """``value`` as a list of at most ``maximum`` entries."""
+        if isinstance(value, list) and len(value) > maximum:
+            raise self.fail(key, f"{len(value):,} {what}; expected at most {maximum:,}")
+        return value
 
     def string(self, value: Any, key: str) -> str:
         if not isinstance(value, str) or not value:
@@ -200,12 +248,14 @@ class _Reader:
 
     def seeds(self, value: Any, key: str) -> tuple[int, ...]:
         if isinstance(value, list):
-            seeds = tuple(self.integer(seed, f"{key}[{i}]", 0) for i, seed in enumerate(value))
+            self.items(value, key, MAX_SEEDS, "seeds")
+            seeds = tuple(self.integer(seed, f"{key}[{i}]", 0, MAX_SEED) for i, seed in enumerate(value))
             if not seeds or len(set(seeds)) != len(seeds):
                 raise self.fail(key, "expected a non-empty list of distinct seeds >= 0, or a seed count >= 1")
             return seeds
-        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-            raise self.fail(key, f"{value!r} is not allowed; expected a seed count >= 1 or a list of seeds >= 0")
+        if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= MAX_SEEDS:
+            raise self.fail(key, f"{value!r} is not allowed; expected a seed count >= 1 and at most {MAX_SEEDS:,} "
+                            f"or a list of seeds >= 0{_as_text(value)}")
         return tuple(range(value))
 
     def overrides(self, value: Any, key: str) -> dict[str, Any]:
@@ -223,11 +273,14 @@ class _Reader:
         raw = self.mapping(value, key, allowed)
         limit = raw.get("max_per_gpu_batch", base.max_per_gpu_batch)
         return Resources(
-            gpus_per_cell=self.integer(raw.get("gpus_per_cell", base.gpus_per_cell), f"{key}.gpus_per_cell", 0),
-            nodes=self.integer(raw.get("nodes", base.nodes), f"{key}.nodes", 1),
-            time_limit_hours=self.number(raw.get("time_limit_hours", base.time_limit_hours), f"{key}.time_limit_hours"),
-            cpus_per_gpu=self.integer(raw.get("cpus_per_gpu", base.cpus_per_gpu), f"{key}.cpus_per_gpu", 1),
-            partition=raw.get("partition", base.partition),
+            gpus_per_cell=self.integer(raw.get("gpus_per_cell", base.gpus_per_cell), f"{key}.gpus_per_cell", 0,
+                                       MAX_MACHINES),
+            nodes=self.integer(raw.get("nodes", base.nodes), f"{key}.nodes", 1, MAX_MACHINES),
+            time_limit_hours=self.number(raw.get("time_limit_hours", base.time_limit_hours), f"{key}.time_limit_hours",
+                                         MAX_HOURS),
+            cpus_per_gpu=self.integer(raw.get("cpus_per_gpu", base.cpus_per_gpu), f"{key}.cpus_per_gpu", 1,
+                                      MAX_MACHINES),
+            partition=self.partition(raw.get("partition", base.partition), f"{key}.partition"),
             max_per_gpu_batch=None if limit is None else self.integer(limit, f"{key}.max_per_gpu_batch", 1),
         )
 
@@ -269,6 +322,7 @@ def _stage(reader: _Reader, raw: Any, key: str, resources: Resources) -> Pretrai
             raise reader.fail(where, f"{name} is both set ({params[name]!r}) and swept; keep one")
         if not isinstance(values, list) or not values:
             raise reader.fail(where, "expected a non-empty list of values")
+        reader.items(values, where, MAX_ENTRIES, "values")
         checked = tuple(_stage_value(reader, name, v, f"{where}[{i}]") for i, v in enumerate(values))
         if len(set(checked)) != len(checked):
             raise reader.fail(where, f"{values!r}: expected distinct values")
@@ -277,15 +331,18 @@ def _stage(reader: _Reader, raw: Any, key: str, resources: Resources) -> Pretrai
     if evaluate is not None:
         if not isinstance(evaluate, list) or not evaluate:
             raise reader.fail(f"{key}.evaluate_epochs", "expected a non-empty list of epoch counts >= 1")
+        reader.items(evaluate, f"{key}.evaluate_epochs", MAX_ENTRIES, "evaluated epochs")
         evaluate = tuple(reader.integer(e, f"{key}.evaluate_epochs[{i}]", 1) for i, e in enumerate(evaluate))
-    return PretrainStage(
+    stage = PretrainStage(
         config=reader.string(raw["config"], f"{key}.config"),
         recipe=reader.choice(raw.get("recipe", "paper"), f"{key}.recipe", PRETRAIN_RECIPES),
         params=params, sweep=sweep, evaluate_epochs=evaluate,
         overrides=reader.overrides(raw.get("overrides"), f"{key}.overrides"),
         resources=reader.resources(raw["resources"], f"{key}.resources", resources) if "resources" in raw else None,
-        seed=reader.integer(raw.get("seed", 0), f"{key}.seed", 0), key=key,
+        seed=reader.integer(raw.get("seed", 0), f"{key}.seed", 0, MAX_SEED), key=key,
     )
+    check_stage_overrides(stage, _dotted_keys(stage.overrides), reader.fail)
+    return stage
 
 
 def _backbone(reader: _Reader, raw: Any, key: str, resources: Resources) -> Backbone:
@@ -323,7 +380,7 @@ def _backbone(reader: _Reader, raw: Any, key: str, resources: Resources) -> Back
     if "depth" in raw:
         if not checkpoint.startswith(GENERATE_PREFIX):
             raise reader.fail(f"{key}.depth", f"only a generated checkpoint ({GENERATE_PREFIX}ARCH) takes a depth")
-        depth = reader.integer(raw["depth"], f"{key}.depth", 1)
+        depth = reader.integer(raw["depth"], f"{key}.depth", 1, MAX_DEPTH)
     fmt = reader.choice(raw.get("format", AUTO_FORMAT), f"{key}.format", FORMAT_CHOICES)
     return Backbone(name=name, checkpoint=checkpoint, arch=arch, format=fmt, depth=depth)
 
@@ -345,7 +402,7 @@ def _task(reader: _Reader, raw: Any, key: str, names: set[str], resources: Resou
             raise reader.fail(f"{key}.protocol", str(error)) from None
     elif protocol is not None:
         raise reader.fail(f"{key}.protocol", f"only classification tasks ({', '.join(CLASSIFICATION_TASKS)}) take a protocol")
-    resolution = reader.integer(raw.get("resolution", 224), f"{key}.resolution", 32)
+    resolution = reader.integer(raw.get("resolution", 224), f"{key}.resolution", 32, MAX_RESOLUTION)
     if resolution != 224 and task not in CLASSIFICATION_TASKS:
         raise reader.fail(f"{key}.resolution", "only classification tasks take a resolution (224 or 448)")
     eval_mode = reader.choice(raw.get("eval", "ss"), f"{key}.eval", EVAL_MODES)
@@ -400,6 +457,8 @@ def load_spec(path: str | Path, work_root: str | Path | None = None) -> MatrixSp
         raw = load_yaml_file(path)
     except OSError as error:
         raise SpecError(path, "-", f"cannot read the matrix file: {error}") from error
+    except YamlBoundError as error:
+        raise SpecError(path, error.key, error.message) from error
     except ValueError as error:
         raise SpecError(path, "-", str(error)) from error
     except yaml.YAMLError as error:
@@ -415,6 +474,8 @@ def load_spec(path: str | Path, work_root: str | Path | None = None) -> MatrixSp
         raise reader.fail("name", f"{name!r} is not allowed; use letters, digits, '_', '.', '-'")
     if not isinstance(raw["backbones"], list) or not raw["backbones"]:
         raise reader.fail("backbones", "expected a non-empty list of {name, checkpoint, arch, format}")
+    for list_key in ("backbones", "tasks", "references"):
+        reader.items(raw.get(list_key), list_key, MAX_ENTRIES, "entries")
     resources = reader.resources(raw.get("resources", {}), "resources", Resources())
     backbones = tuple(_backbone(reader, item, f"backbones[{i}]", resources) for i, item in enumerate(raw["backbones"]))
     names = [b.name for b in backbones]
@@ -427,6 +488,12 @@ def load_spec(path: str | Path, work_root: str | Path | None = None) -> MatrixSp
     references = raw.get("references", [])
     if not isinstance(references, list):
         raise reader.fail("references", "expected a list of reference files")
+    seeds = reader.seeds(raw.get("seeds", 1), "seeds")
+    cells = count_cells(backbones, tasks, seeds)
+    if cells > MAX_CELLS:
+        raise reader.fail("tasks", f"the matrix expands to {cells:,} cells (backbones x tasks x seeds x sweep points x "
+                          f"evaluated epochs); expected at most {MAX_CELLS:,}")
+    check_backbone_names(backbones, reader.fail)
     spec_dir = path.parent
     if work_root is not None:
         root_path = Path(work_root).expanduser().resolve()
@@ -436,12 +503,12 @@ def load_spec(path: str | Path, work_root: str | Path | None = None) -> MatrixSp
         path=path, name=name,
         work_root=root_path,
         backbones=backbones, tasks=tasks,
-        seeds=reader.seeds(raw.get("seeds", 1), "seeds"),
+        seeds=seeds,
         datasets=_datasets(reader, raw.get("datasets")),
         resources=resources,
         overrides=reader.overrides(raw.get("overrides"), "overrides"),
-        max_attempts=reader.integer(raw.get("max_attempts", 3), "max_attempts", 1),
-        max_parallel=reader.integer(raw.get("max_parallel", 1), "max_parallel", 1),
+        max_attempts=reader.integer(raw.get("max_attempts", 3), "max_attempts", 1, MAX_ATTEMPTS),
+        max_parallel=reader.integer(raw.get("max_parallel", 1), "max_parallel", 1, MAX_MACHINES),
         checkpoint_policy=reader.choice(raw.get("checkpoint_policy", "last"), "checkpoint_policy", CHECKPOINT_POLICIES),
         references=tuple((spec_dir / reader.string(r, f"references[{i}]")).resolve() for i, r in enumerate(references)),
     )

@@ -160,8 +160,21 @@ def variant_options(stage: PretrainStage, params: dict[str, Any],
         options["train_cfg.max_epochs"] = epochs
         options[f"param_scheduler.{facts.cosine_index}.end"] = epochs
     options[f"custom_hooks.{facts.hook_index}.save_epochs"] = sorted(set(evaluated))
+    owners = {f"param_scheduler.{facts.cosine_index}.end": "epochs",
+              f"custom_hooks.{facts.hook_index}.save_epochs": "evaluate_epochs"}
+    for key in _dotted(stage.overrides):
+        for owned, owner in owners.items():
+            if key == owned or owned.startswith(key + ".") or key.startswith(owned + "."):
+                raise StageError(f"{stage.key}.overrides.{key}", f"sets {owned}, which the stage derives from its "
+                                 f"{owner!r}; set {owner!r} instead, so that the cells say what was trained")
     options.update(stage.overrides)
     return options, epochs, tuple(sorted(set(evaluated)))
+
+
+def _dotted(mapping: dict[str, Any], prefix: str = "") -> list[str]:
+    """The dotted key paths of a (possibly nested) overrides mapping."""
+    return [key for name, value in mapping.items()
+            for key in (_dotted(value, f"{prefix}{name}.") if isinstance(value, dict) and value else [f"{prefix}{name}"])]
 
 
 def variant_name(name: str, stage: PretrainStage, params: dict[str, Any], epoch: int,

@@ -1,4 +1,6 @@
-"""YAML reading that refuses what ``yaml.safe_load`` silently accepts: duplicate keys, non-UTF-8.
+"""YAML reading that refuses what ``yaml.safe_load`` silently accepts: duplicate keys, non-UTF-8,
+and documents beyond the bounds of `mae_transfer.matrix.spec.yaml_bounds` (alias bombs, recursive
+aliases, deep nesting), which are refused before anything is built.
 
 ``yaml.safe_load`` keeps the last of two equal keys in a mapping; in a matrix or a references
 file that hides an edit (``lr: 0.1`` ... ``lr: 0.5``). :func:`load_yaml_file` raises instead,
@@ -11,6 +13,8 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+
+from mae_transfer.matrix.spec.yaml_bounds import MAX_BYTES, YamlBoundError, check_yaml_bounds
 
 
 class DuplicateKeyError(yaml.constructor.ConstructorError):
@@ -37,7 +41,9 @@ class _StrictLoader(yaml.SafeLoader):
 
 
 def load_yaml_text(text: str) -> Any:
-    """Parse YAML text; duplicate keys raise :class:`DuplicateKeyError` (a ``yaml.YAMLError``)."""
+    """Parse YAML text; duplicate keys raise :class:`DuplicateKeyError` (a ``yaml.YAMLError``), a
+    document beyond a bound `yaml_bounds.YamlBoundError` (a ``ValueError`` naming the key path)."""
+    check_yaml_bounds(text)
     return yaml.load(text, Loader=_StrictLoader)  # noqa: S506 - a SafeLoader subclass
 
 
@@ -51,5 +57,8 @@ def read_utf8(path: Path) -> str:
 
 
 def load_yaml_file(path: Path) -> Any:
-    """Parse a YAML file strictly (UTF-8, no duplicate keys)."""
+    """Parse a YAML file strictly (at most `yaml_bounds.MAX_BYTES`, UTF-8, no duplicate keys, bounded)."""
+    size = Path(path).stat().st_size
+    if size > MAX_BYTES:
+        raise YamlBoundError("-", f"the file is {size} bytes; expected at most {MAX_BYTES} (a matrix is kilobytes)")
     return load_yaml_text(read_utf8(path))
