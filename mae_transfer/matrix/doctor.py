@@ -83,8 +83,8 @@ def _packages(plan: Plan, report: DoctorReport) -> None:
             report.add("ok", "packages", f"{name} {version}")
 
 
-PYTHON_CONFIG_NOTE = ("a matrix names Python config files (tasks[].config and the recipes' configs); doctor, plan "
-                      "--resolve and run execute them: treat a matrix file as code and run only matrices you trust")
+PYTHON_CONFIG_NOTE = ("a matrix names Python config files (tasks[].config, pretrain.config and the recipes' configs); "
+                      "plan, doctor and run execute them: treat a matrix file as code and run only matrices you trust")
 
 
 def _configs(plan: Plan, report: DoctorReport) -> None:
@@ -207,6 +207,12 @@ def _machine(plan: Plan, report: DoctorReport) -> None:
                    "(fine for --executor slurm on a cluster; local runs need them)")
     else:
         report.add("ok", "gpus", f"{available} GPU(s) available, cells ask for up to {wanted}")
+    multi_node = [cell.label for cell in plan.cells if cell.resources.nodes > 1]
+    if multi_node:
+        nodes = max(cell.resources.nodes for cell in plan.cells)
+        report.add("warn", "nodes", f"{len(multi_node)} cell(s) ask for up to {nodes} nodes ({', '.join(multi_node[:3])}"
+                   f"{', ...' if len(multi_node) > 3 else ''}): only --executor slurm runs them; run --executor "
+                   "local or torchrun refuses them before starting any cell")
     root = plan.spec.work_root
     existing = next((p for p in (root, *root.parents) if p.exists()), Path("/"))
     free_gb = shutil.disk_usage(existing).free / 1e9

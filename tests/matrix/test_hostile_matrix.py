@@ -229,3 +229,98 @@ def test_hostile_yaml_is_refused_within_two_seconds_and_200_mb(tmp_path: Path) -
         row = rows[path]
         assert row["error"] and row["error"].startswith("SpecError"), (case, row)
         assert row["seconds"] < 2 and row["grown_mb"] < 200, (case, row)
+
+
+# 2 (planner-set keys), 7: what only failed inside a cell, spending an attempt ---------------------
+
+@pytest.mark.parametrize("body, key, owner", [
+    ("epochs: 8, evaluate_epochs: [4, 8], overrides: {custom_hooks.0.save_epochs: [2]}", "custom_hooks.0.save_epochs",
+     "evaluate_epochs"),
+    ("epochs: 8, overrides: {param_scheduler: []}", "param_scheduler", "epochs"),
+    ("epochs: 8, overrides: {randomness.seed: 3}", "randomness.seed", "seed"),
+    ("epochs: 8, overrides: {train_dataloader.dataset.data_root: /x}", "train_dataloader.dataset.data_root",
+     "datasets.imagenet"),
+])
+def test_a_stage_override_of_a_key_the_stage_derives_is_refused(tmp_path, capsys, body: str, key: str,
+                                                                owner: str) -> None:
+    line = _refused(capsys, _matrix(tmp_path, _stage("ptm", body)))
+    assert f"backbones[0].pretrain.overrides.{key}: sets" in line and owner in line, line
+
+
+@pytest.mark.parametrize("override, owner", [("randomness.seed: 0", "seeds"), ("model.pretrained: /x.pth", "checkpoint"),
+                                             ("model: {protocol: linear}", "tasks[0].protocol"),
+                                             ("train_dataloader.dataset.data_root: /x", "datasets.inat2017")])
+def test_a_transfer_override_of_a_key_the_planner_sets_per_cell_is_refused(tmp_path, capsys, override: str,
+                                                                           owner: str) -> None:
+    matrix = _matrix(tmp_path, f"  - {SMOKE_BACKBONE}", tasks=f"  - {{task: inat2017, recipe: smoke, protocol: partial-1, "
+                                                              f"overrides: {{{override}}}}}")
+    line = _refused(capsys, matrix)
+    assert f"tasks[0].overrides.{override.split(':')[0]}" in line and owner in line, line
+
+
+@pytest.mark.parametrize("value, expected", [("four", "expected a number like the config's 4"),
+                                             (".nan", "not a finite number")])
+def test_an_override_value_the_config_cannot_take_is_refused(tmp_path, capsys, value: str, expected: str) -> None:
+    matrix = _matrix(tmp_path, f"  - {SMOKE_BACKBONE}",
+                     tasks=f"  - {{task: inat2017, recipe: smoke, overrides: {{model.backbone.depth: {value}}}}}")
+    line = _refused(capsys, matrix)
+    assert "tasks[0].overrides.model.backbone.depth: " in line and expected in line, line
+
+
+def _nan_checkpoint(path: Path) -> Path:
+    import torch
+
+    from mae_transfer.models import build_vit
+
+    state = build_vit("vit_tiny_patch16", depth=4).state_dict()
+    state["blocks.0.attn.qkv.weight"][0, 0] = float("nan")
+    torch.save({"model": state}, path)
+    return path
+
+
+BROKEN = {
+    "missing checkpoint": ("  - {name: gone, checkpoint: gone.pth, arch: vit_tiny_patch16}", "",
+                           "backbones[0].checkpoint", "does not exist"),
+    "non-finite checkpoint": ("  - {name: nan, checkpoint: nan.pth, arch: vit_tiny_patch16}", "",
+                              "backbones[0].checkpoint", "non-finite weights"),
+    "two nodes": (f"  - {SMOKE_BACKBONE}", "resources: {gpus_per_cell: 0, nodes: 2}", "resources",
+                  "planned for 2 process(es)"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(BROKEN))
+def test_doctor_reports_and_run_refuses_a_cell_that_cannot_train_before_any_attempt(tmp_path, capsys,
+                                                                                    case: str) -> None:
+    import signal
+
+    backbones, resources, key, expected = BROKEN[case]
+    _nan_checkpoint(tmp_path / "nan.pth")
+    matrix = _matrix(tmp_path, backbones)
+    if resources:
+        matrix.write_text(matrix.read_text().replace("resources: {gpus_per_cell: 0}", resources))
+    assert main(["doctor", str(matrix)]) == (0 if case == "two nodes" else 1)
+    report = capsys.readouterr().out
+    assert ("[warn] nodes: 1 cell(s) ask for up to 2 nodes" if case == "two nodes"
+            else f"[FAIL] checkpoints: {backbones.split()[2].rstrip(',')}") in report, report
+    handler = signal.getsignal(signal.SIGTERM)  # `run` installs its own
+    try:
+        line = _refused(capsys, matrix, "run")
+    finally:
+        signal.signal(signal.SIGTERM, handler)
+    assert f": {key}: " in line and expected in line and "no attempt spent" in line, line
+    cells = tmp_path / "runs" / "cells"
+    assert not cells.exists() or not any(cells.rglob("state.json")), list(cells.rglob("*"))
+
+
+def test_doctor_fails_an_ade20k_set_with_an_empty_validation_split(tmp_path, capsys) -> None:
+    from mae_transfer.data import make_dataset
+
+    root = make_dataset("ade20k", tmp_path / "ade", seed=0, num_train=2, num_val=1)
+    for folder in (root / "images" / "validation", root / "annotations" / "validation"):
+        for path in folder.iterdir():
+            path.unlink()
+    matrix = _matrix(tmp_path, f"  - {SMOKE_BACKBONE}", tasks="  - {task: ade20k-upernet, recipe: smoke}")
+    matrix.write_text(matrix.read_text().replace("datasets:\n", f"datasets:\n  ade20k: {{root: {json.dumps(str(root))}}}\n"))
+    assert main(["doctor", str(matrix)]) == 1
+    report = capsys.readouterr().out
+    assert "[FAIL] datasets: ade20k dataset at" in report and "no image/label pairs in the validation split" in report

@@ -3,7 +3,9 @@
 ``execute(plan, executor=...)`` is what ``mae-transfer run`` calls. It holds a lock on the work
 root (two runs of one matrix never race), asks `mae_transfer.matrix.run.state.select` which cells
 to start, writes each cell's ``cell.json``, generates the datasets and checkpoints the spec marks
-``generate``, and hands the cells to the local/torchrun or SLURM executor. Executors decide where
+``generate``, and hands the cells to the local/torchrun or SLURM executor. Before any of that it
+refuses a run whose cells cannot train (`preflight`: a missing or non-finite checkpoint, a cell
+planned for more processes than the executor starts), so no attempt is spent on them. Executors decide where
 and how a cell runs; a cell's state is the state module's alone.
 """
 
@@ -18,6 +20,7 @@ from pathlib import Path
 from typing import Iterator
 
 from mae_transfer.matrix.plan.planner import Plan, dataset_root, generated_checkpoint_path
+from mae_transfer.matrix.run.executors.preflight import preflight
 from mae_transfer.matrix.run.files import CELL_NAME
 from mae_transfer.matrix.run.state import block_unready, ready_stages, reserve_space, select
 from mae_transfer.records import atomic_write_json
@@ -121,6 +124,7 @@ def execute(plan: Plan, executor: str = "local", max_parallel: int | None = None
         cells = select(plan, retry_failed, summary, slurm=executor == "slurm")
         if not cells:
             return summary
+        preflight(plan, cells, executor, nproc_per_node)
         prepare(plan)
         parallel = max_parallel or plan.spec.max_parallel
         if executor == "slurm":
