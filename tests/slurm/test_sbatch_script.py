@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
+import yaml
 
-from mae_transfer.matrix.run.executors.slurm import SlurmSpecError, write_sbatch
+from mae_transfer.matrix.run.executors.slurm import SlurmSpecError, check_resources, write_sbatch
 from mae_transfer.matrix.plan.planner import plan_matrix
-from mae_transfer.matrix.spec.matrix_spec import load_spec
+from mae_transfer.matrix.spec.matrix_spec import SpecError, load_spec
 
 MATRIX = """
 name: big
@@ -34,10 +36,12 @@ def _plan(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, *, hours: str = "1", 
 @pytest.mark.parametrize("partition", ['"gpu\\nrm -rf ~"', '"gpu; touch /tmp/x"', '"gpu --qos=high"', "[a, b]",
                                        '"$(id)"', '""'])
 def test_partition_with_shell_or_header_characters_is_refused(tmp_path: Path, monkeypatch, partition: str) -> None:
-    plan = _plan(tmp_path, monkeypatch, partition=partition)
+    with pytest.raises(SpecError, match=r"m\.yaml: resources\.partition: .*expected a SLURM partition name"):
+        _plan(tmp_path, monkeypatch, partition=partition)  # issue 19: the spec refuses it, before plan or doctor
+    plan = _plan(tmp_path, monkeypatch)
+    bad = replace(plan.cells[0].resources, partition=yaml.safe_load(partition))
     with pytest.raises(SlurmSpecError, match=r"m\.yaml: resources\.partition=.*expected a SLURM partition name"):
-        write_sbatch(plan, plan.cells, max_parallel=1)
-    assert not list((tmp_path / "runs" / "big" / "slurm").glob("*.sbatch"))
+        check_resources(plan, bad)  # and the script writer would refuse it too
 
 
 def test_valid_partitions_pass(tmp_path: Path, monkeypatch) -> None:

@@ -73,7 +73,8 @@ MAX_CELLS = 100_000  # backbones x tasks x seeds x sweep points x evaluated epoc
 MAX_ATTEMPTS = 100
 MAX_RESOLUTION = 4096
 MAX_DEPTH = 256  # blocks of a generated checkpoint
-# a SLURM partition name, or several separated by commas (sbatch --partition=a,b)
+# a SLURM partition name, or several separated by commas (sbatch --partition=a,b): no spaces, quotes
+# or shell metacharacters, which would end the #SBATCH header or run as shell lines (also the job name)
 PARTITION_PATTERN = re.compile(r"\A[A-Za-z0-9_.-]+(,[A-Za-z0-9_.-]+)*\Z")
 
 

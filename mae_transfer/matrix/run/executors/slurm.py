@@ -15,7 +15,6 @@ from __future__ import annotations
 import contextlib
 import logging
 import math
-import re
 import shlex
 import sys
 import time
@@ -25,16 +24,13 @@ from pathlib import Path
 from mae_transfer.matrix.run.cell import run_cell
 from mae_transfer.matrix.plan.planner import Cell, Plan
 from mae_transfer.paths import import_root
-from mae_transfer.matrix.spec.matrix_spec import Resources
+from mae_transfer.matrix.spec.matrix_spec import PARTITION_PATTERN, Resources
 from mae_transfer.matrix.run.slurm_jobs import ENDED_STATES, slurm_job_state
 from mae_transfer.matrix.run.state import blocked_reason, is_done, mark_blocked, mark_submitted, read_state, status
 
 logger = logging.getLogger(__name__)
 
 REQUEUE_SIGNAL_SECONDS = 120
-# SLURM partition names (comma-separated for several): no spaces, quotes or shell metacharacters,
-# which would end the #SBATCH header or run as shell lines.
-PARTITION_PATTERN = re.compile(r"[A-Za-z0-9_.\-]+(,[A-Za-z0-9_.\-]+)*")
 
 
 class SlurmSpecError(ValueError):
