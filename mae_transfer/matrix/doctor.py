@@ -210,8 +210,8 @@ def _machine(plan: Plan, report: DoctorReport) -> None:
     multi_node = [cell.label for cell in plan.cells if cell.resources.nodes > 1]
     if multi_node:
         nodes = max(cell.resources.nodes for cell in plan.cells)
-        report.add("warn", "nodes", f"{len(multi_node)} cell(s) ask for up to {nodes} nodes ({', '.join(multi_node[:3])}"
-                   f"{', ...' if len(multi_node) > 3 else ''}): only --executor slurm runs them; run --executor "
+        shown = ", ".join(multi_node[:3]) + (", ..." if len(multi_node) > 3 else "")
+        report.add("warn", "nodes", f"{len(multi_node)} cell(s) ask for up to {nodes} nodes ({shown}): only --executor slurm runs them; run --executor "
                    "local or torchrun refuses them before starting any cell")
     root = plan.spec.work_root
     existing = next((p for p in (root, *root.parents) if p.exists()), Path("/"))

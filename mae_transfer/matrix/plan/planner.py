@@ -264,7 +264,8 @@ class Planner:
         ``origins``: (key path in the matrix, overrides) pairs. Raises `SpecError` naming the key, why,
         the nearest key of the config and the config. Skipped without mmengine (``doctor`` says so).
         """
-        todo = [(origin, overrides) for origin, overrides in origins if overrides and (config, origin) not in self.checked]
+        todo = [(origin, overrides) for origin, overrides in origins
+                if overrides and (config, origin) not in self.checked]
         if not todo or not config.is_file():
             return
         try:

@@ -68,9 +68,10 @@ def derived_names(stage: PretrainStage, name: str) -> dict[str, str]:
     names = {}
     for params in stage.variants():
         point = ", ".join(f"{param} {params[param]!r}" for param in stage.sweep)
-        names.setdefault(variant_name(name, stage, params, 0, (0,)), f"its pre-training{' at ' + point if point else ''}")
+        at = f" at {point}" if point else ""
+        names.setdefault(variant_name(name, stage, params, 0, (0,)), f"its pre-training{at}")
         for epoch in evaluated:
-            what = f"its checkpoint{' at ' + point if point else ''}" + (f", epoch {epoch}" if len(evaluated) > 1 else "")
+            what = f"its checkpoint{at}" + (f", epoch {epoch}" if len(evaluated) > 1 else "")
             names.setdefault(variant_name(name, stage, params, epoch, evaluated), what)
     return names
 

@@ -79,7 +79,8 @@ PARTITION_PATTERN = re.compile(r"\A[A-Za-z0-9_.-]+(,[A-Za-z0-9_.-]+)*\Z")
 
 
 def _as_text(value: Any) -> str:
-    """A hint when YAML read a number as text (YAML 1.1 reads ``1e8`` as a string: the exponent needs a dot and a sign)."""
+    """A hint when YAML read a number as text (YAML 1.1 reads ``1e8`` as a string: its exponent
+    needs a dot and a sign)."""
     if isinstance(value, str):
         try:
             float(value)

@@ -173,8 +173,10 @@ def variant_options(stage: PretrainStage, params: dict[str, Any],
 
 def _dotted(mapping: dict[str, Any], prefix: str = "") -> list[str]:
     """The dotted key paths of a (possibly nested) overrides mapping."""
-    return [key for name, value in mapping.items()
-            for key in (_dotted(value, f"{prefix}{name}.") if isinstance(value, dict) and value else [f"{prefix}{name}"])]
+    keys = []
+    for name, value in mapping.items():
+        keys += _dotted(value, f"{prefix}{name}.") if isinstance(value, dict) and value else [f"{prefix}{name}"]
+    return keys
 
 
 def variant_name(name: str, stage: PretrainStage, params: dict[str, Any], epoch: int,
