@@ -257,6 +257,14 @@ def _status_table(plan, rows):
     return table
 
 
+def _may_change(plan, rows) -> bool:
+    """Whether a watched matrix can still change by itself: a cell trains or waits in SLURM's queue, or a
+    ``run`` of it is in progress (its pending cells start). Interrupted and failed cells wait for a user."""
+    from mae_transfer.matrix.run.executors import run_in_progress
+
+    return any(r["state"] in ("running", "submitted") for r in rows) or run_in_progress(plan.spec.work_root)
+
+
 def _status(args: argparse.Namespace) -> int:
     from rich.console import Console
     from rich.live import Live
@@ -269,7 +277,7 @@ def _status(args: argparse.Namespace) -> int:
     console = Console()
     if args.watch:
         with Live(_status_table(plan, rows), console=console, refresh_per_second=1) as live:
-            while any(r["state"] in ("running", "pending", "interrupted", "submitted") for r in rows):
+            while _may_change(plan, rows):
                 time.sleep(args.watch)
                 rows = _status_rows(plan)
                 live.update(_status_table(plan, rows))

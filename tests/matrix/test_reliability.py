@@ -334,6 +334,22 @@ def test_slurm_submission_record_stops_a_resubmission(plan, monkeypatch) -> None
     assert summary.queued == [queued.label]
 
 
+@pytest.mark.timeout(300)
+def test_status_watch_ends_when_the_pending_jobs_were_cancelled(plan, monkeypatch, capsys) -> None:
+    from mae_transfer.cli import main
+
+    cancelled, forgotten = plan.cells
+    write_state(Path(cancelled.work_dir), CellState(state="submitted", job_id="41", started=time.time()))
+    write_state(Path(forgotten.work_dir), CellState(state="submitted", job_id="42", started=time.time()))
+    states = {"41": "CANCELLED", "42": None}  # slurmctld no longer knows job 42
+    monkeypatch.setattr("mae_transfer.matrix.run.slurm_jobs.slurm_job_state", lambda job: states[job])
+    assert main(["status", str(plan.spec.path), "--json"]) == 0
+    rows = {row["cell"]: row for row in json.loads(capsys.readouterr().out)}
+    assert {row["state"] for row in rows.values()} == {"interrupted"}
+    assert "SLURM job 41 ended (CANCELLED) before the cell started" in rows[cancelled.label]["error_tail"]
+    assert main(["status", str(plan.spec.path), "--watch", "0.01"]) == 0  # returns: nothing can change by itself
+
+
 def test_host_field_is_this_host_when_running(plan) -> None:
     from mae_transfer.matrix.run.state import mark_running
 

@@ -65,6 +65,20 @@ def matrix_lock(work_root: Path) -> Iterator[None]:
         yield
 
 
+def run_in_progress(work_root: Path) -> bool:
+    """Some ``mae-transfer run`` of this matrix holds the work root's lock now."""
+    path = work_root / ".run.lock"
+    if not path.is_file():
+        return False
+    with path.open("a") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return True
+        fcntl.flock(handle, fcntl.LOCK_UN)
+        return False
+
+
 def prepare(plan: Plan) -> None:
     """Generate the datasets and checkpoints the spec asks for and write every ``cell.json``."""
     spec = plan.spec
