@@ -89,10 +89,11 @@ class ProbeResult:
     cache: dict[str, str] = field(default_factory=dict)
     events: list[str] = field(default_factory=list)
     seconds: float = 0.0
+    holdout_ids: list[str] = field(default_factory=list)
 
     def to_json(self) -> dict[str, Any]:
-        """A JSON-ready dict of every field."""
-        return {name: getattr(self, name) for name in self.__dataclass_fields__}
+        """A JSON-ready dict of every field but the hold-out ids (``holdout`` has their digest)."""
+        return {name: getattr(self, name) for name in self.__dataclass_fields__ if name != "holdout_ids"}
 
 
 def _percent(hits: float, count: int) -> float:
@@ -135,7 +136,8 @@ class _Run:
         return ProbeResult(protocol=self.settings.protocol, metrics=metrics, grid=self.settings.grid_description(),
                            points=points, chosen=chosen, holdout=self.split.summary(), refit=refit,
                            val_images=len(self.data.val), processes=dist_info()[1], cache=self.cache_use,
-                           events=self.events, seconds=time.perf_counter() - start)
+                           events=self.events, seconds=time.perf_counter() - start,
+                           holdout_ids=list(self.split.holdout_ids))
 
     # --- k-NN ---------------------------------------------------------------------------------
     def features(self, split: str, dataset: Dataset, frozen: FrozenBackbone, source: str) -> CachedFeatures:
