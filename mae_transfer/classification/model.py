@@ -74,6 +74,10 @@ class MAEClassifier(BaseModel):
         if "arch" not in backbone:
             raise ValueError("model.backbone: missing 'arch' (for example 'vit_base_patch16')")
         self.protocol = Protocol.parse(protocol)
+        if self.protocol.is_probe:
+            raise ValueError(f"model.protocol: {self.protocol.name!r} is a frozen-feature probe; it runs on a probe "
+                             f"config (configs/*/*_probes-*.py, runner_type='MAETransferProbeRunner') where "
+                             f"probe.protocol selects it, not on MAETransferClassifier")
         self.backbone = build_vit(backbone.pop("arch"), **backbone)
         if not self.backbone.uses_cls_token:
             raise ValueError("model.backbone: window attention has no cls token; classification needs the plain ViT")

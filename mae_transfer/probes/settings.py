@@ -23,7 +23,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field, fields
 from typing import Any, Mapping
 
-PROBE_PROTOCOLS = ("knn", "linear-sweep", "attentive")
+PROBE_PROTOCOLS = ("knn", "linear-sweep", "attentive")  # = classification.protocols.PROBE_PROTOCOLS
 FEATURE_SOURCES = ("cls", "avg", "both")
 # DINOv2 eval/linear.py --learning-rates default (13 values)
 DINOV2_LEARNING_RATES = (1e-5, 2e-5, 5e-5, 1e-4, 2e-4, 5e-4, 1e-3, 2e-3, 5e-3, 1e-2, 2e-2, 5e-2, 0.1)

@@ -61,3 +61,15 @@ def test_gate_refuses_val_reads_until_the_selection_is_final():
         val[1]
     gate.open({"name": "cls/last1/lr0.001"})
     assert val[1] == 11 and len(val) == 2
+
+
+def test_the_protocol_vocabulary_knows_the_probes():
+    from mae_transfer.classification.protocols import PROBE_PROTOCOLS as VOCABULARY
+    from mae_transfer.classification.protocols import Protocol
+    from mae_transfer.probes.settings import PROBE_PROTOCOLS
+
+    assert VOCABULARY == PROBE_PROTOCOLS == ("knn", "linear-sweep", "attentive")
+    for name in VOCABULARY:
+        protocol = Protocol.from_spelling(name)
+        assert protocol.is_probe and protocol.spelling == name and Protocol.parse(name) == protocol
+    assert not Protocol.from_spelling("linear").is_probe
