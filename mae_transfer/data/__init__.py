@@ -27,6 +27,7 @@ DATASET_MODULES: dict[str, str] = {
     "places365": "mae_transfer.data.places",
     "imagenet": "mae_transfer.data.imagenet",
     "digits": "mae_transfer.data.digits",
+    "photos": "mae_transfer.data.photos",
 }
 
 
