@@ -9,12 +9,15 @@ and ``num_workers``) and ``val_dataloader`` (its dataset, evaluation pipeline an
 ``batch_size``). ``probe.cache_root`` is where features are cached (default ``WORK_DIR/features``;
 a matrix points every cell at ``WORK_ROOT/features``).
 
-The runner's ``train()`` loads the checkpoint, runs :func:`mae_transfer.probes.run_probe`
+The runner's ``train()`` calls the hooks' ``before_run``, loads the checkpoint (writing
+``load_report.json``), runs :func:`mae_transfer.probes.run_probe`
 (every rank; the probe averages its heads' gradients itself, so the model is never wrapped in
 DDP: a frozen backbone has no gradient for DDP to reduce), writes ``WORK_DIR/probe.json`` (the
 grid, every point's hold-out score, the choice, the hold-out digest) and ``holdout.json`` (the
-held-out ids), and hands the val metrics to the hooks as a validation, so ``validations.json``,
-``progress.json`` and ``metrics.json`` are written as for any training. ``val_evaluator`` and
+held-out ids), hands the val metrics to the hooks as a validation (``after_val_epoch``), so
+``validations.json``, ``progress.json`` and ``metrics.json`` are written as for any training, and
+calls ``after_run``. No other hook point is reached: the default hooks that follow mmengine's
+loops (``LOOP_HOOKS``) must be None. ``val_evaluator`` and
 the ``test_*`` keys of the shared dataset bases are not used. A probe keeps no checkpoint: an
 interrupted probe starts again (the feature cache keeps what was extracted).
 """
@@ -41,6 +44,8 @@ from mae_transfer.integrations.probe_data import build_probe_data
 from mae_transfer.models import build_vit
 from mae_transfer.probes import FeatureCache, ProbeConfigError, ProbeSettings, run_probe
 
+# default hooks that follow mmengine's loops, which a probe does not run (frozen_probes.py sets them None)
+LOOP_HOOKS = ("logger", "checkpoint", "param_scheduler", "sampler_seed")
 PROBE_NAME = "probe.json"
 HOLDOUT_NAME = "holdout.json"
 # set from the dataloaders, not in the probe dict
@@ -101,6 +106,10 @@ class MAETransferProbeRunner(Runner):
             if not cfg.get(key):
                 raise ProbeConfigError(f"{key}: missing; a probe config needs probe, train_dataloader and "
                                        f"val_dataloader")
+        for name in LOOP_HOOKS:
+            if (cfg.get("default_hooks") or {}).get(name) is not None:
+                raise ProbeConfigError(f"default_hooks.{name}: set it to None; the probe runner has no mmengine "
+                                       f"training loop for it to follow")
         runner = cls(model=cfg["model"], work_dir=cfg["work_dir"], default_hooks=cfg.get("default_hooks"),
                      custom_hooks=cfg.get("custom_hooks"), launcher=cfg.get("launcher", "none"),
                      env_cfg=cfg.get("env_cfg", dict(dist_cfg=dict(backend="nccl"))),
@@ -136,7 +145,9 @@ class MAETransferProbeRunner(Runner):
         settings, cache_root = self.settings()
         self.call_hook("before_run")
         self._init_model_weights()
-        self.call_hook("before_train")
+        load = records.latest_load()
+        if load is not None and self.rank == 0:
+            records.write_load_report(self.work_dir, load)
         model = self.model
         data = build_probe_data(*self.loader_cfgs, model.backbone, model.backbone_cfg)
         progress = _ProgressWriter(self)
@@ -148,7 +159,6 @@ class MAETransferProbeRunner(Runner):
         self.logger.info(f"probe {settings.protocol}: {result.metrics} (chosen on the hold-out: "
                          f"{result.chosen['name']})")
         self.call_hook("after_val_epoch", metrics=dict(result.metrics))
-        self.call_hook("after_train")
         self.call_hook("after_run")
         return model
 

@@ -10,8 +10,10 @@ The order is fixed and recorded in ``ProbeResult.events``:
 4. with ``refit``, retrain the chosen point on all of train (k-NN: the bank holds all of train);
 5. evaluate the chosen point on val, once.
 
-k-NN evaluates every k of its one search on val too (k = 20 is the headline, a fixed protocol
-point that is never selected on val); its hold-out choice is reported as ``knn/top1``.
+Val metrics, in percent: ``knn/k{k}_top1`` / ``_top5`` for every k of the one search (k = 20 is
+the headline: a fixed protocol point, never selected on val) and ``knn/selected_top1`` (the k
+chosen on the hold-out); ``linear_sweep/chosen_top1`` / ``_top5``; ``attentive/chosen_top1`` /
+``_top5``. None ends in ``/top1``, so they never read as a fine-tuning ``top1``.
 """
 
 from __future__ import annotations
@@ -210,10 +212,10 @@ class _Run:
         count = len(val.labels)
         metrics = {}
         for k in knn.ks:
-            metrics[f"knn/top1_k{k}"] = _percent(hits[k][0], count)
-            metrics[f"knn/top5_k{k}"] = _percent(hits[k][1], count)
-        metrics["knn/top1"] = metrics[f"knn/top1_k{chosen['k']}"]
-        metrics["knn/top5"] = metrics[f"knn/top5_k{chosen['k']}"]
+            metrics[f"knn/k{k}_top1"] = _percent(hits[k][0], count)
+            metrics[f"knn/k{k}_top5"] = _percent(hits[k][1], count)
+        metrics["knn/selected_top1"] = metrics[f"knn/k{chosen['k']}_top1"]
+        metrics["knn/selected_top5"] = metrics[f"knn/k{chosen['k']}_top5"]
         self.events.append(f"val evaluated: {count} images")
         return self.result(metrics, points, chosen, self.settings.refit, start)
 
@@ -252,7 +254,8 @@ class _Run:
                                         num_workers=settings.num_workers, collate=data.collate)
         self.events.append(f"val evaluated: {count} images")
         prefix = "linear_sweep" if sweep else "attentive"
-        metrics = {f"{prefix}/top1": _percent(float(top1[0]), count), f"{prefix}/top5": _percent(float(top5[0]), count)}
+        metrics = {f"{prefix}/chosen_top1": _percent(float(top1[0]), count),
+                   f"{prefix}/chosen_top5": _percent(float(top5[0]), count)}
         return self.result(metrics, scored, scored[index], settings.refit, start)
 
     def build(self, points: list[HeadPoint]) -> nn.Module:

@@ -58,11 +58,11 @@ def test_knn_cells_share_the_cache_and_a_changed_transform_misses(digits, tmp_pa
     assert second["cache"] == {"train": "hit", "val": "hit"}  # no forward pass in the second cell
     assert not any("extracted" in event for event in second["events"])
     assert first["metrics"] == second["metrics"] == {k: v for k, v in second["file_metrics"].items()}
-    assert first["metrics"]["knn/top1_k20"] > 40.0  # 10 digits: chance is 10
+    assert first["metrics"]["knn/k20_top1"] > 25.0  # 10 digits: chance is 10 (a random tiny ViT: ~38)
     assert first["holdout"]["holdout_images"] == 10 and first["holdout"]["fit_images"] == 90
     held = json.loads((tmp_path / "a" / "holdout.json").read_text())
     assert len(held["ids"]) == 10 and held["ids_sha256"] == first["holdout"]["ids_sha256"]
-    assert all(name.startswith("digit_") for name in held["ids"])
+    assert sorted(name.split("/")[1] for name in held["ids"]) == [f"digit_{d}" for d in range(10)]  # one per class
     changed = train(tmp_path / "c", options(digits, cache, **KNN,
                                             **{"val_dataloader.dataset.pipeline.1.crop_pct": 0.875}))
     assert changed["cache"] == {"train": "miss", "val": "miss"}  # the transform is part of the key
@@ -83,4 +83,4 @@ def test_two_process_ddp_equals_one_process(digits, tmp_path):
         holdout = [p["holdout_top1"] for p in single[name]["points"]]
         assert [p["holdout_top1"] for p in double[name]["points"]] == pytest.approx(holdout, abs=1e-6)
     shards = sorted(p.name for p in (tmp_path / "cache_two_knn").glob("*/shard-*"))
-    assert shards == ["shard-000-of-002.pt", "shard-001-of-002.pt"] * 2  # train and val, one shard per rank
+    assert shards == ["shard-000-of-002.pt"] * 2 + ["shard-001-of-002.pt"] * 2  # train and val: a shard per rank

@@ -41,7 +41,7 @@ def test_the_chosen_point_is_the_holdout_best(sweep_run):
     assert len(result.points) == 12 and result.grid["learning_rates"] == [0.01, 1.0, 8.0]
     scores = [point["holdout_top1"] for point in result.points]
     assert result.chosen == result.points[scores.index(max(scores))]
-    assert result.metrics["linear_sweep/top1"] > 50.0  # 4 classes: chance is 25
+    assert result.metrics["linear_sweep/chosen_top1"] > 50.0  # 4 classes: chance is 25
     assert result.holdout["holdout_images"] == 8 and len(result.holdout["ids_sha256"]) == 64
     assert result.events[-1] == "val evaluated: 32 images" and result.refit
 
@@ -77,7 +77,7 @@ def test_knn_cache_hit_then_refused_after_a_change(backbone, tmp_path):
         del backbone.forward_last_blocks
     assert first.cache == {"train": "miss", "val": "miss"} and second.cache == {"train": "hit", "val": "hit"}
     assert changed.cache == other_weights.cache == {"train": "miss", "val": "miss"}
-    assert first.metrics == second.metrics and set(first.metrics) >= {"knn/top1_k20", "knn/top1", "knn/top5_k1"}
+    assert first.metrics == second.metrics and set(first.metrics) >= {"knn/k20_top1", "knn/selected_top1", "knn/k1_top5"}
     assert first.chosen["name"] in {"k1", "k5", "k20"}
     # the old entry read for the changed key: refused, naming the part that differs
     old = FeatureKey(weights="w0", backbone="vit_tiny_patch16/d4", dataset="patterns/seed1", split="train",
@@ -104,7 +104,7 @@ def test_knn_refuses_k_above_the_bank_and_cls_without_a_cls_token(backbone, tmp_
                   pattern_data(cache_key=cache_key()), cache=FeatureCache(tmp_path))
     average = run_probe(ProbeSettings.from_config({"protocol": "knn", "knn": {"ks": [5], "feature": "avg"}}), windowed,
                         pattern_data(cache_key=cache_key(backbone="windowed")), cache=FeatureCache(tmp_path))
-    assert 0 <= average.metrics["knn/top1_k5"] <= 100
+    assert 0 <= average.metrics["knn/k5_top1"] <= 100
 
 
 def test_attentive_probe_learns_and_records_its_grid(backbone):
@@ -115,4 +115,4 @@ def test_attentive_probe_learns_and_records_its_grid(backbone):
     assert [point["name"] for point in result.points] == [
         "attentive/lr0.001/wd0", "attentive/lr0.001/wd0.05", "attentive/lr0.1/wd0", "attentive/lr0.1/wd0.05"]
     assert result.grid["weight_decays"] == [0.0, 0.05] and not result.refit
-    assert result.metrics["attentive/top1"] > 50.0
+    assert result.metrics["attentive/chosen_top1"] > 50.0

@@ -48,5 +48,4 @@ val_dataloader = dict(
     dataset=dict(type=dataset_type, data_root=data_root, data_prefix=dict(img_path="val"), num_classes=10,
                  pipeline=test_pipeline, test_mode=True),
 )
-default_hooks = dict(logger=dict(interval=1))
 env_cfg = dict(cudnn_benchmark=False, dist_cfg=dict(backend="gloo"))

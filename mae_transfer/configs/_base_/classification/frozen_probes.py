@@ -65,4 +65,5 @@ probe_train_pipeline = [
     dict(type="MAETransferLinearProbeTransform", input_size=224),  # RandomResizedCrop + flip only
     dict(type="MAETransferPackClassificationInputs"),
 ]
-default_hooks = dict(checkpoint=None, param_scheduler=None, sampler_seed=None)  # a probe keeps no checkpoint
+# the probe runner runs no mmengine loop for these to follow, and keeps no checkpoint
+default_hooks = dict(logger=None, checkpoint=None, param_scheduler=None, sampler_seed=None)
