@@ -1,6 +1,7 @@
 """Render leaderboard tables as Markdown, CSV or one self-contained HTML file.
 
-An entry reads ``mean ± std (n=k)`` followed by ``Δ delta`` against the reference; seeds that
+An entry reads ``mean ± std (n=k)`` followed by ``Δ delta`` against the reference (a probe's
+entry ends with ``@`` and the grid point chosen on the hold-out, e.g. ``@cls/last4/lr0.001``); seeds that
 failed or have not run are marked (``2 failed``, ``1 missing``), and an entry with no finished
 seed says so instead of disappearing. Reference rows follow the user's rows, with numbered
 sources under each table. An entry trained off its recipe's batch or lr ends with ``†``; the
@@ -38,6 +39,8 @@ def format_entry(entry: Entry | None, decimals: int = 2) -> str:
         text += f" Δ {entry.delta:+.2f}"
     if notes:
         text += f" [{', '.join(notes)}]"
+    if entry.chosen:
+        text += f" @{', '.join(entry.chosen)}"
     return text + (f" {OFF_RECIPE_MARK}" if entry.off_recipe else "")
 
 
