@@ -46,24 +46,37 @@ def to_image(scan: np.ndarray, image_size: int) -> Image.Image:
     return Image.fromarray(pixels, mode="L").resize((image_size, image_size), Image.BICUBIC).convert("RGB")
 
 
-def make(kind: str, out: Path, *, seed: int = 0, train_per_class: int = 10, image_size: int = 64) -> Path:
-    """Write the digits under ``out`` (``train_per_class`` training images per class, the rest val)."""
+def split_indices(labels: np.ndarray, train_per_class: int, seed: int,
+                  val_per_class: int | None = None) -> tuple[list[int], list[int]]:
+    """(train, val) scan indices: ``train_per_class`` of each class by a seeded permutation, then
+    ``val_per_class`` of the rest for val (None: all of the rest)."""
+    rng = np.random.default_rng(seed)
+    train, val = [], []
+    for label in range(NUM_CLASSES):
+        members = np.flatnonzero(labels == label)
+        if not 1 <= train_per_class < len(members):
+            raise ValueError(f"train_per_class: expected 1..{len(members) - 1} (class {label} has {len(members)} "
+                             f"images), got {train_per_class}")
+        order = members[rng.permutation(len(members))]
+        train.extend(int(i) for i in order[:train_per_class])
+        rest = order[train_per_class:]
+        val.extend(int(i) for i in (rest if val_per_class is None else rest[:val_per_class]))
+    return sorted(train), sorted(val)
+
+
+def make(kind: str, out: Path, *, seed: int = 0, train_per_class: int = 10, val_per_class: int | None = None,
+         image_size: int = 64) -> Path:
+    """Write the digits under ``out`` (``train_per_class`` training images per class; ``val_per_class``
+    val images per class, None: all the others)."""
     if kind != "digits":
         raise ValueError(f"unknown digits kind {kind!r}; expected 'digits'")
     images, labels = load_digits()
-    rng = np.random.default_rng(seed)
     root = Path(out)
-    for label in range(NUM_CLASSES):
-        members = np.flatnonzero(labels == label)
-        order = members[rng.permutation(len(members))]
-        if not 1 <= train_per_class < len(order):
-            raise ValueError(f"train_per_class: expected 1..{len(order) - 1} (class {label} has {len(order)} "
-                             f"images), got {train_per_class}")
-        for split, chosen in (("train", order[:train_per_class]), ("val", order[train_per_class:])):
-            folder = root / split / CLASS_NAMES[label]
+    for split, indices in zip(("train", "val"), split_indices(labels, train_per_class, seed, val_per_class)):
+        for index in indices:
+            folder = root / split / CLASS_NAMES[int(labels[index])]
             folder.mkdir(parents=True, exist_ok=True)
-            for index in sorted(chosen):
-                to_image(images[index], image_size).save(folder / f"{split}_{index:05d}.png")
+            to_image(images[index], image_size).save(folder / f"{split}_{index:05d}.png")
     logger.info("wrote the digits (%d train per class) to %s", train_per_class, root)
     return root
 
