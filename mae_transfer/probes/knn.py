@@ -40,7 +40,8 @@ def top_neighbours(bank: torch.Tensor, queries: torch.Tensor, k: int,
         sims, index = sims.topk(min(k, sims.shape[1]), dim=1)
         index += start
         if best_sims is not None:
-            sims, order = torch.cat([best_sims, sims], dim=1).topk(k, dim=1)
+            merged = torch.cat([best_sims, sims], dim=1)
+            sims, order = merged.topk(min(k, merged.shape[1]), dim=1)
             index = torch.cat([best_index, index], dim=1).gather(1, order)
         best_sims, best_index = sims, index
     return best_sims, best_index

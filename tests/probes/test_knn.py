@@ -35,6 +35,8 @@ def test_chunked_search_and_votes_equal_brute_force(features):
     bank, bank_labels, queries, _ = features
     normed_bank, normed_queries = normalize_rows_(bank.clone(), chunk=10), normalize_rows_(queries.clone(), chunk=7)
     sims, index = top_neighbours(normed_bank, normed_queries, 20, bank_chunk=11)  # 9 merged bank chunks
+    few, few_index = top_neighbours(normed_bank, normed_queries, 30, bank_chunk=11)  # 11 + 11 < 30 at the first merge
+    assert torch.equal(few_index[:, :20], index) and few.shape == (23, 30)
     reference = {k: brute_force(bank, bank_labels, queries, k, 6) for k in (1, 5, 20)}
     for k, (order, expected_votes) in reference.items():
         assert torch.equal(index[:, :k], order), f"k={k}: other neighbours than the brute force"
