@@ -41,9 +41,13 @@ def dist_info() -> tuple[int, int]:
 
 
 def all_reduce_sum(tensor: torch.Tensor) -> torch.Tensor:
-    """Sum ``tensor`` over ranks in place (no-op on one process)."""
+    """Sum ``tensor`` over ranks in place (no-op on one process); NCCL reduces a copy on the GPU."""
     if dist_info()[1] > 1:
-        dist.all_reduce(tensor, op=dist.ReduceOp.SUM)
+        on_gpu = dist.get_backend() == "nccl"
+        reduced = tensor.to(torch.device("cuda", torch.cuda.current_device())) if on_gpu else tensor
+        dist.all_reduce(reduced, op=dist.ReduceOp.SUM)
+        if reduced is not tensor:
+            tensor.copy_(reduced.to(tensor.device))
     return tensor
 
 
