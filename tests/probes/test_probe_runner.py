@@ -20,7 +20,7 @@ CONFIG = REPO / "configs" / "smoke" / "digits_probes.py"
 
 @pytest.fixture(scope="module")
 def digits(tmp_path_factory) -> Path:
-    return make_dataset("digits", tmp_path_factory.mktemp("digits"), train_per_class=10)
+    return make_dataset("digits", tmp_path_factory.mktemp("digits"), train_per_class=10, val_per_class=20)
 
 
 def options(root: Path, cache: Path, **extra: object) -> dict[str, object]:
