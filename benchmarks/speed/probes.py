@@ -10,10 +10,11 @@
 - extraction: ``extract_shard`` (the cache's writer: data loader, frozen forward, pooling,
   copy out) against the bare ``forward_features`` loop on the same images; target within 5%.
 
-    python benchmarks/speed/probes.py [--device cpu|cuda] [--full]
+    python benchmarks/speed/probes.py [--device cpu|cuda] [--full] [--part sweep|knn|extraction]
 
 Default sizes fit a 2-core CPU; ``--full`` runs the issue's sizes (ViT-B/224 at batch 128,
-50,000 queries against 1,280,000 features), for a GPU.
+50,000 queries against 1,280,000 features), for a GPU. Without ``--part`` each part runs in a
+fresh subprocess, so the k-NN's peak memory is its own.
 """
 
 from __future__ import annotations
@@ -21,6 +22,8 @@ from __future__ import annotations
 import argparse
 import resource
 import statistics
+import subprocess
+import sys
 import time
 
 import torch
@@ -85,6 +88,11 @@ def peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
+def rss_mb() -> float:
+    with open("/proc/self/statm") as handle:
+        return int(handle.read().split()[1]) * resource.getpagesize() / 2**20
+
+
 def knn_ratio(device: torch.device, queries: int, bank_rows: int, dim: int = 768) -> None:
     generator = torch.Generator().manual_seed(0)
     bank = normalize_rows_(torch.randn(bank_rows, dim, generator=generator)).to(device)
@@ -94,13 +102,13 @@ def knn_ratio(device: torch.device, queries: int, bank_rows: int, dim: int = 768
     knn_classify(bank, labels, query[:query_chunk], (10, 20, 100, 200), 0.07, 1000)  # warm-up
     if device.type == "cuda":
         torch.cuda.reset_peak_memory_stats()
-    before = peak_rss_mb()
+    before = rss_mb()
     _sync(device)
     start = time.perf_counter()
     knn_classify(bank, labels, query, (10, 20, 100, 200), 0.07, 1000, query_chunk, bank_chunk)
     _sync(device)
     knn_time = time.perf_counter() - start
-    peak = (torch.cuda.max_memory_allocated() / 2**20 if device.type == "cuda" else peak_rss_mb() - before)
+    peak = (torch.cuda.max_memory_allocated() / 2**20 if device.type == "cuda" else max(peak_rss_mb() - before, 0))
     start = time.perf_counter()
     for q in range(0, queries, query_chunk):
         for b in range(0, bank_rows, bank_chunk):
@@ -143,17 +151,22 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     parser.add_argument("--full", action="store_true", help="the issue's sizes (for a GPU)")
+    parser.add_argument("--part", choices=("sweep", "knn", "extraction"), help="run one part in this process")
     args = parser.parse_args()
+    if args.part is None:
+        print(f"device {args.device}, torch threads {torch.get_num_threads()}, {'full' if args.full else 'reduced'} "
+              f"sizes", flush=True)
+        for part in ("knn", "extraction", "sweep"):
+            subprocess.run([sys.executable, __file__, "--device", args.device, "--part", part,
+                            *(["--full"] if args.full else [])], check=True)
+        return
     device = torch.device(args.device)
-    print(f"device {device}, torch threads {torch.get_num_threads()}, {'full' if args.full else 'reduced'} sizes")
-    if args.full:
-        sweep_ratio(device, batch=128, steps=10, size=224)
-        knn_ratio(device, queries=50_000, bank_rows=1_280_000)
-        extraction_ratio(device, images=2048, batch=256, size=224)
+    if args.part == "sweep":
+        sweep_ratio(device, batch=128, steps=10, size=224) if args.full else sweep_ratio(device, 32, 3, 224)
+    elif args.part == "knn":
+        knn_ratio(device, 50_000, 1_280_000) if args.full else knn_ratio(device, 4096, 131_072)
     else:
-        sweep_ratio(device, batch=32, steps=3, size=224)
-        knn_ratio(device, queries=4096, bank_rows=131_072)
-        extraction_ratio(device, images=64, batch=32, size=224)
+        extraction_ratio(device, 2048, 256, 224) if args.full else extraction_ratio(device, 64, 32, 224)
 
 
 if __name__ == "__main__":
