@@ -35,6 +35,15 @@ def has_cls_token(backbone: nn.Module) -> bool:
     return getattr(backbone, "cls_token", None) is not None
 
 
+def knn_feature(backbone: nn.Module, setting: str) -> str:
+    """The k-NN feature for ``probe.knn.feature``: ``auto`` is the cls token unless the family
+    declares the mean of the patch tokens (``options.probe_feature == "avg"``) or has no cls token."""
+    if setting != "auto":
+        return setting
+    declared = getattr(getattr(backbone, "options", None), "probe_feature", "cls")
+    return "avg" if declared == "avg" or not has_cls_token(backbone) else "cls"
+
+
 def check_source(backbone: nn.Module, source: str, blocks: int, where: str) -> None:
     """Refuse a source the backbone cannot give, naming the setting ``where``."""
     if source not in FEATURE_SOURCES:

@@ -30,7 +30,7 @@ from torch import nn
 from torch.utils.data import Dataset
 
 from mae_transfer.probes.cache import CachedFeatures, FeatureCache, FeatureKey
-from mae_transfer.probes.features import FrozenBackbone, check_source, feature_dim
+from mae_transfer.probes.features import FrozenBackbone, check_source, feature_dim, knn_feature
 from mae_transfer.probes.heads import AttentiveGrid, HeadPoint, LinearSweep, cosine_factor, warmup_cosine_factor
 from mae_transfer.probes.holdout import GatedDataset, HoldoutSplit, ValGate, split_holdout
 from mae_transfer.probes.knn import knn_classify, normalize_rows_
@@ -193,19 +193,21 @@ class _Run:
     def run_knn(self) -> ProbeResult:
         start = time.perf_counter()
         knn = self.settings.knn
-        check_source(self.backbone, knn.feature, 1, "probe.knn.feature")
+        feature = knn_feature(self.backbone, knn.feature)
+        check_source(self.backbone, feature, 1, "probe.knn.feature")
         if max(knn.ks) > len(self.split.fit):
             raise ProbeConfigError(f"probe.knn.ks: k={max(knn.ks)} exceeds the {len(self.split.fit)} training images "
                                    f"of the k-NN bank (train minus the hold-out)")
         frozen = FrozenBackbone(self.backbone, 1, self.settings.amp)
-        train = self.features("train", self.data.train_plain, frozen, knn.feature)
+        self.events.append(f"k-NN feature: {feature} (probe.knn.feature {knn.feature})")
+        train = self.features("train", self.data.train_plain, frozen, feature)
         normalize_rows_(train.features)
         fit, held = torch.tensor(self.split.fit), torch.tensor(self.split.holdout)
         hits = self.knn_hits(train.features[fit], train.labels[fit], train.features[held], train.labels[held])
         points = [{"name": f"k{k}", "k": k, "holdout_top1": _percent(hits[k][0], len(held)),
                    "holdout_top5": _percent(hits[k][1], len(held))} for k in knn.ks]
         chosen = points[self.select(points)]
-        val = self.features("val", self.val, frozen, knn.feature)
+        val = self.features("val", self.val, frozen, feature)
         normalize_rows_(val.features)
         bank = train if self.settings.refit else CachedFeatures(train.features[fit], train.labels[fit])
         hits = self.knn_hits(bank.features, bank.labels, val.features, val.labels)

@@ -101,15 +101,16 @@ class KnnSettings:
     Attributes:
         ks: neighbour counts, all read from one top-max(k) search; 20 is the headline.
         temperature: the vote weight is ``exp(cosine / temperature)``.
-        feature: ``cls`` (the cls token after the final norm, as DINO/DINOv2) or ``avg`` (mean
-            of the patch tokens; for a backbone without a cls token).
+        feature: ``cls`` (the cls token after the final norm, as DINO/DINOv2), ``avg`` (mean of
+            the patch tokens) or ``auto``: the cls token, or the mean of the patch tokens for a
+            family that declares it (``EncoderOptions.probe_feature == "avg"``: no cls token).
         query_chunk / bank_chunk: queries and bank rows per similarity block (bounds memory:
             ``query_chunk x bank_chunk`` similarities at a time).
     """
 
     ks: tuple[int, ...] = (10, 20, 100, 200)
     temperature: float = 0.07
-    feature: str = "cls"
+    feature: str = "auto"
     query_chunk: int = 1024
     bank_chunk: int = 65536
 
@@ -118,8 +119,8 @@ class KnnSettings:
         if isinstance(self.temperature, bool) or not isinstance(self.temperature, (int, float)) \
                 or not self.temperature > 0:
             raise ProbeConfigError(f"probe.knn.temperature: expected a number > 0, got {self.temperature!r}")
-        if self.feature not in ("cls", "avg"):
-            raise ProbeConfigError(f"probe.knn.feature: {self.feature!r} is not allowed; expected cls or avg")
+        if self.feature not in ("auto", "cls", "avg"):
+            raise ProbeConfigError(f"probe.knn.feature: {self.feature!r} is not allowed; expected auto, cls or avg")
         _positive_int("probe.knn.query_chunk", self.query_chunk)
         _positive_int("probe.knn.bank_chunk", self.bank_chunk)
 

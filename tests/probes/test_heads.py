@@ -70,3 +70,19 @@ def test_attentive_grid_extract_and_refusals(backbone):
     assert groups[2]["lr"] == pytest.approx(1e-2 * 64 * 2 / 256)
     with pytest.raises(ValueError, match="empty grid"):
         LinearSweep([], 192, NUM_CLASSES, 1)
+
+
+def test_registers_are_never_patch_tokens_and_a_family_without_cls_reads_its_mean():
+    from mae_transfer.models import build_vit
+    from mae_transfer.probes.features import knn_feature
+
+    torch.manual_seed(0)
+    registers = build_vit("vit_tiny_patch16", family="dinov2_reg", depth=2, img_size=32).eval()  # 4 patch tokens
+    assert registers.num_prefix_tokens == 5  # cls + 4 registers
+    tokens = FrozenBackbone(registers, blocks=2)(torch.randn(2, 3, 32, 32))
+    torch.testing.assert_close(pooled(tokens, "avg", 1, 5), tokens[-1][:, 5:].mean(dim=1))
+    torch.testing.assert_close(pooled(tokens, "cls", 2, 5), torch.cat([tokens[0][:, 0], tokens[1][:, 0]], dim=1))
+    assert pooled(tokens, "both", 2, 5).shape == (2, 4 * 192)
+    assert knn_feature(registers, "auto") == "cls"
+    ijepa = build_vit("vit_tiny_patch16", family="ijepa", depth=2, img_size=32)
+    assert ijepa.num_prefix_tokens == 0 and knn_feature(ijepa, "auto") == "avg"

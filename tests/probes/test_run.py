@@ -100,11 +100,11 @@ def test_knn_refuses_k_above_the_bank_and_cls_without_a_cls_token(backbone, tmp_
     windowed = build_vit("vit_tiny_patch16", depth=2, img_size=32, window=dict(size=2, global_blocks=(1,)))
     assert windowed.num_prefix_tokens == 0
     with pytest.raises(FeatureSourceError, match=r"probe\.knn\.feature: feature source 'cls' needs a cls token"):
-        run_probe(ProbeSettings.from_config({"protocol": "knn", "knn": {"ks": [5]}}), windowed,
+        run_probe(ProbeSettings.from_config({"protocol": "knn", "knn": {"ks": [5], "feature": "cls"}}), windowed,
                   pattern_data(cache_key=cache_key()), cache=FeatureCache(tmp_path))
-    average = run_probe(ProbeSettings.from_config({"protocol": "knn", "knn": {"ks": [5], "feature": "avg"}}), windowed,
+    average = run_probe(ProbeSettings.from_config({"protocol": "knn", "knn": {"ks": [5]}}), windowed,  # auto: avg
                         pattern_data(cache_key=cache_key(backbone="windowed")), cache=FeatureCache(tmp_path))
-    assert 0 <= average.metrics["knn/k5_top1"] <= 100
+    assert 0 <= average.metrics["knn/k5_top1"] <= 100 and "k-NN feature: avg (probe.knn.feature auto)" in average.events
 
 
 def test_attentive_probe_learns_and_records_its_grid(backbone):

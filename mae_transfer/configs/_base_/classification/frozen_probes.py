@@ -44,7 +44,8 @@ probe = dict(
     amp=True,
     seed=0,
     cache_root=None,  # default WORK_DIR/features; a matrix shares WORK_ROOT/features
-    knn=dict(ks=(10, 20, 100, 200), temperature=0.07, feature="cls", query_chunk=1024, bank_chunk=65536),
+    # feature auto: the cls token, or the mean of the patch tokens for a family declaring it (no cls)
+    knn=dict(ks=(10, 20, 100, 200), temperature=0.07, feature="auto", query_chunk=1024, bank_chunk=65536),
     linear_sweep=dict(
         learning_rates=(1e-5, 2e-5, 5e-5, 1e-4, 2e-4, 5e-4, 1e-3, 2e-3, 5e-3, 1e-2, 2e-2, 5e-2, 0.1),
         sources=("cls", "avg", "both"),
