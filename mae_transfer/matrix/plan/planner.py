@@ -178,6 +178,7 @@ def dataset_root(spec: MatrixSpec, kind: str) -> Path | None:
     return spec.resolve(entry.root)
 
 
+FEATURES_DIR = "features"  # WORK_ROOT/features: the probes' shared feature cache (mae_transfer.probes.cache)
 _UNSAFE = re.compile(r"[^A-Za-z0-9_.+-]")
 
 
@@ -227,6 +228,8 @@ class Planner:
         if root is not None:
             options.update({key: f"{root}{suffix}" for key, suffix in profile.data_keys_for(entry.recipe)})
         options.update(protocol_options(entry.protocol))
+        if "probe.protocol" in options:  # every probe cell of the matrix shares one feature cache
+            options["probe.cache_root"] = str(self.spec.work_root / FEATURES_DIR)
         options["randomness.seed"] = seed
         options.update(self.spec.overrides)
         options.update(entry.overrides)
