@@ -34,6 +34,7 @@ TRAIN_IMAGES: dict[str, int] = {
     "places205": 2448873,
     "places365": 1803460,
     "imagenet": 1281167,
+    "digits": 100,  # mae_transfer/data/digits.py: 10 training images per class (the smoke matrix's)
 }
 
 
