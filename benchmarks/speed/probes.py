@@ -73,15 +73,18 @@ def step_seconds(points: list[HeadPoint], backbone, data, batch: int, steps: int
     return statistics.median(b - a for a, b in zip(stamps, stamps[1:]))
 
 
-def sweep_ratio(device: torch.device, batch: int, steps: int, size: int) -> None:
+def sweep_ratio(device: torch.device, batch: int, steps: int, size: int, rounds: int = 2) -> None:
     backbone = build_vit("vit_base_patch16", img_size=size).to(device).eval()
     data = RandomImages(batch * (steps + 1), size, 1000)
     sweep = [HeadPoint(s, b, lr) for s in FEATURE_SOURCES for b in (1, 4) for lr in DINOV2_LEARNING_RATES]
-    one = step_seconds([HeadPoint("cls", 1, 1e-3)], backbone, data, batch, steps, device)
-    many = step_seconds(sweep, backbone, data, batch, steps, device)
-    print(f"linear sweep: ViT-B/{size}, batch {batch}, 1000 classes, median of {steps} steps: "
-          f"{len(sweep)} heads {many:.3f} s/step, one head {one:.3f} s/step -> ratio {many / one:.3f} "
-          f"(target <= 1.15)")
+    ones, manys = [], []
+    for _ in range(rounds):  # alternated, the fastest round of each kept: other load only slows a round down
+        ones.append(step_seconds([HeadPoint("cls", 1, 1e-3)], backbone, data, batch, steps, device))
+        manys.append(step_seconds(sweep, backbone, data, batch, steps, device))
+    one, many = min(ones), min(manys)
+    print(f"linear sweep: ViT-B/{size}, batch {batch}, 1000 classes, median of {steps} steps, best of {rounds} "
+          f"alternated rounds: {len(sweep)} heads {many:.3f} s/step, one head {one:.3f} s/step -> ratio "
+          f"{many / one:.3f} (target <= 1.15)", flush=True)
 
 
 def peak_rss_mb() -> float:
@@ -103,48 +106,57 @@ def knn_ratio(device: torch.device, queries: int, bank_rows: int, dim: int = 768
     if device.type == "cuda":
         torch.cuda.reset_peak_memory_stats()
     before = rss_mb()
-    _sync(device)
-    start = time.perf_counter()
-    knn_classify(bank, labels, query, (10, 20, 100, 200), 0.07, 1000, query_chunk, bank_chunk)
-    _sync(device)
-    knn_time = time.perf_counter() - start
+    knn_times, matmul_times = [], []
+    for _ in range(2):  # alternated, the fastest of each kept
+        _sync(device)
+        start = time.perf_counter()
+        knn_classify(bank, labels, query, (10, 20, 100, 200), 0.07, 1000, query_chunk, bank_chunk)
+        _sync(device)
+        knn_times.append(time.perf_counter() - start)
+        start = time.perf_counter()
+        for q in range(0, queries, query_chunk):
+            for b in range(0, bank_rows, bank_chunk):
+                query[q:q + query_chunk] @ bank[b:b + bank_chunk].T
+        _sync(device)
+        matmul_times.append(time.perf_counter() - start)
+    knn_time, matmul_time = min(knn_times), min(matmul_times)
     peak = (torch.cuda.max_memory_allocated() / 2**20 if device.type == "cuda" else max(peak_rss_mb() - before, 0))
-    start = time.perf_counter()
-    for q in range(0, queries, query_chunk):
-        for b in range(0, bank_rows, bank_chunk):
-            query[q:q + query_chunk] @ bank[b:b + bank_chunk].T
-    _sync(device)
-    matmul_time = time.perf_counter() - start
     features_mb = (bank.numel() + query.numel()) * 4 / 2**20
-    print(f"k-NN: {queries} queries x {bank_rows} x {dim} bank (features {features_mb:.0f} MB), chunks "
+    print(f"k-NN (best of 2 alternated rounds): {queries} queries x {bank_rows} x {dim} bank (features {features_mb:.0f} MB), chunks "
           f"{query_chunk} x {bank_chunk}: {knn_time:.2f} s, bare matmuls {matmul_time:.2f} s -> ratio "
           f"{knn_time / matmul_time:.2f} (target <= 2); peak memory "
           f"{'allocated on the GPU' if device.type == 'cuda' else 'added to the resident set'}: {peak:.0f} MB "
-          f"(one similarity block: {query_chunk * bank_chunk * 4 / 2**20:.0f} MB)")
+          f"(one similarity block: {query_chunk * bank_chunk * 4 / 2**20:.0f} MB)", flush=True)
 
 
-def extraction_ratio(device: torch.device, images: int, batch: int, size: int) -> None:
+def extraction_ratio(device: torch.device, images: int, batch: int, size: int, rounds: int = 3) -> None:
     backbone = build_vit("vit_base_patch16", img_size=size).to(device).eval()
     data = RandomImages(images, size, 1000)
     frozen = FrozenBackbone(backbone, 1, amp=device.type == "cuda")
-    extract_shard(frozen, RandomImages(batch, size, 1000), "cls", 1, 768, batch_size=batch, device=device)  # warm-up
-    _sync(device)
-    start = time.perf_counter()
-    extract_shard(frozen, data, "cls", 1, 768, batch_size=batch, device=device)
-    _sync(device)
-    extract_time = time.perf_counter() - start
     batches = [data.images[i:i + batch].to(device) for i in range(0, images, batch)]
     autocast = torch.autocast(device_type="cuda", dtype=torch.bfloat16, enabled=device.type == "cuda")
-    _sync(device)
-    start = time.perf_counter()
-    with torch.no_grad(), autocast:
-        for chunk in batches:
-            backbone.forward_features(chunk)
-    _sync(device)
-    bare = time.perf_counter() - start
-    print(f"extraction: ViT-B/{size}, {images} images at batch {batch}: extract_shard {images / extract_time:.1f} "
-          f"img/s, bare forward_features {images / bare:.1f} img/s -> ratio {extract_time / bare:.3f} "
-          f"(target <= 1.05)")
+
+    def extract() -> None:
+        extract_shard(frozen, data, "cls", 1, 768, batch_size=batch, device=device)
+
+    def bare() -> None:
+        with torch.no_grad(), autocast:
+            for chunk in batches:
+                backbone.forward_features(chunk)
+
+    extract_times, bare_times = [], []
+    bare()  # warm-up
+    for _ in range(rounds):  # alternated, the fastest of each kept
+        for run, times in ((extract, extract_times), (bare, bare_times)):
+            _sync(device)
+            start = time.perf_counter()
+            run()
+            _sync(device)
+            times.append(time.perf_counter() - start)
+    extract_time, bare_time = min(extract_times), min(bare_times)
+    print(f"extraction: ViT-B/{size}, {images} images at batch {batch}, best of {rounds} alternated rounds: "
+          f"extract_shard {images / extract_time:.1f} img/s, bare forward_features {images / bare_time:.1f} img/s "
+          f"-> ratio {extract_time / bare_time:.3f} (target <= 1.05)", flush=True)
 
 
 def main() -> None:
@@ -162,7 +174,7 @@ def main() -> None:
         return
     device = torch.device(args.device)
     if args.part == "sweep":
-        sweep_ratio(device, batch=128, steps=10, size=224) if args.full else sweep_ratio(device, 32, 3, 224)
+        sweep_ratio(device, batch=128, steps=10, size=224) if args.full else sweep_ratio(device, 16, 3, 224)
     elif args.part == "knn":
         knn_ratio(device, 50_000, 1_280_000) if args.full else knn_ratio(device, 4096, 131_072)
     else:
