@@ -50,3 +50,12 @@ def test_probe_config_builds(path: Path) -> None:
         model = MODELS.build(cfg.model)
     assert not any(p.requires_grad for p in model.parameters())
     assert model.backbone.num_prefix_tokens == 1
+
+
+def test_the_classifier_refuses_a_probe_protocol() -> None:
+    from mae_transfer.classification.model import MAEClassifier
+
+    with pytest.raises(ValueError, match=r"model\.protocol: 'linear-sweep' is a frozen-feature probe; it runs on a "
+                                         r"probe config"):
+        MAEClassifier(backbone=dict(arch="vit_tiny_patch16", depth=1, img_size=32), num_classes=2,
+                      protocol="linear-sweep")
