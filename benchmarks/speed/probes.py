@@ -174,11 +174,11 @@ def main() -> None:
         return
     device = torch.device(args.device)
     if args.part == "sweep":
-        sweep_ratio(device, batch=128, steps=10, size=224) if args.full else sweep_ratio(device, 16, 3, 224)
+        sweep_ratio(device, batch=128, steps=10, size=224) if args.full else sweep_ratio(device, 8, 3, 224)
     elif args.part == "knn":
         knn_ratio(device, 50_000, 1_280_000) if args.full else knn_ratio(device, 4096, 131_072)
     else:
-        extraction_ratio(device, 2048, 256, 224) if args.full else extraction_ratio(device, 64, 32, 224)
+        extraction_ratio(device, 2048, 256, 224) if args.full else extraction_ratio(device, 32, 16, 224, rounds=2)
 
 
 if __name__ == "__main__":
