@@ -172,7 +172,7 @@ class StackedSGD:
                 else:
                     buffer.mul_(self.momentum).add_(param.grad)
                 step = lrs.to(param.device, param.dtype).view(-1, *([1] * (param.ndim - 1))) * factor
-                param.sub_(buffer * step)
+                param.addcmul_(buffer, step, value=-1.0)  # in place: no weight-sized temporary
 
     def state_dict(self) -> dict:
         """Momentum buffers by group position (for tests and inspection)."""
