@@ -29,7 +29,7 @@ SCRIPT = textwrap.dedent("""
 
     sys.meta_path.insert(0, Refuse())
     CORE = ("mae_transfer.models", "mae_transfer.checkpoints", "mae_transfer.optim", "mae_transfer.pretrain",
-            "mae_transfer.data", "mae_transfer.leaderboard")  # the last two: mm-free too, documented so
+            "mae_transfer.data", "mae_transfer.leaderboard", "mae_transfer.probes")  # the last three: mm-free too
     imported = []
     for package_name in CORE:
         package = importlib.import_module(package_name)

@@ -23,6 +23,8 @@ BUILD_TESTS = {
     "classification/test_classification_configs.py": ("PAPER_CONFIGS", "SMOKE_CONFIGS"),
     "imagenet/test_imagenet_configs.py": ("CONFIGS",),
     "pretrain/test_pretrain_configs.py": ("RECIPES", "SMOKE_PRETRAIN"),
+    "probes/test_probe_configs.py": ("PROBE_CONFIGS", "SMOKE_CONFIGS"),
+    "segmentation/test_linear_probe.py": ("CONFIGS",),
 }
 
 

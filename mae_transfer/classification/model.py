@@ -81,6 +81,10 @@ class MAEClassifier(BaseModel):
         if "arch" not in backbone:
             raise ValueError("model.backbone: missing 'arch' (for example 'vit_base_patch16')")
         self.protocol = Protocol.parse(protocol)
+        if self.protocol.is_probe:
+            raise ValueError(f"model.protocol: {self.protocol.name!r} is a frozen-feature probe; it runs on a probe "
+                             f"config (configs/*/*_probes-*.py, runner_type='MAETransferProbeRunner') where "
+                             f"probe.protocol selects it, not on MAETransferClassifier")
         self.backbone = build_vit(backbone.pop("arch"), **backbone)
         if self.backbone.window is not None:
             raise ValueError("model.backbone: window attention drops the class tokens; classification needs the plain ViT")

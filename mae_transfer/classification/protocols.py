@@ -15,6 +15,10 @@ config's ``model.protocol`` takes it:
   ``dict(name="partial", num_blocks=K)``, so that ``model.protocol.num_blocks=K`` overrides it.
 - ``partial-mlp``: the MLP sub-block of the last block (its ``norm2`` and ``mlp``), ``fc_norm``
   and the head train (Fig. 9's "MLP of the last block" point).
+- ``knn``, ``linear-sweep``, ``attentive``: frozen-feature probes (:mod:`mae_transfer.probes`):
+  nothing of the backbone trains; they run on the probe configs (``*_probes-*``, runner
+  ``MAETransferProbeRunner``), where the protocol is ``probe.protocol``, not on
+  ``MAEClassifier``.
 
 The classifier (:class:`mae_transfer.classification.model.MAEClassifier`) has a ``backbone``
 (:class:`~mae_transfer.models.MAEViT`), an optional ``fc_norm`` (LayerNorm after global
@@ -31,9 +35,11 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from torch import nn
 
+# Frozen-feature probes (mae_transfer.probes); the same tuple is probes.settings.PROBE_PROTOCOLS.
+PROBE_PROTOCOLS = ("knn", "linear-sweep", "attentive")
 # Protocol.name values; "partial" carries num_blocks (spelled partial-K).
-PROTOCOLS = ("finetune", "linear", "partial", "partial-mlp")
-PROTOCOLS_TEXT = "finetune, linear, partial-K (K >= 1 blocks), partial-mlp"
+PROTOCOLS = ("finetune", "linear", "partial", "partial-mlp", *PROBE_PROTOCOLS)
+PROTOCOLS_TEXT = "finetune, linear, partial-K (K >= 1 blocks), partial-mlp, knn, linear-sweep, attentive"
 # Earlier config spellings of a protocol name -> its name.
 ALIASES = {"mlp_last_block": "partial-mlp"}
 _PARTIAL_K = re.compile(r"\Apartial-(\d+)\Z")
@@ -97,6 +103,11 @@ class Protocol:
         if protocol.name == "partial" and protocol.num_blocks == 0:
             return cls("linear")
         return protocol
+
+    @property
+    def is_probe(self) -> bool:
+        """A frozen-feature probe (``knn``, ``linear-sweep``, ``attentive``), run by the probe runner."""
+        return self.name in PROBE_PROTOCOLS
 
     @property
     def pool(self) -> str:

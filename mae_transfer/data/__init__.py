@@ -26,6 +26,8 @@ DATASET_MODULES: dict[str, str] = {
     "places205": "mae_transfer.data.places",
     "places365": "mae_transfer.data.places",
     "imagenet": "mae_transfer.data.imagenet",
+    "digits": "mae_transfer.data.digits",
+    "photos": "mae_transfer.data.photos",
 }
 
 

@@ -14,6 +14,13 @@ marked off-recipe, with the reason, so it is never averaged with or mistaken for
 
 Pre-training cells (task ``mae-pretrain``) have their own table, one row per stage and
 parameters; a task no paper table lays out gets a plain table of its own (never dropped).
+
+Frozen-feature probe cells (protocols ``knn``, ``linear-sweep``, ``attentive``) never enter the
+paper's tables: each task with probe cells gets a probe table whose columns are the three
+protocols (k-NN at the fixed k = 20, the linear sweep and the attentive probe at their points
+chosen on a train hold-out, named after the value), one row per backbone. No published source
+evaluated MAE under these exact protocols (DINOv2 and CAPI report other models, or pick on val),
+so the probe tables have no reference rows.
 """
 
 from __future__ import annotations
@@ -22,6 +29,7 @@ import math
 import statistics
 from dataclasses import dataclass, field
 
+from mae_transfer.classification.protocols import PROBE_PROTOCOLS
 from mae_transfer.leaderboard.collect import CellOutcome, Collection
 from mae_transfer.leaderboard.pretrain_setting import PretrainSetting, declared_settings, recipe_of, setting_of_stage
 from mae_transfer.leaderboard.references import Reference, match_reference, reference_index, reference_key
@@ -64,11 +72,23 @@ LAYOUTS = (
 )
 
 
+# probe table columns: (metric, header, the protocol whose cells fill it)
+PROBE_COLUMNS = (("knn_k20", "k-NN k=20", "knn"), ("linear_sweep", "linear sweep", "linear-sweep"),
+                 ("attentive", "attentive", "attentive"))
+PROBE_LAYOUT_PREFIX = "probes:"
+
+
+def is_probe(protocol: str | None) -> bool:
+    """Whether ``protocol`` is a frozen-feature probe."""
+    return protocol in PROBE_PROTOCOLS
+
+
 @dataclass
 class Entry:
-    """One table entry: a metric of a (row, task) over its seeds."""
+    """One table entry: a metric of a (row, task) over its seeds (``chosen``: the probes' chosen points)."""
 
     values: list[float] = field(default_factory=list)
+    chosen: list[str] = field(default_factory=list)
     planned: int = 0
     failed: int = 0
     blocked: int = 0
@@ -200,6 +220,9 @@ def tally(entry: Entry, outcome: CellOutcome, metric: str) -> None:
     entry.planned += 1
     if outcome.status == "done" and metric in outcome.result["metrics"]:
         entry.values.append(float(outcome.result["metrics"][metric]))
+        chosen = ((outcome.result.get("probe") or {}).get("chosen") or {}).get("name")
+        if chosen and metric != "knn_k20" and chosen not in entry.chosen:
+            entry.chosen.append(chosen)
     elif outcome.status == "done":
         entry.missing += 1
     else:
@@ -211,13 +234,22 @@ def extra_layouts(collection: Collection) -> list[TableLayout]:
     covered = {task for layout in LAYOUTS for task, _, _ in layout.columns}
     metrics: dict[str, set[str]] = {}
     for outcome in collection.outcomes:
-        if outcome.cell.task not in covered:
+        if outcome.cell.task not in covered and not is_probe(outcome.cell.protocol):
             found = metrics.setdefault(outcome.cell.task, set())
             if outcome.status == "done":
                 found.update(outcome.result["metrics"])
     return [TableLayout(f"task:{task}", f"{task} (no paper table)",
                         tuple((task, metric, metric) for metric in sorted(names or {"result"})))
             for task, names in sorted(metrics.items())]
+
+
+def probe_layouts(collection: Collection) -> list[TableLayout]:
+    """A probe table for each task with probe cells (columns: k-NN k=20, linear sweep, attentive)."""
+    tasks = sorted({o.cell.task for o in collection.outcomes if is_probe(o.cell.protocol)})
+    return [TableLayout(f"{PROBE_LAYOUT_PREFIX}{task}", f"{task}: frozen-feature probes, top-1 (linear sweep and "
+                        f"attentive at the point chosen on a train hold-out, named after the value)",
+                        tuple((task, metric, header) for metric, header, _ in PROBE_COLUMNS))
+            for task in tasks]
 
 
 def build_tables(collection: Collection, references: list[Reference], generated: tuple[str, ...] = ()) -> list[Table]:
@@ -229,7 +261,7 @@ def build_tables(collection: Collection, references: list[Reference], generated:
     settings = Settings(declared_settings(collection.outcomes, generated),
                         {o.cell.id: recipe_of(o.cell) for o in collection.outcomes if o.cell.task == PRETRAIN_TASK})
     tables = []
-    for layout in (*LAYOUTS, *extra_layouts(collection)):
+    for layout in (*LAYOUTS, *extra_layouts(collection), *probe_layouts(collection)):
         table = _build_table(layout, collection, index, settings)
         if table is not None:
             tables.append(table)
@@ -257,12 +289,16 @@ def _build_table(layout: TableLayout, collection: Collection, index: dict[tuple,
                  settings: Settings) -> Table | None:
     """One table over the outcomes of its tasks; None when the collection has none."""
     tasks = {task for task, _, _ in layout.columns}
+    probes = layout.key.startswith(PROBE_LAYOUT_PREFIX)
+    fills = {metric: protocol for metric, _, protocol in PROBE_COLUMNS}
     rows: dict[tuple, Row] = {}
     for outcome in collection.outcomes:
         cell = outcome.cell
-        if cell.task not in tasks:
+        if cell.task not in tasks or probes != is_probe(cell.protocol):
             continue
-        variant = variant_of(cell.protocol, cell.resolution, cell.eval_mode, off_recipe_variant(cell))
+        # a probe row holds all three protocols of a backbone: the column, not the variant, names it
+        variant = variant_of(None if probes else cell.protocol, cell.resolution, cell.eval_mode,
+                             off_recipe_variant(cell))
         if cell.task == PRETRAIN_TASK:  # a pre-training row is told apart by its parameters
             variant = " ".join(filter(None, [params_text(pretrain_of(outcome)), variant]))
         if not outcome.planned:  # a result the current plan does not hold: never merged with a planned one
@@ -274,7 +310,7 @@ def _build_table(layout: TableLayout, collection: Collection, index: dict[tuple,
         if reason and reason not in row.off_recipe:
             row.off_recipe.append(reason)
         for task, metric, _ in layout.columns:
-            if task != cell.task:
+            if task != cell.task or (probes and fills[metric] != cell.protocol):
                 continue
             entry = row.entries.setdefault((task, metric), Entry())
             if row.pretrain is not None:

@@ -10,7 +10,8 @@ Seeds that failed or have not run are marked (``2 failed``, ``1 missing``), and 
 finished seed says so instead of disappearing. Reference rows follow the user's rows, one per
 pre-training they report (``reference (MAE, 800 ep raw pixels)``), with numbered sources under each
 table. An entry trained off its recipe's batch or lr ends with ``†``; the footnote under the table
-names the row and the reason (CSV: the ``off_recipe`` column).
+names the row and the reason (CSV: the ``off_recipe`` column). A probe's entry ends with ``@`` and
+the grid point chosen on the train hold-out (``@cls/last4/lr0.001``).
 With a baseline (`mae_transfer.leaderboard.baseline`), a table of differences (other − baseline,
 means over seeds) follows the table (CSV: the ``vs_baseline`` column).
 """
@@ -52,6 +53,8 @@ def format_entry(entry: Entry | None, decimals: int = 2) -> str:
         text += f" vs {reference_text(entry.reference.value)} (other pre-training) {OTHER_PRETRAINING_MARK}"
     if notes:
         text += f" [{', '.join(notes)}]"
+    if entry.chosen:
+        text += f" @{', '.join(entry.chosen)}"
     return text + (f" {OFF_RECIPE_MARK}" if entry.off_recipe else "")
 
 

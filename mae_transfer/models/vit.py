@@ -371,6 +371,28 @@ class MAEViT(nn.Module):
         (cls and registers; 0 in window mode and for families without them)."""
         return self.norm(self.forward_blocks(x))
 
+    def forward_last_blocks(self, x: torch.Tensor, n: int) -> list[torch.Tensor]:
+        """Images -> the outputs of the last ``n`` blocks, each through the final norm, in block order.
+
+        Each is (B, P + N, C) like :meth:`forward_features` (P = :attr:`num_prefix_tokens`), and
+        the last equals ``forward_features(x)``: the frozen features DINOv2's linear evaluation
+        reads (``get_intermediate_layers(..., norm=True)``; timm's
+        ``VisionTransformer.get_intermediate_layers``).
+        """
+        if self.maps_only:
+            raise RuntimeError("MAEViT built with maps_only=True has no final norm: forward_last_blocks needs "
+                               "maps_only=False")
+        if not 1 <= n <= len(self.blocks):
+            raise ValueError(f"forward_last_blocks: n={n} must lie in [1, {len(self.blocks)}] (the blocks built)")
+        x, grid_hw = self._embed(x)
+        first = len(self.blocks) - n
+        outputs = []
+        for index, (block, bias) in enumerate(zip(self.blocks, self._block_biases(grid_hw))):
+            x = self._run_block(block, x, grid_hw, bias)
+            if index >= first:
+                outputs.append(self.norm(x))
+        return outputs
+
     def forward_maps(self, x: torch.Tensor) -> list[torch.Tensor]:
         """Images -> one (B, C, H/p, W/p) map per ``out_indices`` entry, in block order (raw outputs).
 

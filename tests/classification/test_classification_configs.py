@@ -13,7 +13,9 @@ from mmengine.registry import DATASETS, METRICS, MODELS, PARAM_SCHEDULERS, TRANS
 
 import mae_transfer.integrations.classification  # noqa: F401  (registers the task)
 
-PAPER_CONFIGS = sorted([*REPO.glob("configs/inat/*.py"), *REPO.glob("configs/places/*.py")])
+# the frozen-probe configs (*_probes-*) are built by tests/probes/test_probe_configs.py
+PAPER_CONFIGS = sorted(path for path in [*REPO.glob("configs/inat/*.py"), *REPO.glob("configs/places/*.py")]
+                       if "_probes-" not in path.stem)
 FINETUNE_CONFIGS = [path for path in PAPER_CONFIGS if "_ft-" in path.stem]
 LINEAR_CONFIGS = [path for path in PAPER_CONFIGS if "_linear-" in path.stem]
 SMOKE_CONFIGS = [REPO / "configs/smoke/inat_finetune.py", REPO / "configs/smoke/places_finetune.py"]

@@ -14,7 +14,8 @@ import mae_transfer.integrations.classification  # noqa: F401  (registers the ta
 from mae_transfer.data import make_dataset
 
 REPO = Path(__file__).resolve().parents[2]
-CONFIGS = sorted((REPO / "configs" / "imagenet").glob("*.py"))
+# the frozen-probe configs (*_probes-*) are built by tests/probes/test_probe_configs.py
+CONFIGS = sorted(path for path in (REPO / "configs" / "imagenet").glob("*.py") if "_probes-" not in path.stem)
 LOADERS = ("train_dataloader", "val_dataloader", "test_dataloader")
 BLR = {"vit-base-p16": 5e-4, "vit-large-p16": 1e-3, "vit-huge-p14": 1e-3}  # FINETUNE.md
 ARCHS = {"vit-base-p16": "vit_base_patch16", "vit-large-p16": "vit_large_patch16", "vit-huge-p14": "vit_huge_patch14"}

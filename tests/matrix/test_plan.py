@@ -110,11 +110,14 @@ def test_cells_carry_checkpoint_data_root_and_seed_options(tmp_path: Path) -> No
     assert coco.cfg_options["model.backbone.pretrained"] == str(tmp_path / "runs" / "checkpoints" / "tiny_random.pth")
     assert coco.cfg_options["val_evaluator.ann_file"] == str(tmp_path / "runs" / "data" / "coco" / "annotations" / "instances_val2017.json")
     assert coco.cfg_options["randomness.seed"] == 0
-    # the smoke matrix pre-trains tiny_mae first, then runs every task kind on both backbones
+    # the smoke matrix pre-trains tiny_mae first, then runs every task kind on both backbones and
+    # probes both frozen on the digits (k-NN, linear sweep)
     assert plan.cells[0].task == "mae-pretrain"
-    assert sorted((c.task, c.backbone) for c in plan.cells[1:]) == sorted(
-        (task, backbone) for task in ("coco-maskrcnn", "ade20k-upernet", "inat2017", "places365")
-        for backbone in ("tiny_random", "tiny_mae"))
+    assert sorted((c.task, c.protocol, c.backbone) for c in plan.cells[1:]) == sorted(
+        [(task, protocol, backbone) for task, protocol in (("coco-maskrcnn", None), ("ade20k-upernet", None),
+                                                           ("inat2017", "finetune"), ("places365", "finetune"),
+                                                           ("digits", "knn"), ("digits", "linear-sweep"))
+         for backbone in ("tiny_random", "tiny_mae")])
     pretrained = next(c for c in plan.cells if c.task == "coco-maskrcnn" and c.backbone == "tiny_mae")
     assert pretrained.cfg_options["model.backbone.pretrained"] == str(
         Path(plan.cells[0].work_dir) / "train" / "checkpoint-49.pth")  # after 50 epochs (the official name)

@@ -1,9 +1,11 @@
-# Smoke MAE pre-training: a ViT-Tiny encoder cut to 4 blocks with a small decoder, on 64 px generated
-# images, on CPU in about a minute (the demo's pre-training stage). The model and the loss are
+# Smoke MAE pre-training: a ViT-Tiny encoder cut to 4 blocks with a small decoder, on 64 px images
+# (16 px patches: 4 of 16 stay visible at mask ratio 0.75), on CPU in about a minute (the demo's pre-training stage). The model and the loss are
 # the official ones (mask ratio 0.75, norm-pix targets, AdamW betas (0.9, 0.95), wd 0.05, warmup +
 # cosine to 0); batch, lr, schedule and decoder are shrunk for 2 CPU cores.
 #
-#   mae-transfer data make imagenet /tmp/imagenet_smoke           (4 classes, 64 train / 32 val images)
+#   mae-transfer data make photos /tmp/imagenet_smoke   (crops of scikit-image's photographs: 64 train /
+#                                                        16 val; the smoke matrix's pre-training set)
+#   mae-transfer data make imagenet /tmp/imagenet_smoke  (or generated stripes: 4 classes, 64 train / 32 val)
 #   python tools/train.py configs/pretrain/mae_vit-tiny-d4_smoke-64px.py --work-dir /tmp/mae \
 #       --cfg-options train_dataloader.dataset.data_root=/tmp/imagenet_smoke \
 #                     val_dataloader.dataset.data_root=/tmp/imagenet_smoke

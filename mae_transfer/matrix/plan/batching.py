@@ -42,11 +42,12 @@ class BatchPlan:
     per_gpu_batch: int
     accumulation: int
     effective_batch: int
-    lr: float
+    lr: float | None
     recipe_batch: int
-    recipe_lr: float
+    recipe_lr: float | None
     off_recipe: bool
     off_recipe_reason: str | None
+    accumulates: bool = True  # False: a per-process recipe (the probes), no accumulation key
 
     def scaled_iterations(self, iterations: int) -> int:
         """Dataloader iterations that stand for ``iterations`` of the recipe at its batch.
@@ -115,6 +116,8 @@ def plan_batch(recipe: Recipe, resources: Resources, batch: int | None = None, l
     """
     limit = recipe.max_per_gpu if resources.max_per_gpu_batch is None else min(recipe.max_per_gpu,
                                                                                 resources.max_per_gpu_batch)
+    if recipe.per_process:
+        return _per_process_plan(recipe, resources, batch, limit, batch_key)
     target = recipe.batch if batch is None else batch
     what = "the recipe batch" if target == recipe.batch else f"the batch set in {batch_key}"
     per_gpu, accumulation = split_batch(target, resources, limit, what)
@@ -133,8 +136,35 @@ def plan_batch(recipe: Recipe, resources: Resources, batch: int | None = None, l
     )
 
 
+def _per_process_plan(recipe: Recipe, resources: Resources, batch: int | None, limit: int,
+                      batch_key: str) -> BatchPlan:
+    """A per-process recipe (the probes): ``recipe.batch`` per process (``limit`` caps it), no
+    accumulation; ``batch`` (the matrix's total) is split evenly over the processes."""
+    processes = processes_of(resources)
+    reasons = []
+    if batch is None:
+        per_gpu = min(recipe.batch, limit)
+        if per_gpu != recipe.batch:
+            reasons.append(f"{per_gpu} images per process (resources.max_per_gpu_batch; recipe {recipe.batch})")
+    else:
+        if batch % processes or batch < processes:
+            raise BatchError(f"{describe_processes(resources)} cannot split the batch set in {batch_key} {batch} "
+                             f"evenly (a probe does not accumulate gradients)")
+        per_gpu = batch // processes
+        if per_gpu > limit:
+            raise BatchError(f"the batch set in {batch_key} {batch} needs {per_gpu} images per process, above the "
+                             f"limit {limit} (a probe does not accumulate gradients)")
+        if per_gpu != recipe.batch:
+            reasons.append(f"batch {batch} set in {batch_key} ({per_gpu} per process; recipe {recipe.batch})")
+    return BatchPlan(processes=processes, per_gpu_batch=per_gpu, accumulation=1, effective_batch=per_gpu * processes,
+                     lr=None, recipe_batch=recipe.batch * processes, recipe_lr=None, off_recipe=bool(reasons),
+                     off_recipe_reason="; ".join(reasons) or None, accumulates=False)
+
+
 def batch_options(plan: BatchPlan) -> dict[str, Any]:
     """The config keys that carry a batch plan to the training run (the lr only when it changes)."""
+    if not plan.accumulates:
+        return {BATCH_KEY: plan.per_gpu_batch}
     options: dict[str, Any] = {BATCH_KEY: plan.per_gpu_batch, ACCUMULATION_KEY: plan.accumulation}
     if not math.isclose(plan.lr, plan.recipe_lr, rel_tol=1e-9):
         options[LR_KEY] = plan.lr

@@ -179,6 +179,7 @@ def dataset_root(spec: MatrixSpec, kind: str) -> Path | None:
     return spec.resolve(entry.root)
 
 
+FEATURES_DIR = "features"  # WORK_ROOT/features: the probes' shared feature cache (mae_transfer.probes.cache)
 _UNSAFE = re.compile(r"[^A-Za-z0-9_.+-]")
 
 
@@ -234,6 +235,9 @@ class Planner:
             owners.update({key: f"datasets.{dataset}" for key, _ in profile.data_keys_for(entry.recipe)})
         options.update(protocol_options(entry.protocol))
         owners.update({key: f"{entry.key}.protocol" for key in protocol_options(entry.protocol)})
+        if "probe.protocol" in options:  # every probe cell of the matrix shares one feature cache
+            options["probe.cache_root"] = str(self.spec.work_root / FEATURES_DIR)
+            owners["probe.cache_root"] = "the matrix's shared feature cache (WORK_ROOT/features)"
         options["randomness.seed"] = seed
         owners["randomness.seed"] = "the cell's seed (seeds)"
         self.refuse_shadowing(owners, (("overrides", self.spec.overrides), (f"{entry.key}.overrides", entry.overrides)))

@@ -38,6 +38,7 @@ from mae_transfer.matrix.plan.resolve import write_cell_config
 from mae_transfer.matrix.run.cell import train_command
 from mae_transfer.matrix.rehearse.depth_cut import DepthCutError, plan_depth_cut
 from mae_transfer.matrix.spec.pretrain_stage import PRETRAIN_TASK
+from mae_transfer.matrix.spec.tasks import PROBE_PROTOCOLS
 from mae_transfer.matrix.plan.planner import Cell, Plan
 from mae_transfer.matrix.spec.recipes import TRAIN_IMAGES
 from mae_transfer.matrix.rehearse.inputs import (
@@ -187,6 +188,10 @@ class Rehearsal:
                 # not rehearsed: its transfer cells rehearse with a generated checkpoint (--generate-missing)
                 logger.warning("rehearsal: the pre-training cell %s is not rehearsed", cell.label)
                 continue
+            if _is_probe(cell):
+                # the rehearsal's step and evaluation limits follow mmengine's loops, which a probe does not run
+                logger.warning("rehearsal: the frozen-probe cell %s is not rehearsed", cell.label)
+                continue
             started = time.monotonic()
             row = RehearsalRow(cell=cell.label, id=cell.id, config=config_name(cell.config))
             try:
@@ -203,7 +208,7 @@ class Rehearsal:
     def _data_needs(self) -> dict[str, tuple[int, int]]:
         """Per dataset kind: (train, val) images the generated set must hold for every cell."""
         needs: dict[str, tuple[int, int]] = {}
-        for cell in (c for c in self.plan.cells if c.task != PRETRAIN_TASK):
+        for cell in (c for c in self.plan.cells if c.task != PRETRAIN_TASK and not _is_probe(c)):
             batch = rehearsed_batch(cell, self.options.max_batch)
             images = self.options.steps * batch * rehearsal_processes(cell, self.options.nproc)
             train, val = needs.get(cell.dataset, (2, self.options.eval_images))
@@ -329,3 +334,7 @@ class Rehearsal:
 def rehearse_plan(plan: Plan, options: RehearsalOptions) -> list[RehearsalRow]:
     """Rehearse every cell of ``plan`` (and list its refused cells as failed)."""
     return Rehearsal(plan, options).run()
+
+
+def _is_probe(cell: Cell) -> bool:
+    return cell.protocol in PROBE_PROTOCOLS

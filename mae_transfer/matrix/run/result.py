@@ -10,14 +10,18 @@ Layout (schema 2)::
                     per_gpu_batch, accumulation, lr, recipe_batch, recipe_lr, off_recipe,
                     off_recipe_reason, eval_mode, checkpoint_policy, evaluated_step, finished,
                     checkpoint_sha256,                   # the pretrained checkpoint file's content
-                    load_report: {source, format, arch, model_arch, matched, missing, dropped, resized}}}
+                    load_report: {source, format, arch, model_arch, matched, missing, dropped, resized}},
+     "probe": {protocol, grid, points, chosen, holdout, refit, processes, cache, val_images}}
+                                                 # frozen-probe cells only (train/probe.json): the
+                                                 # grid, every point's hold-out score, the choice
 
 Schema 2 added ``checkpoint_sha256`` and ``load_report`` (the trainer's ``train/load_report.json``,
 `mae_transfer.records`); schema-1 results are still read.
 
 The batch and lr in the provenance are read back from the config mmengine dumped into the
 training work dir (what really ran) and compared with the plan: a mismatch fails the cell
-instead of being recorded as if it were the recipe.
+instead of being recorded as if it were the recipe. A probe's lr is ``None``: its grid is in
+``probe.grid``.
 """
 
 from __future__ import annotations
@@ -35,7 +39,7 @@ from mae_transfer.matrix.spec.pretrain_stage import METRICS as PRETRAIN_METRICS
 from mae_transfer.matrix.spec.pretrain_stage import PRETRAIN_TASK
 from mae_transfer.matrix.run.files import CELL_NAME, RESULT_NAME
 from mae_transfer.paths import checkout_root
-from mae_transfer.matrix.spec.tasks import TASKS
+from mae_transfer.matrix.spec.tasks import PROBE_PROTOCOLS, TASKS
 from mae_transfer.records import LOAD_REPORT_NAME, atomic_write_json, read_load_report
 
 SCHEMA = 2
@@ -142,7 +146,8 @@ def run_batch(train_dir: Path, config: str, world_size: int) -> dict[str, Any]:
         cfg = Config.fromfile(str(path), import_custom_modules=False)
         per_process = int(cfg.train_dataloader.batch_size)
         accumulation = int(cfg.get("optim_wrapper", {}).get("accumulative_counts", 1))
-        lr = float(cfg.optim_wrapper.optimizer.lr)
+        # a probe has a grid of lrs (probe.json), not one
+        lr = None if "probe" in cfg and "optim_wrapper" not in cfg else float(cfg.optim_wrapper.optimizer.lr)
     except Exception as error:  # noqa: BLE001 - any parse or key error is named with the file
         raise ResultError(f"{path}: cannot read train_dataloader.batch_size, optim_wrapper.accumulative_counts "
                           f"and optim_wrapper.optimizer.lr: {error}") from error
@@ -161,8 +166,8 @@ def check_batch(cell: Cell, run: dict[str, Any]) -> None:
             f"cell {cell.label}: effective batch mismatch: planned {cell.effective_batch} = {cell.processes} process(es) x "
             f"{cell.per_gpu_batch} per GPU x {cell.accumulation} accumulation, the run used {run['effective_batch']} = "
             f"{run['per_gpu_batch']} per process x accumulation {run['accumulation']} (read from {run['config']})")
-    if cell.lr is not None and not math.isclose(run["lr"], cell.lr, rel_tol=1e-6):
-        raise ResultError(f"cell {cell.label}: lr mismatch: planned {cell.lr:g}, the run used {run['lr']:g} "
+    if cell.lr is not None and (run["lr"] is None or not math.isclose(run["lr"], cell.lr, rel_tol=1e-6)):
+        raise ResultError(f"cell {cell.label}: lr mismatch: planned {cell.lr:g}, the run used {run['lr']} "
                           f"(optim_wrapper.optimizer.lr in {run['config']})")
 
 
@@ -204,6 +209,26 @@ def checkpoint_provenance(cell: Cell, train_dir: Path) -> dict[str, Any]:
     return {"checkpoint_sha256": digest, "load_report": load}
 
 
+PROBE_NAME = "probe.json"  # written by mae_transfer.integrations.probes (MAETransferProbeRunner)
+PROBE_KEYS = ("protocol", "grid", "points", "chosen", "holdout", "refit", "processes", "cache", "val_images")
+
+
+def probe_record(cell: Cell, train_dir: Path) -> dict[str, Any] | None:
+    """A probe cell's grid, every point's hold-out score, the choice and the hold-out digest
+    (``train/probe.json``); None for other cells.
+
+    Raises:
+        ResultError: a probe cell's run wrote no readable ``probe.json``.
+    """
+    if cell.protocol not in PROBE_PROTOCOLS:
+        return None
+    payload = read_json(train_dir / PROBE_NAME)
+    missing = [key for key in PROBE_KEYS if key not in payload]
+    if missing:
+        raise ResultError(f"{train_dir / PROBE_NAME}: keys {missing} missing; expected {list(PROBE_KEYS)}")
+    return {key: payload[key] for key in PROBE_KEYS}
+
+
 def build_result(cell: Cell, train_dir: Path, world_size: int, raw: dict[str, float],
                  evaluated_step: int | None) -> dict[str, Any]:
     """The ``result.json`` payload of a finished cell.
@@ -215,7 +240,9 @@ def build_result(cell: Cell, train_dir: Path, world_size: int, raw: dict[str, fl
     run = run_batch(train_dir, cell.config, world_size)
     check_batch(cell, run)
     checkpoint = pretrain_outputs(cell, train_dir) if cell.task == PRETRAIN_TASK else checkpoint_provenance(cell, train_dir)
+    probe = probe_record(cell, train_dir)
     return {
+        **({"probe": probe} if probe is not None else {}),
         "schema": SCHEMA,
         "cell": {
             "id": cell.id, "label": cell.label, "backbone": cell.backbone, "arch": cell.arch, "task": cell.task,

@@ -21,6 +21,7 @@ from mae_transfer.classification.protocols import Protocol
 from mae_transfer.matrix.spec.matrix_checks import check_backbone_names, check_stage_overrides, count_cells
 from mae_transfer.matrix.spec.pretrain_stage import PARAMS, PRETRAIN_RECIPES, PretrainStage
 from mae_transfer.matrix.spec.strict_yaml import load_yaml_file
+from mae_transfer.matrix.spec.tasks import PROBE_PROTOCOLS, has_probe_config
 from mae_transfer.matrix.spec.yaml_bounds import YamlBoundError
 from mae_transfer.models.archs import ARCHS
 
@@ -33,16 +34,23 @@ TASK_DATASETS: dict[str, str] = {
     "places205": "places205",
     "places365": "places365",
     "imagenet": "imagenet",
+    "digits": "digits",
 }
 # The classification transfer tasks of MAE Table 6; ImageNet-1k (Tables 3 and 12, Fig. 9) is the
 # pre-training dataset's own protocols, laid out in its own leaderboard table.
 TRANSFER_CLASSIFICATION_TASKS = ("inat2017", "inat2018", "inat2019", "places205", "places365")
-CLASSIFICATION_TASKS = (*TRANSFER_CLASSIFICATION_TASKS, "imagenet")
+# scikit-learn's handwritten digits: a real labelled set for the frozen probes (smoke matrix)
+PROBE_ONLY_TASKS = ("digits",)
+CLASSIFICATION_TASKS = (*TRANSFER_CLASSIFICATION_TASKS, "imagenet", *PROBE_ONLY_TASKS)
+# datasets another generator may write (`generate: NAME`): the pre-training's ImageNet as crops of
+# scikit-image's photographs (mae_transfer.data.photos), the ImageFolder layout it reads
+ALTERNATIVE_GENERATORS: dict[str, tuple[str, ...]] = {"imagenet": ("photos",)}
 TASK_RECIPES: dict[str, tuple[str, ...]] = {
     "coco-maskrcnn": ("paper", "vitdet", "reduced", "smoke"),
     "ade20k-upernet": ("paper", "reduced", "smoke"),
     **{task: ("paper", "reduced", "smoke") for task in TRANSFER_CLASSIFICATION_TASKS},
     "imagenet": ("paper",),
+    "digits": ("smoke",),
 }
 FORMAT_CHOICES = (AUTO_FORMAT, *FORMATS)  # backbones[].format: forced on the loader unless auto
 EVAL_MODES = ("ss", "ms+flip")
@@ -168,6 +176,12 @@ class DatasetSpec:
     kind: str
     root: str | None = None
     generate: bool = False
+    generator: str | None = None  # `generate: NAME`: the data kind that writes it (default: kind)
+
+    @property
+    def maker(self) -> str:
+        """The ``mae_transfer.data`` kind that generates this dataset."""
+        return self.generator or self.kind
 
 
 @dataclass(frozen=True)
@@ -397,11 +411,18 @@ def _task(reader: _Reader, raw: Any, key: str, names: set[str], resources: Resou
     recipe = reader.choice(raw.get("recipe", "paper"), f"{key}.recipe", TASK_RECIPES[task])
     protocol = raw.get("protocol")
     if task in CLASSIFICATION_TASKS:
-        protocol = protocol or "finetune"
+        protocol = protocol or ("knn" if task in PROBE_ONLY_TASKS else "finetune")
         try:
-            Protocol.from_spelling(str(protocol))
+            parsed = Protocol.from_spelling(str(protocol))
         except ValueError as error:
             raise reader.fail(f"{key}.protocol", str(error)) from None
+        if task in PROBE_ONLY_TASKS and not parsed.is_probe:
+            raise reader.fail(f"{key}.protocol", f"{protocol!r}: {task} runs the frozen probes only: "
+                                                 f"{', '.join(PROBE_PROTOCOLS)}")
+        if parsed.is_probe and "config" not in raw and not has_probe_config(task, recipe, parsed.spelling):
+            raise reader.fail(f"{key}.protocol", f"{protocol!r}: {task} has no probe config for recipe {recipe!r} "
+                                                 f"(probe configs: recipe 'paper' on ImageNet, iNat and Places, "
+                                                 f"'smoke' on digits); or name one with config:")
     elif protocol is not None:
         raise reader.fail(f"{key}.protocol", f"only classification tasks ({', '.join(CLASSIFICATION_TASKS)}) take a protocol")
     resolution = reader.integer(raw.get("resolution", 224), f"{key}.resolution", 32, MAX_RESOLUTION)
@@ -433,12 +454,15 @@ def _datasets(reader: _Reader, raw: Any) -> dict[str, DatasetSpec]:
     for kind, entry in raw.items():
         entry = reader.mapping(entry, f"datasets.{kind}", ("root", "generate"))
         generate = entry.get("generate", False)
-        if not isinstance(generate, bool):
-            raise reader.fail(f"datasets.{kind}.generate", f"{generate!r} is not allowed; allowed values: true, false")
+        others = ALTERNATIVE_GENERATORS.get(kind, ())
+        if not isinstance(generate, bool) and generate not in others:
+            raise reader.fail(f"datasets.{kind}.generate", f"{generate!r} is not allowed; allowed values: true, false"
+                              + "".join(f", {name}" for name in others))
         root = entry.get("root")
         if root is None and not generate:
             raise reader.fail(f"datasets.{kind}", "expected 'root: PATH' or 'generate: true'")
-        datasets[kind] = DatasetSpec(kind=kind, root=None if root is None else reader.string(root, f"datasets.{kind}.root"), generate=generate)
+        datasets[kind] = DatasetSpec(kind=kind, root=None if root is None else reader.string(root, f"datasets.{kind}.root"),
+                                     generate=bool(generate), generator=generate if isinstance(generate, str) else None)
     return datasets
 
 

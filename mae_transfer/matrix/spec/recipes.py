@@ -34,6 +34,7 @@ TRAIN_IMAGES: dict[str, int] = {
     "places205": 2448873,
     "places365": 1803460,
     "imagenet": 1281167,
+    "digits": 100,  # mae_transfer/data/digits.py: 10 training images per class (the smoke matrix's)
 }
 
 
@@ -49,19 +50,23 @@ class Recipe:
         length: iterations at ``batch`` (``loop == 'iter'``) or epochs (``loop == 'epoch'``).
         source: where batch, lr and length come from.
         per_gpu_source: where ``max_per_gpu`` comes from.
+        per_process: ``batch`` is per process and the total is ``batch x processes``, with no
+            accumulation and no single lr (the frozen probes: each grid lr is scaled by the total
+            inside the run, ``lr x batch x world / 256``).
     """
 
     batch: int
-    lr: float
+    lr: float | None
     max_per_gpu: int
     loop: str
     length: int
     source: str
     per_gpu_source: str
+    per_process: bool = False
 
-    def lr_at(self, batch: int) -> float:
+    def lr_at(self, batch: int) -> float | None:
         """The lr at another total batch by the linear scaling rule: ``lr x batch / self.batch``."""
-        return self.lr * batch / self.batch
+        return None if self.lr is None else self.lr * batch / self.batch
 
     def images(self, task: str, length: int | None = None) -> int:
         """Training images seen over the schedule (``length`` replaces the recipe's)."""
@@ -127,6 +132,12 @@ _LINEAR_PER_GPU = "MAE FINETUNE.md linear probing: 512 per GPU"
 # blocks; the choices are unpublished, ours is 200 (configs/imagenet/vit-large-p16_partial-*-200e).
 _PARTIAL_IN1K = "MAE A.1 partial fine-tuning: Table 9 batch 1024, blr 1e-3 (lr 4e-3); epochs unpublished, ours 200"
 _SMOKE = "our CPU smoke config (configs/smoke/*.py; one process): not a paper recipe"
+# Frozen-feature probes (configs/_base_/classification/frozen_probes.py): 128 images per GPU (DINOv2
+# eval/linear.py --batch-size 128, CAPI eval_classification.py batch_size=128), the total being
+# 128 x GPUs; 10 epochs for the trained heads (DINOv2 epochs=10 x epoch_length=1250 at 128 x 8 = 10
+# ImageNet epochs; CAPI n_iters=12500 at 128 x 8), one extraction pass for k-NN.
+_PROBES = "DINOv2 eval/linear.py, CAPI eval_classification.py: 128 per GPU (lrs x 128 x GPUs / 256), 10 epochs"
+_PROBE_PROTOCOLS = ("knn", "linear-sweep", "attentive")
 
 
 def _per_arch(b: Recipe, l: Recipe | None = None, h: Recipe | None = None) -> dict[str, Recipe]:
@@ -154,6 +165,10 @@ def _ade20k(recipe: str) -> dict[str, Recipe]:
 
 
 def _classification(task: str, recipe: str, protocol: str | None, resolution: int) -> dict[str, Recipe]:
+    if protocol in _PROBE_PROTOCOLS:
+        if recipe == "smoke":  # configs/smoke/digits_probes.py: 32 per process, 60 epochs of the heads
+            return _per_arch(Recipe(32, None, 32, "epoch", 1 if protocol == "knn" else 60, _SMOKE, _SMOKE, True))
+        return _per_arch(Recipe(128, None, 128, "epoch", 1 if protocol == "knn" else 10, _PROBES, _PROBES, True))
     if recipe == "smoke":
         return _per_arch(Recipe(8, 1e-3, 8, "epoch", 4, _SMOKE, _SMOKE))
     if protocol == "linear":

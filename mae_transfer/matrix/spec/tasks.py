@@ -65,7 +65,17 @@ _CLASSIFICATION_DATA_KEYS = (
     ("val_dataloader.dataset.data_root", ""),
     ("test_dataloader.dataset.data_root", ""),
 )
-_CLASSIFICATION_METRICS = {"top1": ("accuracy/top1", "top1", "acc/top1"), "top5": ("accuracy/top5", "top5", "acc/top5")}
+_CLASSIFICATION_METRICS = {"top1": ("accuracy/top1", "top1", "acc/top1"), "top5": ("accuracy/top5", "top5", "acc/top5"),
+                           # the frozen probes (mae_transfer.probes.run): k-NN at the headline k = 20,
+                           # the linear sweep and the attentive probe at their hold-out-chosen points
+                           "knn_k20": ("knn/k20_top1",), "linear_sweep": ("linear_sweep/chosen_top1",),
+                           "attentive": ("attentive/chosen_top1",)}
+PROBE_PROTOCOLS = ("knn", "linear-sweep", "attentive")  # = classification.protocols.PROBE_PROTOCOLS
+
+
+def _probe_configs(recipe: str, template: str | dict[str, str]) -> dict[str, str | dict[str, str]]:
+    """``recipe:protocol`` keys of the three probe protocols, all on one config (``probe.protocol``)."""
+    return {f"{recipe}:{protocol}": template for protocol in PROBE_PROTOCOLS}
 
 
 def _classification(dataset: str) -> TaskProfile:
@@ -86,6 +96,9 @@ def _classification(dataset: str) -> TaskProfile:
                              for arch, name, _ in archs},
             "reduced": f"configs/{{folder}}/reduced_{dataset}_{{arch}}-{{resolution}}.py",
             "smoke": f"configs/smoke/{'inat' if dataset.startswith('inat') else 'places'}_finetune.py",
+            # frozen-feature probes (configs/_base_/classification/frozen_probes.py), at 224
+            **_probe_configs("paper", {arch: f"configs/{{folder}}/{name}_probes-amp_{dataset}-224.py"
+                                       for arch, name, _ in archs}),
         },
         checkpoint_keys=("model.pretrained",),
         data_keys=_CLASSIFICATION_DATA_KEYS,
@@ -106,9 +119,23 @@ def _imagenet() -> TaskProfile:
             "paper:linear": {arch: f"configs/imagenet/{name}_linear-amp-90e_in1k-{{resolution}}.py" for arch, name, _ in archs},
             "paper:partial-1": {"vit-l": "configs/imagenet/vit-large-p16_partial-1blk-amp-200e_in1k-{resolution}.py"},
             "paper:partial-mlp": {"vit-l": "configs/imagenet/vit-large-p16_partial-mlp-amp-200e_in1k-{resolution}.py"},
+            **_probe_configs("paper", {arch: f"configs/imagenet/{name}_probes-amp_in1k-224.py" for arch, name, _ in archs}),
         },
         checkpoint_keys=("model.pretrained",),
         data_keys=_CLASSIFICATION_DATA_KEYS,
+        metrics=_CLASSIFICATION_METRICS,
+    )
+
+
+def _digits() -> TaskProfile:
+    # scikit-learn's handwritten digits (mae_transfer/data/digits.py; ImageFolder train/ and val/):
+    # the real labelled set the smoke matrix probes its backbones on. Frozen probes only.
+    return TaskProfile(
+        family="classification",
+        configs={"smoke": "configs/<digits runs the frozen probes only: protocol knn, linear-sweep or attentive>.py",
+                 **_probe_configs("smoke", "configs/smoke/digits_probes.py")},
+        checkpoint_keys=("model.pretrained",),
+        data_keys=(("train_dataloader.dataset.data_root", ""), ("val_dataloader.dataset.data_root", "")),
         metrics=_CLASSIFICATION_METRICS,
     )
 
@@ -163,6 +190,7 @@ TASKS: dict[str, TaskProfile] = {
     "places205": _classification("places205"),
     "places365": _classification("places365"),
     "imagenet": _imagenet(),
+    "digits": _digits(),
 }
 
 # images / second / GPU in training, by task family and arch (A100, AMP; CPU-scale for tiny).
@@ -198,11 +226,21 @@ def protocol_options(protocol: str | None) -> dict[str, object]:
 
     Partial fine-tuning runs on the fine-tuning configs, so its options select the protocol
     there. The linear probe's own configs (``paper:linear``) already set ``model.protocol``;
-    the option is repeated so that a cell with its own ``config:`` still probes linearly.
+    the option is repeated so that a cell with its own ``config:`` still probes linearly. A
+    frozen-feature probe (``knn``, ``linear-sweep``, ``attentive``) sets ``probe.protocol`` of
+    its probe config.
     """
     if protocol in (None, "finetune"):
         return {}
-    return {"model.protocol": Protocol.from_spelling(protocol).spelling}
+    parsed = Protocol.from_spelling(protocol)
+    if parsed.is_probe:
+        return {"probe.protocol": parsed.spelling}
+    return {"model.protocol": parsed.spelling}
+
+
+def has_probe_config(task: str, recipe: str, protocol: str) -> bool:
+    """Whether ``task`` under ``recipe`` has a probe config for ``protocol``."""
+    return f"{recipe}:{protocol}" in TASKS[task].configs
 
 
 def test_config_path(task: str, arch: str, eval_mode: str) -> str | None:
