@@ -259,8 +259,8 @@ def _torch_load(path: Path, map_location: Any = "cpu", process_allow_list: bool 
             else f"the weights-only unpickler refused the pickle: {detail}"
         )
         raise CheckpointError(
-            f"refusing to load: {what}; loading it would run code named by the file, so nothing from "
-            "it was executed. If you trust the file, re-save its weights with torch.save(state_dict) "
+            f"refusing to load: {what}; loading it would run code named by the file, and nothing from "
+            "the file was executed. If you trust the file, re-save its weights with torch.save(state_dict) "
             "or as .safetensors",
             file=source,
         ) from error
