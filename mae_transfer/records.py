@@ -108,6 +108,18 @@ def atomic_write_json(path: str | os.PathLike, payload: Any, failpoint: str | No
     return atomic_write_text(path, json.dumps(payload, indent=2, sort_keys=True, default=str) + "\n", failpoint)
 
 
+def publish_folder(folder: str | os.PathLike, final: str | os.PathLike) -> Path:
+    """Move a completely written ``folder`` to ``final`` in one rename (readers see all of it or nothing).
+
+    Raises:
+        OSError: ``final`` exists and is not empty (another writer published it first), or the rename failed.
+    """
+    folder, final = Path(folder), Path(final)
+    os.rename(folder, final)
+    _fsync_dir(final.parent)
+    return final
+
+
 def read_json(path: str | os.PathLike) -> Any:
     """The JSON in ``path``, or None when it is missing or unreadable."""
     try:

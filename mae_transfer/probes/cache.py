@@ -28,7 +28,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from mae_transfer.records import atomic_write_json
+from mae_transfer.records import atomic_write_json, publish_folder
 
 logger = logging.getLogger(__name__)
 
@@ -161,7 +161,7 @@ class FeatureCache:
         if final.exists() and not (final / MANIFEST_NAME).is_file():
             shutil.rmtree(final, ignore_errors=True)  # an abandoned incomplete entry
         try:
-            os.rename(folder, final)
+            publish_folder(folder, final)
         except OSError:
             if not (final / MANIFEST_NAME).is_file():
                 raise
