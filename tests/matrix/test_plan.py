@@ -143,3 +143,38 @@ def test_a_forced_backbone_format_reaches_every_cell_next_to_its_checkpoint(tmp_
     auto = plan_matrix(load_spec(_format_matrix(tmp_path, None), work_root=tmp_path / "runs-auto"))
     assert not any(key.endswith("_format") for c in auto.cells for key in c.cfg_options)
     assert {c.id for c in auto.cells}.isdisjoint(c.id for c in plan.cells)  # the format is part of the identity
+
+
+def test_declared_family_reaches_every_task_and_classification_runs_patch_14(tmp_path: Path) -> None:
+    """backbones[].family/activation/norm_eps reach every task's model.backbone, as format reaches *_format;
+    a B/14 backbone keeps its patch on classification (224 = 16 x 14) and runs the configs' 16 on COCO/ADE20K."""
+    path = tmp_path / "m.yaml"
+    path.write_text("""
+name: fam
+backbones:
+  - {name: clip_b16, checkpoint: clip.bin, arch: vit_base_patch16, family: clip, activation: quick_gelu}
+  - {name: dinov2_b14, checkpoint: dinov2.pth, arch: vit_base_patch14, family: dinov2_reg, norm_eps: 1.0e-6}
+resources: {gpus_per_cell: 8}
+tasks:
+  - {task: coco-maskrcnn, recipe: vitdet, resources: {gpus_per_cell: 8, nodes: 8}}
+  - {task: ade20k-upernet, recipe: paper}
+  - {task: places365, recipe: paper, protocol: linear}
+""")
+    plan = plan_matrix(load_spec(path, work_root=tmp_path / "runs"))
+    options = {(c.task, c.backbone): c.cfg_options for c in plan.cells}
+    assert len(options) == 6
+    for task in ("coco-maskrcnn", "ade20k-upernet", "places365"):
+        assert options[task, "clip_b16"]["model.backbone.family"] == "clip"
+        assert options[task, "clip_b16"]["model.backbone.activation"] == "quick_gelu"
+        assert "model.backbone.norm_eps" not in options[task, "clip_b16"]
+        assert (options[task, "dinov2_b14"]["model.backbone.family"],
+                options[task, "dinov2_b14"]["model.backbone.norm_eps"]) == ("dinov2_reg", 1e-6)
+        assert "model.backbone.arch" not in options[task, "clip_b16"]
+    assert options["places365", "dinov2_b14"]["model.backbone.arch"] == "vit_base_patch14"
+    assert "model.backbone.arch" not in options["coco-maskrcnn", "dinov2_b14"]
+    assert "model.backbone.arch" not in options["ade20k-upernet", "dinov2_b14"]
+    # the declarations are part of a cell's identity
+    path.write_text(path.read_text().replace(", activation: quick_gelu", ", activation: gelu"))
+    again = {(c.task, c.backbone): c.id for c in plan_matrix(load_spec(path, work_root=tmp_path / "runs")).cells}
+    assert all((again[key] == cell.id) == (cell.backbone == "dinov2_b14") for cell in plan.cells
+               for key in [(cell.task, cell.backbone)])

@@ -37,7 +37,14 @@ from mae_transfer.matrix.spec.pretrain_stage import (
 )
 from mae_transfer.matrix.spec.recipes import RecipeError, gpu_hours, recipe_for
 from mae_transfer.matrix.spec.matrix_spec import TASK_DATASETS, Backbone, MatrixSpec, Resources, SpecError, TaskEntry
-from mae_transfer.matrix.spec.tasks import TASKS, config_path, protocol_options, test_config_path
+from mae_transfer.matrix.spec.tasks import (
+    TASKS,
+    arch_options,
+    config_path,
+    declaration_options,
+    protocol_options,
+    test_config_path,
+)
 from mae_transfer.paths import config_file, config_name
 
 logger = logging.getLogger(__name__)
@@ -164,8 +171,12 @@ def package_versions() -> dict[str, str]:
 
 
 def generated_checkpoint_path(spec: MatrixSpec, backbone: Backbone) -> Path:
-    """Where a ``generate:ARCH`` checkpoint is written in the matrix's work root."""
-    return spec.work_root / "checkpoints" / f"{backbone.name}.pth"
+    """Where a ``generate:ARCH`` checkpoint is written in the matrix's work root (a directory for a
+    HuggingFace layout)."""
+    from mae_transfer.checkpoints.layouts import DIRECTORY_FORMATS, written_format
+
+    directory = written_format(backbone.family, backbone.format) in DIRECTORY_FORMATS
+    return spec.work_root / "checkpoints" / (backbone.name if directory else f"{backbone.name}.pth")
 
 
 def dataset_root(spec: MatrixSpec, kind: str) -> Path | None:
@@ -197,9 +208,15 @@ class Planner:
     def checkpoint_source(self, backbone: Backbone) -> tuple[str, str]:
         """(path passed to the config, content digest) of a backbone's checkpoint."""
         if backbone.generated:
-            return str(generated_checkpoint_path(self.spec, backbone)), f"{backbone.checkpoint}:depth{backbone.depth}:seed0"
+            from mae_transfer.checkpoints.layouts import written_format
+
+            layout = written_format(backbone.family, backbone.format)
+            declared = "".join(f":{key}={value}" for key, value in backbone.declarations.items())
+            extra = "" if layout == "mae" and not declared else f":{layout}{declared}"  # MAE's ids unchanged
+            digest = f"{backbone.checkpoint}:depth{backbone.depth}:seed0{extra}"
+            return str(generated_checkpoint_path(self.spec, backbone)), digest
         path = self.spec.resolve(backbone.checkpoint)
-        if not path.is_file():
+        if not path.exists():
             self.warnings.append(f"{self.spec.path}: backbone {backbone.name!r}: checkpoint {path} does not exist")
             return str(path), f"missing:{path}"
         return str(path), self.digests.digest(path)
@@ -217,12 +234,16 @@ class Planner:
                 self.config_digests[config] = sha.hexdigest()
         return self.config_digests[config]
 
-    def cfg_options(self, entry: TaskEntry, checkpoint: str, seed: int,
-                    checkpoint_format: str = "auto") -> dict[str, Any]:
+    def cfg_options(self, entry: TaskEntry, checkpoint: str, seed: int, checkpoint_format: str = "auto",
+                    declarations: dict[str, Any] | None = None, arch: str | None = None) -> dict[str, Any]:
         profile = TASKS[entry.task]
         options: dict[str, Any] = {key: checkpoint for key in profile.checkpoint_keys}
         if checkpoint_format != "auto":  # backbones[].format: the loader refuses a file of another format
             options.update({key: checkpoint_format for key in profile.format_keys})
+        # backbones[].family/activation/norm_eps: the backbone is built with them, the loader checks the file
+        options.update(declaration_options(entry.task, declarations or {}))
+        if arch is not None:
+            options.update(arch_options(entry.task, arch))
         root = dataset_root(self.spec, TASK_DATASETS[entry.task])
         if root is not None:
             options.update({key: f"{root}{suffix}" for key, suffix in profile.data_keys_for(entry.recipe)})
@@ -286,7 +307,7 @@ class Planner:
             if config_digest is None:
                 self.warnings.append(f"{spec.path}: task {entry.task} recipe {entry.recipe}: config {config} does not exist")
             for seed in entry.seeds or spec.seeds:
-                options = self.cfg_options(entry, checkpoint, seed, backbone.format)
+                options = self.cfg_options(entry, checkpoint, seed, backbone.format, backbone.declarations, arch)
                 parts = [entry.task, entry.recipe, entry.protocol, None if entry.resolution == 224 else f"r{entry.resolution}",
                          None if entry.eval_mode == "ss" else "msflip", None if entry.batch is None else f"b{entry.batch}",
                          source.name, f"s{seed}"]

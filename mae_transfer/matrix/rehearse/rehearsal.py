@@ -222,7 +222,8 @@ class Rehearsal:
         cut = plan_depth_cut(model.get("backbone") or {}, model.get("protocol"), opts.max_depth)
         row.depth, row.depth_rehearsed = cut.depth, cut.cut_to
         row.notes += cut.notes
-        checkpoint, how = choose_checkpoint(self.plan, cell, cut.cut_to if cut.cut else None, opts.generate_missing)
+        checkpoint, how, format_kept = choose_checkpoint(self.plan, cell, cut.cut_to if cut.cut else None,
+                                                         opts.generate_missing)
         row.checkpoint = how
         if how != "real checkpoint":
             row.notes.append(how)
@@ -230,7 +231,7 @@ class Rehearsal:
         row.data = f"{data.source} ({data.root})"
         row.notes.append(data.note)
         overrides = {key: checkpoint for key in TASKS[cell.task].checkpoint_keys}
-        if how != "real checkpoint":  # a generated stand-in (MAE format): the forced format is the real file's
+        if not format_kept:  # a stand-in in the family's own layout: the forced format is the real file's
             overrides.update({key: None for key in TASKS[cell.task].format_keys})
         overrides.update(data.options)
         overrides.update(cut.options)
