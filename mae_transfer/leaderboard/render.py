@@ -158,7 +158,7 @@ def render_markdown(name: str, tables: list[Table], problems: list[str]) -> str:
 
 CSV_HEADER = ("table", "backbone", "arch", "task", "recipe", "variant", "metric", "mean", "std", "n", "planned",
               "failed", "blocked", "running", "missing", "pretraining", "reference", "delta", "reference_source",
-              "reference_pretraining", "comparable", *PROVENANCE, "off_recipe", "vs_baseline")
+              "reference_pretraining", "comparable", *PROVENANCE, "off_recipe", "vs_baseline", "family")
 
 
 def number_text(value: float | None) -> str:
@@ -189,6 +189,7 @@ def render_csv(tables: list[Table]) -> str:
                     *("/".join(sorted(row.provenance[key])) for key in PROVENANCE),
                     "; ".join(row.off_recipe) if entry.off_recipe else "",
                     "" if difference is None else number_text(difference.value(task, metric)),
+                    "/".join(sorted(row.families)),  # the ViT family the runs' load reports name
                 ])
     return buffer.getvalue()
 

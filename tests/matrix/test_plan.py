@@ -11,6 +11,7 @@ import yaml
 from mae_transfer.leaderboard.references import load_references
 from mae_transfer.matrix.plan.planner import DigestCache, plan_matrix
 from mae_transfer.matrix.spec.matrix_spec import load_spec
+from mae_transfer.models.options import FAMILIES
 
 BENCHMARKS = Path(__file__).resolve().parents[2] / "benchmarks"
 
@@ -178,3 +179,23 @@ tasks:
     again = {(c.task, c.backbone): c.id for c in plan_matrix(load_spec(path, work_root=tmp_path / "runs")).cells}
     assert all((again[key] == cell.id) == (cell.backbone == "dinov2_b14") for cell in plan.cells
                for key in [(cell.task, cell.backbone)])
+
+
+def test_families_matrix_plans_each_familys_vit_on_the_paper_recipes(tmp_path: Path) -> None:
+    """benchmarks/families.yaml: every cell builds its backbone's declared family and forces its file's format."""
+    spec = load_spec(BENCHMARKS / "families.yaml", work_root=tmp_path / "runs")
+    plan = plan_matrix(spec)
+    assert not plan.refused and len(plan.cells) == 60
+    declared = {b.name: b for b in spec.backbones}
+    assert {b.family for b in spec.backbones} == set(FAMILIES)  # one backbone per family
+    for cell in plan.cells:
+        backbone = declared[cell.backbone]
+        options = cell.cfg_options
+        assert options["model.backbone.family"] == backbone.family
+        assert options.get("model.backbone.activation") == backbone.activation
+        assert options[next(k for k in options if k.endswith("pretrained_format"))] == backbone.format
+        patch14_classification = cell.arch == "vit_base_patch14" and cell.task not in ("coco-maskrcnn", "ade20k-upernet")
+        assert options.get("model.backbone.arch") == ("vit_base_patch14" if patch14_classification else None)
+    tasks = {(c.task, c.recipe) for c in plan.cells if c.backbone == "ijepa_h14"}
+    assert tasks == {("coco-maskrcnn", "vitdet"), *((t, "paper") for t in ("inat2017", "inat2018", "inat2019",
+                                                                            "places205", "places365"))}

@@ -94,7 +94,7 @@ def test_generated_checkpoint_sets_arch(tmp_path: Path) -> None:
 
 def test_shipped_matrices_are_valid() -> None:
     root = Path(__file__).resolve().parents[2] / "benchmarks"
-    for name in ("mae_paper.yaml", "smoke.yaml"):
+    for name in ("mae_paper.yaml", "smoke.yaml", "families.yaml", "families_smoke.yaml"):
         assert load_spec(root / name).tasks
 
 
