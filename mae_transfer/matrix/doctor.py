@@ -173,9 +173,9 @@ def cell_backbone_kwargs(cell) -> dict:
     Falls back to the cell's arch alone when mmengine cannot parse the config.
     """
     try:
-        from mmengine.config import Config
+        from mae_transfer.matrix.plan.configs import read_config
 
-        cfg = Config.fromfile(cell.config, import_custom_modules=False)
+        cfg = read_config(cell.config, import_custom_modules=False)
         cfg.merge_from_dict(dict(cell.cfg_options))
         backbone = dict(cfg.get("model", {}).get("backbone", None) or {})
     except Exception:  # noqa: BLE001 - the configs check reports an unparsable config

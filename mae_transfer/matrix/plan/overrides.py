@@ -21,10 +21,12 @@ def unknown_override_keys(config: Path, keys: list[str]) -> list[str] | None:
     nothing reads; it is named here with the closest existing key.
     """
     try:
-        from mmengine.config import Config
+        import mmengine.config  # noqa: F401  (parsing needs mmengine)
     except ImportError:
         return None
-    cfg = Config.fromfile(str(config)).to_dict()
+    from mae_transfer.matrix.plan.configs import read_config
+
+    cfg = read_config(config).to_dict()
     return [problem for key in keys if (problem := override_key_problem(cfg, key)) is not None]
 
 
@@ -69,10 +71,12 @@ def override_key_problem(cfg: dict, key: str) -> str | None:
 def missing_keys(config: Path, keys: list[str]) -> list[str] | None:
     """The dotted keys absent from the parsed config (None when mmengine is unavailable)."""
     try:
-        from mmengine.config import Config
+        import mmengine.config  # noqa: F401  (parsing needs mmengine)
     except ImportError:
         return None
-    cfg = Config.fromfile(str(config)).to_dict()
+    from mae_transfer.matrix.plan.configs import read_config
+
+    cfg = read_config(config).to_dict()
     missing = []
     for key in keys:
         node = cfg

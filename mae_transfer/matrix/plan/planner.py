@@ -275,9 +275,9 @@ class Planner:
             raise BatchError(f"the config does not exist, so its iteration schedule cannot be rescaled for "
                              f"accumulation {plan.accumulation} at batch {plan.effective_batch}")
         if config not in self.parsed:
-            from mmengine.config import Config
+            from mae_transfer.matrix.plan.configs import read_config
 
-            self.parsed[config] = Config.fromfile(str(config), import_custom_modules=False)
+            self.parsed[config] = read_config(config, import_custom_modules=False)
         cfg = self.parsed[config].copy()
         cfg.merge_from_dict(dict(options))
         return iteration_options(cfg, plan)
@@ -370,9 +370,9 @@ class Planner:
             raise SpecError(self.spec.path, f"{stage.key}.config", f"{stage.config!r}: no such packaged config "
                             f"({packaged}) or file ({config})")
         if config not in self.parsed:
-            from mmengine.config import Config
+            from mae_transfer.matrix.plan.configs import read_config
 
-            self.parsed[config] = Config.fromfile(str(config), import_custom_modules=False)
+            self.parsed[config] = read_config(config, import_custom_modules=False)
         return config, self.parsed[config].to_dict()
 
     def stage_sources(self, backbone: Backbone) -> list[Source]:

@@ -141,9 +141,9 @@ def rehearsal_processes(cell: Cell, spec: str | None) -> int:
 
 
 def _parsed_config(cell: Cell):
-    from mmengine.config import Config
+    from mae_transfer.matrix.plan.configs import read_config
 
-    cfg = Config.fromfile(cell.config, import_custom_modules=False)
+    cfg = read_config(cell.config, import_custom_modules=False)
     cfg.merge_from_dict(dict(cell.cfg_options))
     return cfg
 
