@@ -156,9 +156,9 @@ def render_markdown(name: str, tables: list[Table], problems: list[str]) -> str:
     return "\n".join(lines)
 
 
-CSV_HEADER = ("table", "backbone", "arch", "task", "recipe", "variant", "metric", "mean", "std", "n", "planned",
+CSV_HEADER = ("table", "backbone", "family", "arch", "task", "recipe", "variant", "metric", "mean", "std", "n", "planned",
               "failed", "blocked", "running", "missing", "pretraining", "reference", "delta", "reference_source",
-              "reference_pretraining", "comparable", *PROVENANCE, "off_recipe", "vs_baseline", "family")
+              "reference_pretraining", "comparable", *PROVENANCE, "off_recipe", "vs_baseline")
 
 
 def number_text(value: float | None) -> str:
@@ -178,7 +178,8 @@ def render_csv(tables: list[Table]) -> str:
             for (task, metric), entry in row.entries.items():
                 reference = entry.reference
                 writer.writerow([
-                    table.layout.key, row.backbone, row.arch, task, row.recipe, row.variant, metric,
+                    table.layout.key, row.backbone, "/".join(sorted(row.families)),  # as the runs' load reports name it
+                    row.arch, task, row.recipe, row.variant, metric,
                     number_text(entry.mean), number_text(entry.std), entry.n, entry.planned, entry.failed, entry.blocked,
                     entry.running,
                     entry.missing, "" if row.pretrain is None else row.pretrain.describe(),
@@ -189,7 +190,6 @@ def render_csv(tables: list[Table]) -> str:
                     *("/".join(sorted(row.provenance[key])) for key in PROVENANCE),
                     "; ".join(row.off_recipe) if entry.off_recipe else "",
                     "" if difference is None else number_text(difference.value(task, metric)),
-                    "/".join(sorted(row.families)),  # the ViT family the runs' load reports name
                 ])
     return buffer.getvalue()
 
