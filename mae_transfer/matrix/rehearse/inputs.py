@@ -148,7 +148,7 @@ def choose_checkpoint(plan: Plan, cell: Cell, cut_depth: int | None, generate_mi
     # a pre-training stage's checkpoints (not in the spec by name) are MAE encoders
     backbone = replace(declared or Backbone(cell.backbone, ""), arch=cell.arch)
 
-    def stand_in(depth: int | None) -> tuple[Path, bool]:
+    def stand_in(depth: int | None) -> tuple[Path, bool, str]:
         from mae_transfer.checkpoints.layouts import DIRECTORY_FORMATS, WRITTEN_FORMATS, written_format
 
         family = backbone.family or "mae"
@@ -157,22 +157,23 @@ def choose_checkpoint(plan: Plan, cell: Cell, cut_depth: int | None, generate_mi
         words = [cell.arch, family, layout, backbone.activation, None if backbone.norm_eps is None else
                  f"eps{backbone.norm_eps:g}", None if depth is None else f"depth{depth}"]
         name = "-".join(str(w) for w in words if w) + ("" if layout in DIRECTORY_FORMATS else ".pth")
-        return write_backbone_checkpoint(backbone, folder / name, depth=depth), kept
+        what = f"generated {family} {cell.arch} checkpoint ({layout}"
+        return write_backbone_checkpoint(backbone, folder / name, depth=depth), kept, what
 
     if cut_depth is not None:
-        path, kept = stand_in(cut_depth)
-        return str(path), f"generated {cell.arch} checkpoint at the cut depth {cut_depth}", kept
+        path, kept, what = stand_in(cut_depth)
+        return str(path), f"{what}) at the cut depth {cut_depth}", kept
     if declared is not None and declared.generated:
         if Path(cell.checkpoint).exists():
             return cell.checkpoint, "the matrix's generated checkpoint", True
-        path, kept = stand_in(backbone.depth)
-        return str(path), f"generated {cell.arch} checkpoint ({backbone.checkpoint})", kept
+        path, kept, what = stand_in(backbone.depth)
+        return str(path), f"{what}, {backbone.checkpoint})", kept
     if Path(cell.checkpoint).exists():
         return cell.checkpoint, "real checkpoint", True
     if not generate_missing:
         raise RehearsalInputError(f"checkpoint {cell.checkpoint} does not exist (use --generate-missing)")
-    path, kept = stand_in(None)
-    return str(path), f"generated {cell.arch} checkpoint (missing {cell.checkpoint})", kept
+    path, kept, what = stand_in(None)
+    return str(path), f"{what}; missing {cell.checkpoint})", kept
 
 
 def rehearsed_batch(cell: Cell, max_batch: int | None) -> int:

@@ -52,6 +52,7 @@ from mae_transfer.matrix.rehearse.inputs import (
 from mae_transfer.matrix.run.files import tail
 from mae_transfer.matrix.spec.tasks import TASKS
 from mae_transfer.paths import config_name
+from mae_transfer.records import read_load_report
 
 logger = logging.getLogger(__name__)
 
@@ -286,6 +287,10 @@ class Rehearsal:
         deviations_file = train_dir / "deviations.json"
         row.deviations = json.loads(deviations_file.read_text()) if deviations_file.is_file() else []
         row.notes += _deviation_notes(row.deviations)
+        load = read_load_report(train_dir)
+        if load:  # what the backbone built and loaded: the family checks ran as in a real run
+            row.notes.append(f"loaded as {load.get('model_family') or 'custom options'} (file format "
+                             f"{load.get('format')}, family {load.get('family') or 'not named by the file'})")
         if records:
             per_rank = []
             for record in records:
