@@ -173,7 +173,7 @@ def cell_backbone_kwargs(cell) -> dict:
     Falls back to the cell's arch alone when mmengine cannot parse the config.
     """
     try:
-        from mae_transfer.matrix.plan.configs import read_config
+        from mae_transfer.matrix.plan.config_files import read_config
 
         cfg = read_config(cell.config, import_custom_modules=False)
         cfg.merge_from_dict(dict(cell.cfg_options))

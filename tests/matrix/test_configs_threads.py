@@ -15,7 +15,7 @@ from matrix_helpers import REPO
 
 def test_configs_parse_from_concurrent_threads() -> None:
     pytest.importorskip("mmengine")
-    from mae_transfer.matrix.plan.configs import read_config
+    from mae_transfer.matrix.plan.config_files import read_config
 
     configs = [REPO / "configs" / "smoke" / name for name in ("coco_maskrcnn.py", "ade20k_upernet.py")] * 2
     errors: list[str] = []

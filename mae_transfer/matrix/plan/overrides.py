@@ -24,7 +24,7 @@ def unknown_override_keys(config: Path, keys: list[str]) -> list[str] | None:
         import mmengine.config  # noqa: F401  (parsing needs mmengine)
     except ImportError:
         return None
-    from mae_transfer.matrix.plan.configs import read_config
+    from mae_transfer.matrix.plan.config_files import read_config
 
     cfg = read_config(config).to_dict()
     return [problem for key in keys if (problem := override_key_problem(cfg, key)) is not None]
@@ -74,7 +74,7 @@ def missing_keys(config: Path, keys: list[str]) -> list[str] | None:
         import mmengine.config  # noqa: F401  (parsing needs mmengine)
     except ImportError:
         return None
-    from mae_transfer.matrix.plan.configs import read_config
+    from mae_transfer.matrix.plan.config_files import read_config
 
     cfg = read_config(config).to_dict()
     missing = []

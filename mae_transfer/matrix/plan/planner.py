@@ -275,7 +275,7 @@ class Planner:
             raise BatchError(f"the config does not exist, so its iteration schedule cannot be rescaled for "
                              f"accumulation {plan.accumulation} at batch {plan.effective_batch}")
         if config not in self.parsed:
-            from mae_transfer.matrix.plan.configs import read_config
+            from mae_transfer.matrix.plan.config_files import read_config
 
             self.parsed[config] = read_config(config, import_custom_modules=False)
         cfg = self.parsed[config].copy()
@@ -370,7 +370,7 @@ class Planner:
             raise SpecError(self.spec.path, f"{stage.key}.config", f"{stage.config!r}: no such packaged config "
                             f"({packaged}) or file ({config})")
         if config not in self.parsed:
-            from mae_transfer.matrix.plan.configs import read_config
+            from mae_transfer.matrix.plan.config_files import read_config
 
             self.parsed[config] = read_config(config, import_custom_modules=False)
         return config, self.parsed[config].to_dict()

@@ -51,7 +51,7 @@ def dump_config(config: str | Path, options: dict, out: Path) -> Path:
     Raises:
         ConfigDumpError: the config or the dumped file does not parse.
     """
-    from mae_transfer.matrix.plan.configs import read_config
+    from mae_transfer.matrix.plan.config_files import read_config
 
     try:
         cfg = read_config(config, import_custom_modules=False)

@@ -142,7 +142,7 @@ def rehearsal_processes(cell: Cell, spec: str | None) -> int:
 
 
 def _parsed_config(cell: Cell):
-    from mae_transfer.matrix.plan.configs import read_config
+    from mae_transfer.matrix.plan.config_files import read_config
 
     cfg = read_config(cell.config, import_custom_modules=False)
     cfg.merge_from_dict(dict(cell.cfg_options))

@@ -136,7 +136,7 @@ def run_batch(train_dir: Path, config: str, world_size: int) -> dict[str, Any]:
         ResultError: the dumped config is missing or lacks the keys, naming the file.
     """
     path = dumped_config(train_dir, config)
-    from mae_transfer.matrix.plan.configs import read_config
+    from mae_transfer.matrix.plan.config_files import read_config
 
     try:
         cfg = read_config(path, import_custom_modules=False)
