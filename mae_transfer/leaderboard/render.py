@@ -184,7 +184,7 @@ def render_markdown(name: str, tables: list[Table], problems: list[str]) -> str:
     return "\n".join(lines)
 
 
-CSV_HEADER = ("table", "backbone", "arch", "task", "recipe", "variant", "metric", "mean", "std", "n", "planned",
+CSV_HEADER = ("table", "backbone", "family", "arch", "task", "recipe", "variant", "metric", "mean", "std", "n", "planned",
               "failed", "blocked", "running", "missing", "pretraining", "reference", "delta", "reference_source",
               "reference_pretraining", "comparable", *PROVENANCE, "off_recipe", "vs_baseline")
 
@@ -206,7 +206,8 @@ def render_csv(tables: list[Table]) -> str:
             for (task, metric), entry in row.entries.items():
                 reference = entry.reference
                 writer.writerow([
-                    *map(csv_text, (table.layout.key, row.backbone, row.arch, task, row.recipe, row.variant, metric)),
+                    *map(csv_text, (table.layout.key, row.backbone, "/".join(sorted(row.families)))),  # as the runs' load reports name it
+                    *map(csv_text, (row.arch, task, row.recipe, row.variant, metric)),
                     number_text(entry.mean), number_text(entry.std), entry.n, entry.planned, entry.failed, entry.blocked,
                     entry.running,
                     entry.missing, csv_text("" if row.pretrain is None else row.pretrain.describe()),

@@ -22,7 +22,8 @@ def files(tmp_path_factory):
     root = tmp_path_factory.mktemp("bad")
     return {"open_clip": cases.open_clip_state(root / "clip", quick_gelu=True),
             "dinov2_reg": cases.dinov2_hub(root / "reg", registers=True),
-            "hf_dinov2": cases.hf_dinov2_reg(root / "hf", "dir")}
+            "hf_dinov2": cases.hf_dinov2_reg(root / "hf", "dir"),
+            "ijepa": cases.ijepa_official(root)}
 
 
 def test_clip_without_declared_activation_is_refused(files) -> None:
@@ -41,6 +42,17 @@ def test_declared_family_contradicting_the_file_names_both(files) -> None:
     assert str(reference.path) in message and "register_tokens: file 4, model 0" in message
     assert "family='dinov2_reg'" in message
     assert all(torch.equal(before[k], v) for k, v in model.state_dict().items())  # untouched
+
+
+def test_declared_family_the_options_cannot_tell_apart_is_refused_by_the_files_family(files) -> None:
+    """I-JEPA and SigLIP both lack a class token; only the activation differs, which the file does not
+    tell: the layout names the family, and a SigLIP declaration would load it with tanh GELU."""
+    reference = files["ijepa"]
+    with pytest.raises(CheckpointError, match="the file is a ijepa checkpoint .*built as family 'siglip'.*"
+                                              "'family: ijepa'") as error:
+        load_pretrained(build_vit("vit_base_patch16", **{**reference.build, "family": "siglip"}), reference.path)
+    assert str(reference.path) in str(error.value)
+    load_pretrained(build_vit("vit_base_patch16", **reference.build), reference.path)  # as declared: loads
 
 
 def test_clip_file_into_a_model_of_another_family(files) -> None:

@@ -102,11 +102,11 @@ def test_csv_is_exact(board) -> None:
     released = ('"the released checkpoint, full 1600-epoch schedule, norm-pix, mask ratio 0.75, decoder 8 x 512 (taken '
                 "from the declared checkpoint format 'mae')\"")
     reported = '"the released checkpoint, full 1600-epoch schedule, norm-pix, mask ratio 0.75, decoder 8 x 512"'
-    expected = f"""table,backbone,arch,task,recipe,variant,metric,mean,std,n,planned,failed,blocked,running,missing,pretraining,reference,delta,reference_source,reference_pretraining,comparable,eval_mode,checkpoint_policy,effective_batch,gpus,git_commit,off_recipe,vs_baseline
-table4,mine_b,vit_base_patch16,coco-maskrcnn,vitdet,,AP_box,51.2000,0.2828,2,2,0,0,0,0,{released},51.6,-0.4000,Test source A,{reported},yes,ss,last,64,8,abcdef1,,
-table4,mine_b,vit_base_patch16,coco-maskrcnn,vitdet,,AP_mask,45.3000,0.4243,2,2,0,0,0,0,{released},45.9,-0.6000,Test source A,{reported},yes,ss,last,64,8,abcdef1,,
-table6,mine_b,vit_base_patch16,inat2017,paper,finetune,top1,70.0000,,1,2,1,0,0,0,{released},70.5,-0.5000,Test source B,{reported},yes,ss,last,1024,8,abcdef1,,
-table6,mine_l,vit_large_patch16,inat2017,paper,finetune,top1,,,0,2,1,0,0,1,{released},75.7,,Test source B,{reported},yes,,,,,,,
+    expected = f"""table,backbone,family,arch,task,recipe,variant,metric,mean,std,n,planned,failed,blocked,running,missing,pretraining,reference,delta,reference_source,reference_pretraining,comparable,eval_mode,checkpoint_policy,effective_batch,gpus,git_commit,off_recipe,vs_baseline
+table4,mine_b,,vit_base_patch16,coco-maskrcnn,vitdet,,AP_box,51.2000,0.2828,2,2,0,0,0,0,{released},51.6,-0.4000,Test source A,{reported},yes,ss,last,64,8,abcdef1,,
+table4,mine_b,,vit_base_patch16,coco-maskrcnn,vitdet,,AP_mask,45.3000,0.4243,2,2,0,0,0,0,{released},45.9,-0.6000,Test source A,{reported},yes,ss,last,64,8,abcdef1,,
+table6,mine_b,,vit_base_patch16,inat2017,paper,finetune,top1,70.0000,,1,2,1,0,0,0,{released},70.5,-0.5000,Test source B,{reported},yes,ss,last,1024,8,abcdef1,,
+table6,mine_l,,vit_large_patch16,inat2017,paper,finetune,top1,,,0,2,1,0,0,1,{released},75.7,,Test source B,{reported},yes,,,,,,,
 """
     assert leaderboard.render("csv") == expected
 

@@ -92,3 +92,34 @@ def test_doctor_and_run_agree_on_a_non_standard_depth_checkpoint(tmp_path: Path)
     (tmp_path / "m.yaml").write_text(text)
     report = run_doctor(plan_matrix(load_spec(tmp_path / "m.yaml")))
     assert not report.ok and "wrong architecture" in report.render() and "depth 4" in report.render()
+
+
+def test_a_clip_file_is_refused_until_family_and_activation_are_declared_then_loads_as_clip(tmp_path: Path) -> None:
+    """doctor reads what the file is before building: an undeclared family or activation names the key to set."""
+    from mae_transfer.checkpoints.families.native import write_checkpoint
+    from mae_transfer.data import make_dataset
+    from mae_transfer.matrix.spec.matrix_spec import SpecError
+
+    torch.manual_seed(0)
+    clip = build_vit("vit_tiny_patch16", family="clip", activation="quick_gelu", depth=4)
+    write_checkpoint(clip, "clip", "openai_clip", tmp_path / "clip.bin")
+    make_dataset("inat2017", tmp_path / "inat")
+    undeclared = MATRIX.replace("CKPT", "clip.bin")
+    (tmp_path / "m.yaml").write_text(undeclared)
+    with pytest.raises(SpecError, match=r"backbones\[0\]\.family: .*clip\.bin is a clip checkpoint \(format "
+                                        r"openai_clip\) but no family is declared.*set family: clip"):
+        plan_matrix(load_spec(tmp_path / "m.yaml"))  # arch auto reads the file at plan time
+    (tmp_path / "m.yaml").write_text(undeclared.replace("checkpoint: clip.bin}", "checkpoint: clip.bin, "
+                                                        "arch: vit_tiny_patch16}"))
+    report = run_doctor(plan_matrix(load_spec(tmp_path / "m.yaml")))
+    assert not report.ok and "[FAIL] checkpoints: " in report.render()
+    assert "backbones[0].family: " in report.render() and "set family: clip" in report.render()
+    (tmp_path / "m.yaml").write_text(undeclared.replace("checkpoint: clip.bin}", "checkpoint: clip.bin, family: "
+                                                        "clip, activation: quick_gelu, arch: vit_tiny_patch16}"))
+    plan = plan_matrix(load_spec(tmp_path / "m.yaml"))
+    report = run_doctor(plan)
+    text = report.render()
+    assert report.ok, text
+    assert "clip.bin is a clip checkpoint (format openai_clip); family clip, activation quick_gelu" in text
+    assert "mine (vit_tiny_patch16 at 224px, activation quick_gelu, depth 4, family clip) loads" in text
+    assert "family:     clip (declared: activation=quick_gelu" in text

@@ -11,6 +11,7 @@ import yaml
 from mae_transfer.leaderboard.references import load_references
 from mae_transfer.matrix.plan.planner import DigestCache, plan_matrix
 from mae_transfer.matrix.spec.matrix_spec import load_spec
+from mae_transfer.models.options import FAMILIES
 
 BENCHMARKS = Path(__file__).resolve().parents[2] / "benchmarks"
 
@@ -146,3 +147,58 @@ def test_a_forced_backbone_format_reaches_every_cell_next_to_its_checkpoint(tmp_
     auto = plan_matrix(load_spec(_format_matrix(tmp_path, None), work_root=tmp_path / "runs-auto"))
     assert not any(key.endswith("_format") for c in auto.cells for key in c.cfg_options)
     assert {c.id for c in auto.cells}.isdisjoint(c.id for c in plan.cells)  # the format is part of the identity
+
+
+def test_declared_family_reaches_every_task_and_classification_runs_patch_14(tmp_path: Path) -> None:
+    """backbones[].family/activation/norm_eps reach every task's model.backbone, as format reaches *_format;
+    a B/14 backbone keeps its patch on classification (224 = 16 x 14) and runs the configs' 16 on COCO/ADE20K."""
+    path = tmp_path / "m.yaml"
+    path.write_text("""
+name: fam
+backbones:
+  - {name: clip_b16, checkpoint: clip.bin, arch: vit_base_patch16, family: clip, activation: quick_gelu}
+  - {name: dinov2_b14, checkpoint: dinov2.pth, arch: vit_base_patch14, family: dinov2_reg, norm_eps: 1.0e-6}
+resources: {gpus_per_cell: 8}
+tasks:
+  - {task: coco-maskrcnn, recipe: vitdet, resources: {gpus_per_cell: 8, nodes: 8}}
+  - {task: ade20k-upernet, recipe: paper}
+  - {task: places365, recipe: paper, protocol: linear}
+""")
+    plan = plan_matrix(load_spec(path, work_root=tmp_path / "runs"))
+    options = {(c.task, c.backbone): c.cfg_options for c in plan.cells}
+    assert len(options) == 6
+    for task in ("coco-maskrcnn", "ade20k-upernet", "places365"):
+        assert options[task, "clip_b16"]["model.backbone.family"] == "clip"
+        assert options[task, "clip_b16"]["model.backbone.activation"] == "quick_gelu"
+        assert "model.backbone.norm_eps" not in options[task, "clip_b16"]
+        assert (options[task, "dinov2_b14"]["model.backbone.family"],
+                options[task, "dinov2_b14"]["model.backbone.norm_eps"]) == ("dinov2_reg", 1e-6)
+        assert "model.backbone.arch" not in options[task, "clip_b16"]
+    assert options["places365", "dinov2_b14"]["model.backbone.arch"] == "vit_base_patch14"
+    assert "model.backbone.arch" not in options["coco-maskrcnn", "dinov2_b14"]
+    assert "model.backbone.arch" not in options["ade20k-upernet", "dinov2_b14"]
+    # the declarations are part of a cell's identity
+    path.write_text(path.read_text().replace(", activation: quick_gelu", ", activation: gelu"))
+    again = {(c.task, c.backbone): c.id for c in plan_matrix(load_spec(path, work_root=tmp_path / "runs")).cells}
+    assert all((again[key] == cell.id) == (cell.backbone == "dinov2_b14") for cell in plan.cells
+               for key in [(cell.task, cell.backbone)])
+
+
+def test_families_matrix_plans_each_familys_vit_on_the_paper_recipes(tmp_path: Path) -> None:
+    """benchmarks/families.yaml: every cell builds its backbone's declared family and forces its file's format."""
+    spec = load_spec(BENCHMARKS / "families.yaml", work_root=tmp_path / "runs")
+    plan = plan_matrix(spec)
+    assert not plan.refused and len(plan.cells) == 60
+    declared = {b.name: b for b in spec.backbones}
+    assert {b.family for b in spec.backbones} == set(FAMILIES)  # one backbone per family
+    for cell in plan.cells:
+        backbone = declared[cell.backbone]
+        options = cell.cfg_options
+        assert options["model.backbone.family"] == backbone.family
+        assert options.get("model.backbone.activation") == backbone.activation
+        assert options[next(k for k in options if k.endswith("pretrained_format"))] == backbone.format
+        patch14_classification = cell.arch == "vit_base_patch14" and cell.task not in ("coco-maskrcnn", "ade20k-upernet")
+        assert options.get("model.backbone.arch") == ("vit_base_patch14" if patch14_classification else None)
+    tasks = {(c.task, c.recipe) for c in plan.cells if c.backbone == "ijepa_h14"}
+    assert tasks == {("coco-maskrcnn", "vitdet"), *((t, "paper") for t in ("inat2017", "inat2018", "inat2019",
+                                                                            "places205", "places365"))}

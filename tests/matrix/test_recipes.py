@@ -27,10 +27,10 @@ def _cases() -> list:
                         # a linear or partial cell has its own recipe only where it has its own config
                         if path.is_file() and (protocol == "finetune" or protocol is None or path != REPO / finetune):
                             try:
-                                planned = recipe_for(task, recipe, arch, protocol, resolution)
-                            except RecipeError:  # an arch without this recipe (DINOv2's ViT-g)
+                                declared = recipe_for(task, recipe, arch, protocol, resolution)
+                            except RecipeError:  # an arch without a recipe (ViT-g): the planner refuses its cells
                                 continue
-                            cases.setdefault((path, planned), task)
+                            cases.setdefault((path, declared), task)
     params = []
     for (path, recipe), task in cases.items():
         params.append(pytest.param(path, recipe, id=f"{task}:{path.name}"))
@@ -74,3 +74,9 @@ def test_declared_values(task: str, recipe: str, arch: str, expected: tuple) -> 
 def test_448_recipe_keeps_the_batch_with_a_smaller_per_gpu_batch() -> None:
     high = recipe_for("places205", "paper", "vit_huge_patch14", resolution=448)
     assert (high.batch, high.lr, high.max_per_gpu, high.length) == (1024, 4e-3, 8, 50)
+
+
+def test_an_arch_without_a_recipe_is_a_recipe_error_the_planner_refuses_with() -> None:
+    with pytest.raises(RecipeError, match=r"no vitdet recipe of coco-maskrcnn for vit_giant_patch14 \(ViT-g\); "
+                                          r"recipes exist for vit-b, vit-h, vit-l"):
+        recipe_for("coco-maskrcnn", "vitdet", "vit_giant_patch14")

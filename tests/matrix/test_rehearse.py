@@ -216,6 +216,32 @@ tasks:
     assert table.returncode == 1 and "does not exist (use --generate-missing)" in table.stdout
 
 
+def test_stand_ins_of_the_families_matrix_are_written_in_each_backbones_family_and_format(tmp_path: Path) -> None:
+    """--generate-missing writes what the cell's backbone loads as the real file: its family, activation and
+    forced format where that can be written (a HuggingFace directory for facebook/dinov2-base), else the
+    family's own layout with the forced format lifted (BEiT's HuggingFace layout has no writer)."""
+    from mae_transfer.checkpoints import load_pretrained
+    from mae_transfer.matrix.plan.planner import plan_matrix
+    from mae_transfer.matrix.rehearse.inputs import choose_checkpoint
+    from mae_transfer.matrix.spec.matrix_spec import load_spec
+    from mae_transfer.models import build_vit
+
+    plan = plan_matrix(load_spec(REPO / "benchmarks" / "families.yaml", work_root=tmp_path / "fam"),
+                       only="inat2017*dinov2_b14*,inat2017*clip_b16*,inat2017*beit_b16*")
+    expected = {"dinov2_b14": ("hf_dinov2", True, {"family": "dinov2"}),
+                "clip_b16": ("openai_clip", True, {"family": "clip", "activation": "quick_gelu"}),
+                "beit_b16": ("timm", False, {"family": "beit"})}
+    assert sorted(cell.backbone for cell in plan.cells) == sorted(expected)
+    for cell in plan.cells:
+        fmt, kept, build = expected[cell.backbone]
+        path, how, format_kept = choose_checkpoint(plan, cell, 1, generate_missing=True)
+        assert format_kept == kept and how == (f"generated {build['family']} {cell.arch} checkpoint ({fmt}) at the "
+                                               "cut depth 1")
+        assert Path(path).is_dir() == (fmt == "hf_dinov2")
+        report = load_pretrained(build_vit(cell.arch, depth=1, **build), path)
+        assert report.format == fmt and report.model_family == build["family"] and not report.missing
+
+
 PAPER_FALLBACK_NOTES = ("AMP -> fp32 (no GPU)",)
 # One cell per distinct path for CI: ViTDet window + global blocks at 1024 with the 80 COCO
 # categories; the 448 ViT-H fine-tuning; the ImageNet linear probe (LARS, BN head); partial

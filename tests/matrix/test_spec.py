@@ -94,5 +94,41 @@ def test_generated_checkpoint_sets_arch(tmp_path: Path) -> None:
 
 def test_shipped_matrices_are_valid() -> None:
     root = Path(__file__).resolve().parents[2] / "benchmarks"
-    for name in ("mae_paper.yaml", "smoke.yaml"):
+    for name in ("mae_paper.yaml", "smoke.yaml", "families.yaml", "families_smoke.yaml"):
         assert load_spec(root / name).tasks
+
+
+@pytest.mark.parametrize(
+    ("declared", "key", "expected"),
+    [
+        ("family: dinov3", "backbones[0].family", "allowed values: beit, clip, dino, dinov2, dinov2_reg, ijepa, mae, siglip"),
+        ("family: clip", "backbones[0].activation", "missing; family 'clip' needs it declared"),
+        ("family: clip, activation: quickgelu", "backbones[0].activation", "allowed values: gelu, quick_gelu, gelu_tanh"),
+        ("family: siglip, norm_eps: 0", "backbones[0].norm_eps", "expected a positive number"),
+    ],
+)
+def test_family_declarations_name_the_key_and_allowed_values(tmp_path: Path, declared: str, key: str,
+                                                           expected: str) -> None:
+    path = write(tmp_path, VALID.replace("arch: vit_base_patch16", f"arch: vit_base_patch16, {declared}"))
+    with pytest.raises(SpecError) as raised:
+        load_spec(path)
+    assert f"{path}: {key}:" in str(raised.value) and expected in str(raised.value)
+    if key.endswith("activation") and "missing" in expected:  # the hint says which value which weights need
+        assert "quick_gelu for OpenAI CLIP weights" in str(raised.value)
+
+
+def test_declarations_are_typed_and_a_generated_checkpoint_takes_its_family_layouts(tmp_path: Path) -> None:
+    spec = load_spec(write(tmp_path, VALID.replace(
+        "arch: vit_base_patch16", "arch: vit_base_patch16, family: clip, activation: quick_gelu, norm_eps: 1.0e-5")))
+    assert spec.backbones[0].declarations == {"family": "clip", "activation": "quick_gelu", "norm_eps": 1e-5}
+    generated = VALID.replace("checkpoint: ckpt.pth, arch: vit_base_patch16",
+                              "checkpoint: 'generate:vit_tiny_patch16', family: siglip, format: hf_clip")
+    assert load_spec(write(tmp_path, generated)).backbones[0].format == "hf_clip"
+    path = write(tmp_path, generated.replace("format: hf_clip", "format: dinov2"))
+    with pytest.raises(SpecError, match=r"backbones\[0\]\.format: 'dinov2': a generated siglip checkpoint is "
+                                        r"written in one of hf_clip, timm"):
+        load_spec(path)
+    stage = VALID.replace("{name: mine, checkpoint: ckpt.pth, arch: vit_base_patch16}",
+                          "{name: mine, family: dinov2, pretrain: {config: pretrain/x.py}}")
+    with pytest.raises(SpecError, match=r"backbones\[0\]\.family: 'dinov2': a pre-training stage makes an MAE encoder"):
+        load_spec(write(tmp_path, stage))

@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from mae_transfer.matrix.plan.overrides import missing_keys
+from mae_transfer.matrix.plan.overrides import missing_keys, override_key_problem
 from mae_transfer.matrix.spec.matrix_spec import TASK_RECIPES
-from mae_transfer.matrix.spec.tasks import TASKS, config_path
+from mae_transfer.matrix.spec.tasks import CONFIG_ARCHS, TASKS, arch_options, config_path
 from mae_transfer.models.archs import ARCHS
 
 REPO = Path(__file__).resolve().parents[2]
@@ -34,10 +34,26 @@ def test_smoke_configs_exist_for_every_task_kind() -> None:
 
 @pytest.mark.parametrize(("task", "recipe", "config"), _configs(), ids=lambda v: getattr(v, "name", v))
 def test_override_keys_exist_in_config(task: str, recipe: str, config: Path) -> None:
-    pytest.importorskip("mmengine")
+    """The planned keys exist; the declarations (and a patch-14 arch) are keywords the backbone takes, not typos."""
+    mmengine = pytest.importorskip("mmengine")
     profile = TASKS[task]
     keys = [*profile.checkpoint_keys, *(key for key, _ in profile.data_keys_for(recipe))]
-    assert missing_keys(config, keys) == []
+    cfg = mmengine.Config.fromfile(str(config)).to_dict()
+    assert [key for key in keys if override_key_problem(cfg, key) or not _has(cfg, key)] == []
+    declared = [*profile.family_keys.values(), *arch_options(task, "vit_base_patch14")]
+    assert [problem for key in declared if (problem := override_key_problem(cfg, key))] == []
+    backbone = cfg["model"]["backbone"]
+    assert backbone["arch"] in CONFIG_ARCHS  # what arch_options compares with
+    assert _has(cfg, profile.backbone_key) and not {"family", "activation", "norm_eps"} & set(backbone)
+
+
+def _has(cfg: dict, key: str) -> bool:
+    node = cfg
+    for part in key.split("."):
+        if not isinstance(node, dict) or part not in node:
+            return False
+        node = node[part]
+    return True
 
 
 @pytest.mark.parametrize("arch", ["vit_base_patch16", "vit_large_patch16"])

@@ -19,6 +19,7 @@ def check_options(converted: ConvertedCheckpoint, options: EncoderOptions | None
     differing = {key: (value, getattr(options, key)) for key, value in converted.told.items()
                  if hasattr(options, key) and getattr(options, key) != value}
     if not differing:
+        _check_family_name(converted, options)
         return
     listed = ", ".join(f"{key}: file {file!r}, model {model!r}" for key, (file, model) in differing.items())
     family = converted.family or family_of_told(converted.told)
@@ -31,6 +32,43 @@ def check_options(converted: ConvertedCheckpoint, options: EncoderOptions | None
         f"the model does not match {what}: {listed}; {hint}, or correct the declared family/activation/eps",
         file=converted.source, key=key, expected=differing[key][1], found=differing[key][0],
     )
+
+
+# Families one file layout serves alike: timm-named (and HF ViTModel) weights of MAE, DeiT and DINO v1
+# differ only in the position rule, which the file cannot tell.
+INTERCHANGEABLE = frozenset({"mae", "dino"})
+
+
+def _check_family_name(converted: ConvertedCheckpoint, options: EncoderOptions) -> None:
+    """Raise when the file's reader names a family other than the one the model was built in.
+
+    The options a file tells may all agree with another family's (an I-JEPA file built as SigLIP:
+    no class token either, but another activation, which the file does not tell): the layout
+    names the family, and the declaration must not contradict it.
+    """
+    model = family_of_options(options)
+    named = converted.family
+    if named is None or model is None or families_agree(named, model):
+        return
+    raise CheckpointError(
+        f"the file is a {named} checkpoint (format '{converted.format}') but the model was built as family "
+        f"{model!r}; build the backbone with family={named!r} (matrix backbone key 'family: {named}')",
+        file=converted.source, key="family", expected=model, found=named,
+    )
+
+
+def families_agree(named: str, built: str) -> bool:
+    """Whether a file its reader names ``named`` may load into an encoder of family ``built``.
+
+    Yes for the same family, for MAE and DINO v1 (one layout, see ``INTERCHANGEABLE``) and for
+    families whose encoder options are the same but for the probe feature (BEiT and MAE, DINOv2
+    and DINO: the weights' own checks, LayerScale and relative position tables, decide).
+    """
+    from mae_transfer.models.options import FAMILIES
+
+    if named == built or {named, built} <= INTERCHANGEABLE:
+        return True
+    return set(FAMILIES[named].options.differences(FAMILIES[built].options)) <= {"probe_feature"}
 
 
 def family_of_told(told: Mapping[str, Any]) -> str | None:
@@ -51,8 +89,11 @@ def family_of_options(options: EncoderOptions | None) -> str | None:
     if options is None:
         return None
     plain = replace(options, mlp="mlp")
-    return next((name for name, spec in FAMILIES.items()
-                 if replace(spec.options, activation=plain.activation, norm_eps=plain.norm_eps) == plain), None)
+    matches = [(name, spec.options) for name, spec in FAMILIES.items()
+               if replace(spec.options, activation=plain.activation, norm_eps=plain.norm_eps) == plain]
+    # families apart only in activation or eps (I-JEPA and SigLIP): the one whose own values the model has
+    matches.sort(key=lambda item: (item[1].activation not in (None, plain.activation), item[1].norm_eps != plain.norm_eps))
+    return matches[0][0] if matches else None
 
 
 def declared_options(converted: ConvertedCheckpoint, options: EncoderOptions | None) -> dict[str, Any]:

@@ -1,9 +1,11 @@
 """Write an encoder's weights in a family's own file layout (tiny checkpoints for smoke runs and tests).
 
 The inverse of the readers for the raw layouts users download: the official DINOv2 hub file
-(``register_tokens``, ``mask_token``), I-JEPA's ``{'encoder': {'module.' + k}}`` and open_clip's
-``visual.*`` state dict; other families are written as timm state dicts. Reading a written file
-back gives the same tensors (tests/families).
+(``register_tokens``, ``mask_token``), I-JEPA's ``{'encoder': {'module.' + k}}``, open_clip's
+``visual.*`` state dict and the official MAE ``{'model': ...}``; other families are written as
+timm state dicts. :func:`write_checkpoint` writes any format of
+:data:`mae_transfer.checkpoints.layouts.WRITTEN_FORMATS`, HuggingFace directories included
+(:mod:`.hf_write`). Reading a written file back gives the same tensors (tests/families).
 """
 
 from __future__ import annotations
@@ -15,12 +17,21 @@ from typing import Mapping
 import torch
 
 NATIVE_LAYOUTS = {"dinov2": "dinov2", "dinov2_reg": "dinov2", "ijepa": "ijepa", "clip": "openai_clip"}
+FILE_FORMATS = ("mae", "timm", "dinov2", "ijepa", "openai_clip")
 
 
 def native_state(family: str, state: Mapping[str, torch.Tensor]) -> dict:
     """``state`` (the suite's timm naming) as the object a user's file of ``family`` holds."""
-    layout = NATIVE_LAYOUTS.get(family, "timm")
-    state = {k: v.detach().clone() for k, v in state.items()}
+    return state_in_format(NATIVE_LAYOUTS.get(family, "timm"), state)
+
+
+def state_in_format(layout: str, state: Mapping[str, torch.Tensor]) -> dict:
+    """``state`` (the suite's timm naming) as the object a file of format ``layout`` (``FILE_FORMATS``) holds."""
+    if layout not in FILE_FORMATS:
+        raise ValueError(f"no file writer for format {layout!r}; expected one of {FILE_FORMATS}")
+    state = {k: v.detach().clone() for k, v in state.items() if not k.endswith("relative_position_index")}
+    if layout == "mae":
+        return {"model": state}
     if layout == "dinov2":
         if "reg_token" in state:
             state["register_tokens"] = state.pop("reg_token")
@@ -66,4 +77,21 @@ def write_native(family: str, state: Mapping[str, torch.Tensor], path: str | Pat
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     torch.save(native_state(family, state), path)
+    return path
+
+
+def write_checkpoint(model: torch.nn.Module, family: str, fmt: str, path: str | Path) -> Path:
+    """Write the encoder ``model`` of ``family`` in format ``fmt``: a file, or a HuggingFace directory.
+
+    Raises:
+        ValueError: a format without a writer for this family.
+    """
+    from mae_transfer.checkpoints.families.hf_write import write_hf_directory
+    from mae_transfer.checkpoints.layouts import DIRECTORY_FORMATS
+
+    if fmt in DIRECTORY_FORMATS:
+        return write_hf_directory(model, family, fmt, path)
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    torch.save(state_in_format(fmt, model.state_dict()), path)
     return path

@@ -36,7 +36,16 @@ class DigestCache:
         self.dirty = False
 
     def digest(self, file: Path) -> str:
-        """The content digest of ``file`` (hashing it only when it changed)."""
+        """The content digest of ``file`` (hashing it only when it changed).
+
+        A directory (a HuggingFace model: ``config.json`` and weights) digests the names and
+        contents of the files directly in it, hidden ones excepted.
+        """
+        if file.is_dir():
+            sha = hashlib.sha256()
+            for member in sorted(p for p in file.iterdir() if p.is_file() and not p.name.startswith(".")):
+                sha.update(f"{member.name}\0{self.digest(member)}\0".encode())
+            return sha.hexdigest()
         stat = file.stat()
         key = str(file.resolve())
         entry = self.entries.get(key)

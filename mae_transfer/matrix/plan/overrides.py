@@ -35,10 +35,12 @@ KEY_PATTERN = re.compile(r"\A[A-Za-z_]\w*(\.(?:[A-Za-z_]\w*|\d+))*\Z")
 def unknown_override_keys(config: Path, keys: list[str]) -> list[str] | None:
     """Why each override key would be ignored by ``config`` (None when mmengine is unavailable)."""
     try:
-        from mmengine.config import Config
+        import mmengine.config  # noqa: F401  (parsing needs mmengine)
     except ImportError:
         return None
-    cfg = Config.fromfile(str(config)).to_dict()
+    from mae_transfer.matrix.plan.config_files import read_config
+
+    cfg = read_config(config).to_dict()
     return [problem for key in keys if (problem := override_key_problem(cfg, key)) is not None]
 
 
@@ -178,10 +180,12 @@ def _nearest(cfg: dict, parts: list[str]) -> str:
 def missing_keys(config: Path, keys: list[str]) -> list[str] | None:
     """The dotted keys absent from the parsed config (None when mmengine is unavailable)."""
     try:
-        from mmengine.config import Config
+        import mmengine.config  # noqa: F401  (parsing needs mmengine)
     except ImportError:
         return None
-    cfg = Config.fromfile(str(config)).to_dict()
+    from mae_transfer.matrix.plan.config_files import read_config
+
+    cfg = read_config(config).to_dict()
     missing = []
     for key in keys:
         node = cfg

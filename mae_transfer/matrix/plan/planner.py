@@ -38,7 +38,14 @@ from mae_transfer.matrix.spec.pretrain_stage import (
 )
 from mae_transfer.matrix.spec.recipes import RecipeError, gpu_hours, recipe_for
 from mae_transfer.matrix.spec.matrix_spec import TASK_DATASETS, Backbone, MatrixSpec, Resources, SpecError, TaskEntry
-from mae_transfer.matrix.spec.tasks import TASKS, config_path, protocol_options, test_config_path
+from mae_transfer.matrix.spec.tasks import (
+    TASKS,
+    arch_options,
+    config_path,
+    declaration_options,
+    protocol_options,
+    test_config_path,
+)
 from mae_transfer.paths import config_file, config_name
 
 logger = logging.getLogger(__name__)
@@ -165,8 +172,12 @@ def package_versions() -> dict[str, str]:
 
 
 def generated_checkpoint_path(spec: MatrixSpec, backbone: Backbone) -> Path:
-    """Where a ``generate:ARCH`` checkpoint is written in the matrix's work root."""
-    return spec.work_root / "checkpoints" / f"{backbone.name}.pth"
+    """Where a ``generate:ARCH`` checkpoint is written in the matrix's work root (a directory for a
+    HuggingFace layout)."""
+    from mae_transfer.checkpoints.layouts import DIRECTORY_FORMATS, written_format
+
+    directory = written_format(backbone.family, backbone.format) in DIRECTORY_FORMATS
+    return spec.work_root / "checkpoints" / (backbone.name if directory else f"{backbone.name}.pth")
 
 
 def dataset_root(spec: MatrixSpec, kind: str) -> Path | None:
@@ -200,9 +211,15 @@ class Planner:
     def checkpoint_source(self, backbone: Backbone) -> tuple[str, str]:
         """(path passed to the config, content digest) of a backbone's checkpoint."""
         if backbone.generated:
-            return str(generated_checkpoint_path(self.spec, backbone)), f"{backbone.checkpoint}:depth{backbone.depth}:seed0"
+            from mae_transfer.checkpoints.layouts import written_format
+
+            layout = written_format(backbone.family, backbone.format)
+            declared = "".join(f":{key}={value}" for key, value in backbone.declarations.items())
+            extra = "" if layout == "mae" and not declared else f":{layout}{declared}"  # MAE's ids unchanged
+            digest = f"{backbone.checkpoint}:depth{backbone.depth}:seed0{extra}"
+            return str(generated_checkpoint_path(self.spec, backbone)), digest
         path = self.spec.resolve(backbone.checkpoint)
-        if not path.is_file():
+        if not path.exists():
             self.warnings.append(f"{self.spec.path}: backbone {backbone.name!r}: checkpoint {path} does not exist")
             return str(path), f"missing:{path}"
         return str(path), self.digests.digest(path)
@@ -220,14 +237,21 @@ class Planner:
                 self.config_digests[config] = sha.hexdigest()
         return self.config_digests[config]
 
-    def cfg_options(self, entry: TaskEntry, checkpoint: str, seed: int,
-                    checkpoint_format: str = "auto") -> dict[str, Any]:
+    def cfg_options(self, entry: TaskEntry, checkpoint: str, seed: int, checkpoint_format: str = "auto",
+                    declarations: dict[str, Any] | None = None, arch: str | None = None) -> dict[str, Any]:
         profile = TASKS[entry.task]
         options: dict[str, Any] = {key: checkpoint for key in profile.checkpoint_keys}
         owners = {key: "the backbone's checkpoint" for key in profile.checkpoint_keys}
         if checkpoint_format != "auto":  # backbones[].format: the loader refuses a file of another format
             options.update({key: checkpoint_format for key in profile.format_keys})
             owners.update({key: "the backbone's format" for key in profile.format_keys})
+        # backbones[].family/activation/norm_eps: the backbone is built with them, the loader checks the file
+        declared = declaration_options(entry.task, declarations or {})
+        options.update(declared)
+        owners.update({key: "the backbone's family/activation/norm_eps" for key in declared})
+        if arch is not None:
+            options.update(arch_options(entry.task, arch))
+            owners.update({key: "the backbone's arch" for key in arch_options(entry.task, arch)})
         dataset = TASK_DATASETS[entry.task]
         root = dataset_root(self.spec, dataset)
         if root is not None:
@@ -257,9 +281,9 @@ class Planner:
     def parsed_config(self, config: Path) -> Any:
         """``config`` parsed by mmengine (no custom imports), once per planner."""
         if config not in self.parsed:
-            from mmengine.config import Config
+            from mae_transfer.matrix.plan.config_files import read_config
 
-            self.parsed[config] = Config.fromfile(str(config), import_custom_modules=False)
+            self.parsed[config] = read_config(config, import_custom_modules=False)
         return self.parsed[config]
 
     def check_overrides(self, config: Path, origins: tuple[tuple[str, dict[str, Any]], ...]) -> None:
@@ -332,7 +356,7 @@ class Planner:
                 self.warnings.append(f"{spec.path}: task {entry.task} recipe {entry.recipe}: config {config} does not exist")
             self.check_overrides(config, (("overrides", spec.overrides), (f"{entry.key}.overrides", entry.overrides)))
             for seed in entry.seeds or spec.seeds:
-                options = self.cfg_options(entry, checkpoint, seed, backbone.format)
+                options = self.cfg_options(entry, checkpoint, seed, backbone.format, backbone.declarations, arch)
                 parts = [entry.task, entry.recipe, entry.protocol, None if entry.resolution == 224 else f"r{entry.resolution}",
                          None if entry.eval_mode == "ss" else "msflip", None if entry.batch is None else f"b{entry.batch}",
                          source.name, f"s{seed}"]

@@ -51,10 +51,10 @@ def dump_config(config: str | Path, options: dict, out: Path) -> Path:
     Raises:
         ConfigDumpError: the config or the dumped file does not parse.
     """
-    from mmengine.config import Config
+    from mae_transfer.matrix.plan.config_files import read_config
 
     try:
-        cfg = Config.fromfile(str(config), import_custom_modules=False)
+        cfg = read_config(config, import_custom_modules=False)
         cfg.merge_from_dict(dict(options))
         text = cfg.pretty_text
     except Exception as error:  # noqa: BLE001 - mmengine raises anything from a config file
@@ -62,7 +62,7 @@ def dump_config(config: str | Path, options: dict, out: Path) -> Path:
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(text)
     try:
-        Config.fromfile(str(out), import_custom_modules=False)
+        read_config(out, import_custom_modules=False)
     except Exception as error:  # noqa: BLE001
         raise ConfigDumpError(f"{out}: the dumped config of {config} does not parse back: "
                               f"{type(error).__name__}: {error}") from error

@@ -42,7 +42,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                        help="processes for cells planned on more than one (default 2, DDP); GLOB=N entries set it "
                             "per cell label, e.g. 'coco-maskrcnn.paper*=1,2'")
     group.add_argument("--generate-missing", action="store_true",
-                       help="replace a checkpoint that does not exist by a generated one of the declared arch")
+                       help="replace a checkpoint that does not exist by a generated one of the declared arch and "
+                            "family, written in its forced format where one can be written, else in the family's own")
     group.add_argument("--max-depth", type=_depth, metavar="K|min",
                        help="cut backbones to K blocks where every shape is kept (one window and one global block, "
                             "four taps, a frozen block under partial fine-tuning; checkpoints are then generated at "

@@ -24,7 +24,7 @@ from __future__ import annotations
 import json
 import logging
 import shutil
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -125,36 +125,55 @@ def choose_data(plan: Plan, cell: Cell, mode: str, num_train: int, num_val: int)
     return DataChoice("generated", root, {key: f"{suffix_root}{suffix}" for key, suffix in keys}, note)
 
 
-def choose_checkpoint(plan: Plan, cell: Cell, cut_depth: int | None, generate_missing: bool) -> tuple[str, str]:
-    """(checkpoint path, how it was chosen) for a rehearsal of ``cell``.
+def choose_checkpoint(plan: Plan, cell: Cell, cut_depth: int | None, generate_missing: bool) -> tuple[str, str, bool]:
+    """(checkpoint path, how it was chosen, whether it is in the backbone's forced format) for a
+    rehearsal of ``cell``.
 
     A depth cut always uses a generated checkpoint of the cut depth (the loader refuses a
     deeper real one); a ``generate:ARCH`` backbone uses the matrix's own generated one (written
     under the rehearsal root when the run has not made it yet); a missing checkpoint is
-    generated only with ``generate_missing``.
+    generated only with ``generate_missing``. A generated stand-in is built in the backbone's
+    declared family (and activation, eps) and written in its forced format where that format
+    can be written, else in the family's own layout: the cell's backbone loads it as it would
+    load the real file.
 
     Raises:
         RehearsalInputError: the checkpoint does not exist and ``generate_missing`` is off.
     """
-    from mae_transfer.matrix.plan.backbones import write_generated_checkpoint
+    from mae_transfer.matrix.plan.backbones import write_backbone_checkpoint
+    from mae_transfer.matrix.spec.matrix_spec import Backbone
 
     folder = rehearsal_root(plan) / "checkpoints"
-    backbone = next((b for b in plan.spec.backbones if b.name == cell.backbone), None)
+    declared = next((b for b in plan.spec.backbones if b.name == cell.backbone), None)
+    # a pre-training stage's checkpoints (not in the spec by name) are MAE encoders
+    backbone = replace(declared or Backbone(cell.backbone, ""), arch=cell.arch)
+
+    def stand_in(depth: int | None) -> tuple[Path, bool, str]:
+        from mae_transfer.checkpoints.layouts import DIRECTORY_FORMATS, WRITTEN_FORMATS, written_format
+
+        family = backbone.family or "mae"
+        kept = backbone.format in ("auto", *WRITTEN_FORMATS[family])  # False: the forced format cannot be written
+        layout = written_format(family, backbone.format if kept else None)
+        words = [cell.arch, family, layout, backbone.activation, None if backbone.norm_eps is None else
+                 f"eps{backbone.norm_eps:g}", None if depth is None else f"depth{depth}"]
+        name = "-".join(str(w) for w in words if w) + ("" if layout in DIRECTORY_FORMATS else ".pth")
+        what = f"generated {family} {cell.arch} checkpoint ({layout}"
+        return write_backbone_checkpoint(backbone, folder / name, depth=depth), kept, what
+
     if cut_depth is not None:
-        path = write_generated_checkpoint(cell.arch, folder / f"{cell.arch}-depth{cut_depth}.pth", depth=cut_depth)
-        return str(path), f"generated {cell.arch} checkpoint at the cut depth {cut_depth}"
-    if backbone is not None and backbone.generated:
-        if Path(cell.checkpoint).is_file():
-            return cell.checkpoint, "the matrix's generated checkpoint"
-        suffix = f"-depth{backbone.depth}" if backbone.depth else ""
-        path = write_generated_checkpoint(cell.arch, folder / f"{cell.arch}{suffix}.pth", depth=backbone.depth)
-        return str(path), f"generated {cell.arch} checkpoint ({backbone.checkpoint})"
-    if Path(cell.checkpoint).is_file():
-        return cell.checkpoint, "real checkpoint"
+        path, kept, what = stand_in(cut_depth)
+        return str(path), f"{what}) at the cut depth {cut_depth}", kept
+    if declared is not None and declared.generated:
+        if Path(cell.checkpoint).exists():
+            return cell.checkpoint, "the matrix's generated checkpoint", True
+        path, kept, what = stand_in(backbone.depth)
+        return str(path), f"{what}, {backbone.checkpoint})", kept
+    if Path(cell.checkpoint).exists():
+        return cell.checkpoint, "real checkpoint", True
     if not generate_missing:
         raise RehearsalInputError(f"checkpoint {cell.checkpoint} does not exist (use --generate-missing)")
-    path = write_generated_checkpoint(cell.arch, folder / f"{cell.arch}.pth")
-    return str(path), f"generated {cell.arch} checkpoint (missing {cell.checkpoint})"
+    path, kept, what = stand_in(None)
+    return str(path), f"{what}; missing {cell.checkpoint})", kept
 
 
 def rehearsed_batch(cell: Cell, max_batch: int | None) -> int:

@@ -53,6 +53,7 @@ from mae_transfer.matrix.rehearse.inputs import (
 from mae_transfer.matrix.run.files import tail
 from mae_transfer.matrix.spec.tasks import TASKS
 from mae_transfer.paths import config_name
+from mae_transfer.records import read_load_report
 
 logger = logging.getLogger(__name__)
 
@@ -142,9 +143,9 @@ def rehearsal_processes(cell: Cell, spec: str | None) -> int:
 
 
 def _parsed_config(cell: Cell):
-    from mmengine.config import Config
+    from mae_transfer.matrix.plan.config_files import read_config
 
-    cfg = Config.fromfile(cell.config, import_custom_modules=False)
+    cfg = read_config(cell.config, import_custom_modules=False)
     cfg.merge_from_dict(dict(cell.cfg_options))
     return cfg
 
@@ -227,7 +228,8 @@ class Rehearsal:
         cut = plan_depth_cut(model.get("backbone") or {}, model.get("protocol"), opts.max_depth)
         row.depth, row.depth_rehearsed = cut.depth, cut.cut_to
         row.notes += cut.notes
-        checkpoint, how = choose_checkpoint(self.plan, cell, cut.cut_to if cut.cut else None, opts.generate_missing)
+        checkpoint, how, format_kept = choose_checkpoint(self.plan, cell, cut.cut_to if cut.cut else None,
+                                                         opts.generate_missing)
         row.checkpoint = how
         if how != "real checkpoint":
             row.notes.append(how)
@@ -235,7 +237,7 @@ class Rehearsal:
         row.data = f"{data.source} ({data.root})"
         row.notes.append(data.note)
         overrides = {key: checkpoint for key in TASKS[cell.task].checkpoint_keys}
-        if how != "real checkpoint":  # a generated stand-in (MAE format): the forced format is the real file's
+        if not format_kept:  # a stand-in in the family's own layout: the forced format is the real file's
             overrides.update({key: None for key in TASKS[cell.task].format_keys})
         overrides.update(data.options)
         overrides.update(cut.options)
@@ -290,6 +292,10 @@ class Rehearsal:
         deviations_file = train_dir / "deviations.json"
         row.deviations = json.loads(deviations_file.read_text()) if deviations_file.is_file() else []
         row.notes += _deviation_notes(row.deviations)
+        load = read_load_report(train_dir)
+        if load:  # what the backbone built and loaded: the family checks ran as in a real run
+            row.notes.append(f"loaded as {load.get('model_family') or 'custom options'} (file format "
+                             f"{load.get('format')}, family {load.get('family') or 'not named by the file'})")
         if records:
             per_rank = []
             for record in records:

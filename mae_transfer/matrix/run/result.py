@@ -140,10 +140,10 @@ def run_batch(train_dir: Path, config: str, world_size: int) -> dict[str, Any]:
         ResultError: the dumped config is missing or lacks the keys, naming the file.
     """
     path = dumped_config(train_dir, config)
-    from mmengine.config import Config
+    from mae_transfer.matrix.plan.config_files import read_config
 
     try:
-        cfg = Config.fromfile(str(path), import_custom_modules=False)
+        cfg = read_config(path, import_custom_modules=False)
         per_process = int(cfg.train_dataloader.batch_size)
         accumulation = int(cfg.get("optim_wrapper", {}).get("accumulative_counts", 1))
         # a probe has a grid of lrs (probe.json), not one

@@ -17,6 +17,7 @@ from typing import Any
 import yaml
 
 from mae_transfer.checkpoints.formats import AUTO_FORMAT, FORMATS
+from mae_transfer.checkpoints.layouts import WRITTEN_FORMATS
 from mae_transfer.classification.protocols import Protocol
 from mae_transfer.matrix.spec.matrix_checks import check_backbone_names, check_stage_overrides, count_cells
 from mae_transfer.matrix.spec.pretrain_stage import PARAMS, PRETRAIN_RECIPES, PretrainStage
@@ -24,6 +25,7 @@ from mae_transfer.matrix.spec.strict_yaml import load_yaml_file
 from mae_transfer.matrix.spec.tasks import PROBE_PROTOCOLS, has_probe_config
 from mae_transfer.matrix.spec.yaml_bounds import YamlBoundError
 from mae_transfer.models.archs import ARCHS
+from mae_transfer.models.options import ACTIVATIONS, FAMILIES
 
 TASK_DATASETS: dict[str, str] = {
     "coco-maskrcnn": "coco",
@@ -110,11 +112,17 @@ class SpecError(ValueError):
 class Backbone:
     """One pretrained checkpoint to evaluate.
 
-    ``checkpoint`` is a path, or ``generate:ARCH`` for a tiny random MAE-format checkpoint the
-    matrix writes itself (``{'model': state_dict}`` of ``build_vit(ARCH, depth=depth)`` seeded
-    with 0; ``depth`` only applies to generated checkpoints and defaults to the arch's).
-    A backbone with ``pretrain`` (and an empty ``checkpoint``) is made by MAE pre-training in the
-    matrix itself (:mod:`mae_transfer.matrix.spec.pretrain_stage`).
+    ``checkpoint`` is a path (a file, or a HuggingFace model directory), or ``generate:ARCH`` for
+    a random checkpoint the matrix writes itself (``build_vit(ARCH, family=..., depth=depth)``
+    seeded with 0, in ``format`` when given, else in the family's own layout:
+    ``mae_transfer.checkpoints.layouts``; ``depth`` only applies to generated checkpoints and
+    defaults to the arch's). A backbone with ``pretrain`` (and an empty ``checkpoint``) is made by
+    MAE pre-training in the matrix itself (:mod:`mae_transfer.matrix.spec.pretrain_stage`).
+
+    ``family``, ``activation`` and ``norm_eps`` declare what the weights cannot tell
+    (``mae_transfer.models.options.FAMILIES``; None: not declared, the config's encoder, MAE's):
+    they reach every task's backbone (``TaskProfile.family_keys``), which is built with them,
+    and the loader then checks the file against them.
     """
 
     name: str
@@ -123,6 +131,15 @@ class Backbone:
     format: str = "auto"
     depth: int | None = None
     pretrain: PretrainStage | None = None
+    family: str | None = None
+    activation: str | None = None
+    norm_eps: float | None = None
+
+    @property
+    def declarations(self) -> dict[str, str | float]:
+        """The declared ``family``/``activation``/``norm_eps`` (the keys given only)."""
+        return {key: value for key, value in (("family", self.family), ("activation", self.activation),
+                                              ("norm_eps", self.norm_eps)) if value is not None}
 
     @property
     def generated(self) -> bool:
@@ -361,9 +378,32 @@ def _stage(reader: _Reader, raw: Any, key: str, resources: Resources) -> Pretrai
     return stage
 
 
+def _declarations(reader: _Reader, raw: dict[str, Any], key: str) -> dict[str, Any]:
+    """A backbone's ``family``/``activation``/``norm_eps``, checked; a family's undeclared need is an error."""
+    found: dict[str, Any] = {}
+    if "family" in raw:
+        found["family"] = reader.choice(raw["family"], f"{key}.family", tuple(sorted(FAMILIES)))
+    if "activation" in raw:
+        found["activation"] = reader.choice(raw["activation"], f"{key}.activation", ACTIVATIONS)
+    if "norm_eps" in raw:
+        found["norm_eps"] = reader.number(raw["norm_eps"], f"{key}.norm_eps")
+    family = FAMILIES[found["family"]] if "family" in found else None
+    for option, hint in family.declare if family else ():
+        if option not in found:
+            allowed = ", ".join(ACTIVATIONS) if option == "activation" else "a positive number"
+            raise reader.fail(f"{key}.{option}", f"missing; family {family.name!r} needs it declared (the weights do not "
+                              f"tell it): {hint}; allowed values: {allowed}")
+    return found
+
+
 def _backbone(reader: _Reader, raw: Any, key: str, resources: Resources) -> Backbone:
-    raw = reader.mapping(raw, key, ("name", "checkpoint", "arch", "format", "depth", "pretrain"))
+    raw = reader.mapping(raw, key, ("name", "checkpoint", "arch", "format", "depth", "pretrain", "family",
+                                    "activation", "norm_eps"))
+    declared = _declarations(reader, raw, key)
     if "pretrain" in raw:
+        if declared.get("family", "mae") != "mae":
+            raise reader.fail(f"{key}.family", f"{declared['family']!r}: a pre-training stage makes an MAE encoder; "
+                              "allowed values: mae")
         if "checkpoint" in raw or "depth" in raw:
             raise reader.fail(f"{key}.pretrain", "a pre-trained backbone takes no checkpoint or depth: its "
                               "checkpoints are the pre-training's")
@@ -375,7 +415,7 @@ def _backbone(reader: _Reader, raw: Any, key: str, resources: Resources) -> Back
         return Backbone(name=name, checkpoint="", arch=reader.choice(raw.get("arch", "auto"), f"{key}.arch",
                                                                       ("auto", *ARCHS)),
                         format=reader.choice(raw.get("format", "auto"), f"{key}.format", FORMAT_CHOICES),
-                        pretrain=_stage(reader, raw["pretrain"], f"{key}.pretrain", resources))
+                        pretrain=_stage(reader, raw["pretrain"], f"{key}.pretrain", resources), **declared)
     for required in ("name", "checkpoint"):
         if required not in raw:
             raise reader.fail(f"{key}.{required}", "missing; every backbone needs a name and a checkpoint "
@@ -398,7 +438,11 @@ def _backbone(reader: _Reader, raw: Any, key: str, resources: Resources) -> Back
             raise reader.fail(f"{key}.depth", f"only a generated checkpoint ({GENERATE_PREFIX}ARCH) takes a depth")
         depth = reader.integer(raw["depth"], f"{key}.depth", 1, MAX_DEPTH)
     fmt = reader.choice(raw.get("format", AUTO_FORMAT), f"{key}.format", FORMAT_CHOICES)
-    return Backbone(name=name, checkpoint=checkpoint, arch=arch, format=fmt, depth=depth)
+    family = declared.get("family", "mae")
+    if checkpoint.startswith(GENERATE_PREFIX) and fmt not in (AUTO_FORMAT, *WRITTEN_FORMATS[family]):
+        raise reader.fail(f"{key}.format", f"{fmt!r}: a generated {family} checkpoint is written in one of "
+                          f"{', '.join(WRITTEN_FORMATS[family])} (auto: {WRITTEN_FORMATS[family][0]}, the family's own)")
+    return Backbone(name=name, checkpoint=checkpoint, arch=arch, format=fmt, depth=depth, **declared)
 
 
 def _task(reader: _Reader, raw: Any, key: str, names: set[str], resources: Resources) -> TaskEntry:

@@ -202,8 +202,8 @@ def recipe_for(task: str, recipe: str, arch: str, protocol: str | None = None, r
         table = _ade20k(recipe)
     else:
         table = _classification(task, recipe, protocol, resolution)
-    if ARCHS[arch].short not in table:
-        raise RecipeError(f"no {recipe!r} recipe of task {task!r} for {ARCHS[arch].label} ({arch}); recipes exist for "
+    if ARCHS[arch].short not in table:  # e.g. DINOv2's ViT-g: no published recipe of these tasks
+        raise RecipeError(f"no {recipe} recipe of {task} for {arch} ({ARCHS[arch].label}); recipes exist for "
                           f"{', '.join(sorted(table))}")
     return table[ARCHS[arch].short]
 

@@ -31,6 +31,8 @@ class TaskProfile:
             recipe's template for cells of that protocol.
         checkpoint_keys: config key paths that receive the checkpoint path (``format_keys``,
             each with ``_format`` appended, receive a forced ``backbones[].format``).
+        backbone_key: the config's ``build_vit`` arguments; ``family_keys`` below it receive a
+            backbone's declared ``family``/``activation``/``norm_eps``.
         data_keys: (key path, suffix): the key receives ``data_root + suffix``.
         recipe_data_keys: recipe -> data keys, for recipes whose configs wrap datasets differently.
         test_configs: eval mode -> test-only config template evaluated on the trained checkpoint
@@ -45,6 +47,7 @@ class TaskProfile:
     metrics: dict[str, tuple[str, ...]]
     recipe_data_keys: dict[str, tuple[tuple[str, str], ...]] | None = None
     test_configs: dict[str, str] | None = None
+    backbone_key: str = "model.backbone"
 
     @property
     def format_keys(self) -> tuple[str, ...]:
@@ -52,10 +55,22 @@ class TaskProfile:
         class and of ``MAEClassifier``), next to each checkpoint key."""
         return tuple(f"{key}_format" for key in self.checkpoint_keys)
 
+    @property
+    def family_keys(self) -> dict[str, str]:
+        """``backbones[]`` declaration -> the config key that receives it (``model.backbone.family``...):
+        every task's backbone is built by ``build_vit``, which takes them."""
+        return {name: f"{self.backbone_key}.{name}" for name in DECLARATIONS}
+
     def data_keys_for(self, recipe: str) -> tuple[tuple[str, str], ...]:
         """The data-root key paths of a recipe's configs."""
         return (self.recipe_data_keys or {}).get(recipe, self.data_keys)
 
+
+# What a matrix backbone declares because the weights cannot tell it (build_vit keywords).
+DECLARATIONS = ("family", "activation", "norm_eps")
+# The arch each shipped config builds for its size (``ViTArch.short``); tests/matrix/test_tasks.py
+# checks them against the configs.
+CONFIG_ARCHS = ("vit_tiny_patch16", "vit_small_patch16", "vit_base_patch16", "vit_large_patch16", "vit_huge_patch14")
 
 # (short, config-name spelling, fine-tuning epochs) of the archs with shipped classification configs.
 _FINETUNE_ARCHS = tuple((ARCHS[name].short, ARCHS[name].config_name, epochs) for name, epochs in (
@@ -247,3 +262,22 @@ def test_config_path(task: str, arch: str, eval_mode: str) -> str | None:
     """The test-only config of an evaluation mode (None: the training run's own validation)."""
     template = (TASKS[task].test_configs or {}).get(eval_mode)
     return None if template is None else template.format(arch=ARCHS[arch].short)
+
+
+def arch_options(task: str, arch: str) -> dict[str, str]:
+    """``--cfg-options`` that build a backbone of another patch size than its size's configs.
+
+    Classification runs the family's own patch size (224 = 16 x 14: DINOv2's and CLIP's B/14 and
+    L/14 as their papers evaluate them); COCO (1024) and ADE20K (512) inputs are not multiples
+    of 14, so detection and segmentation keep the configs' patch 16 and the loader resizes a
+    14 x 14 patch kernel, as ViTDet does for MAE's ViT-H/14.
+    """
+    if TASKS[task].family != "classification" or arch in CONFIG_ARCHS:
+        return {}
+    return {f"{TASKS[task].backbone_key}.arch": arch}
+
+
+def declaration_options(task: str, declarations: dict[str, object]) -> dict[str, object]:
+    """``--cfg-options`` carrying a backbone's declared family/activation/norm_eps to ``task``'s config."""
+    keys = TASKS[task].family_keys
+    return {keys[name]: value for name, value in declarations.items()}

@@ -96,9 +96,9 @@ def prepare(plan: Plan) -> None:
     needed_backbones = {cell.backbone for cell in plan.cells}
     for backbone in spec.backbones:
         if backbone.generated and backbone.name in needed_backbones:
-            from mae_transfer.matrix.plan.backbones import write_generated_checkpoint
+            from mae_transfer.matrix.plan.backbones import write_backbone_checkpoint
 
-            write_generated_checkpoint(backbone.arch, generated_checkpoint_path(spec, backbone), depth=backbone.depth)
+            write_backbone_checkpoint(backbone, generated_checkpoint_path(spec, backbone))
     for cell in plan.cells:
         cell_dir = Path(cell.work_dir)
         cell_dir.mkdir(parents=True, exist_ok=True)
