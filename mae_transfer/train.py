@@ -37,6 +37,7 @@ from mae_transfer.integrations.cpu_fallbacks import (
     write_deviations,
 )
 from mae_transfer.integrations.metrics_file import write_metrics_file
+from mae_transfer.integrations.slurm_rendezvous import export_slurm_rendezvous
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -85,6 +86,8 @@ def build_runner(cfg: Config, deviations_name: str = "deviations.json") -> tuple
     The deviations are logged as warnings and written to ``WORK_DIR/<deviations_name>`` (rank 0).
     """
     deviations = apply_cpu_fallbacks(cfg)
+    if cfg.launcher == "slurm":  # ranks and the rendezvous from srun's variables, on GPUs and CPUs alike
+        export_slurm_rendezvous()
     start_cpu_process_group(cfg.launcher)  # gloo, without a GPU only
     runner = RUNNERS.build(cfg) if "runner_type" in cfg else Runner.from_cfg(cfg)
     for deviation in deviations:
