@@ -53,6 +53,7 @@ HEAVY = {
     ("segmentation/test_mmseg_equivalence.py", "test_tapped_maps_equal_mmseg_mae"),
     ("test_core_without_openmmlab.py", "test_core_runs_with_openmmlab_blocked"),
     ("test_every_config_is_built.py", "test_every_shipped_config_is_built_by_a_family_test"),
+    ("test_recipes_page.py", "test_every_table_value_is_the_configs"),
     ("leaderboard/test_all_results.py", "test_all_results_through_the_cli"),
 }
 

@@ -60,8 +60,8 @@ def main() -> int:
     parser.add_argument("--results", type=int, default=10000)
     args = parser.parse_args()
     from mae_transfer.leaderboard import build_leaderboard
-    from mae_transfer.matrix.planner import plan_matrix
-    from mae_transfer.matrix.spec import load_spec
+    from mae_transfer.matrix.plan.planner import plan_matrix
+    from mae_transfer.matrix.spec.matrix_spec import load_spec
 
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)

@@ -1,8 +1,11 @@
 """`mae-transfer inspect CKPT` and `mae-transfer convert CKPT OUT`.
 
-Both read the checkpoint safely, detect its format and architecture, and check it against a
-model built for that architecture (on the meta device, so no weights are allocated): inspect
-reports what would load; convert writes the canonical checkpoint only if it loads.
+Both read the checkpoint (a file or a HuggingFace directory) safely, detect its format, family
+and architecture, and check it against a model built for that architecture and family (on the
+meta device, so no weights are allocated): inspect reports what would load and what must be
+declared (``--family``, ``--activation``, ``--norm-eps``: what the weights cannot tell); convert
+writes the canonical checkpoint only if it loads and everything is declared, with the family
+and its options in the header, so the canonical file tells them.
 """
 
 from __future__ import annotations
@@ -16,7 +19,8 @@ from typing import Any
 import torch
 
 from mae_transfer.checkpoints.arch import arch_name, arch_shape, infer_model_overrides
-from mae_transfer.models.archs import ARCHS
+from mae_transfer.models.archs import ARCHS, family_options
+from mae_transfer.models.options import ACTIVATIONS, DEFAULT_FAMILY, FAMILIES
 from mae_transfer.checkpoints.convert import ConvertedCheckpoint
 from mae_transfer.checkpoints.errors import CheckpointError
 from mae_transfer.checkpoints.formats import CANONICAL_META_KEY, FORMATS
@@ -38,6 +42,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         choices=sorted(ARCHS),
         help="check against this architecture (default: detected)",
     )
+    _add_declarations(inspect)
     inspect.add_argument("--json", action="store_true", help="machine-readable output")
     inspect.set_defaults(func=_inspect)
 
@@ -49,13 +54,42 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     convert.add_argument(
         "--arch", choices=sorted(ARCHS), help="require this architecture (default: detected)"
     )
+    _add_declarations(convert)
     convert.add_argument("--force", action="store_true", help="overwrite OUT if it exists")
     convert.add_argument("--json", action="store_true", help="machine-readable output")
     convert.set_defaults(func=_convert)
 
 
+def _add_declarations(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--family", choices=sorted(FAMILIES),
+                        help="declare the ViT family (default: the one the file names)")
+    parser.add_argument("--activation", choices=ACTIVATIONS,
+                        help="declare the MLP activation (CLIP: quick_gelu for OpenAI weights, gelu for most open_clip)")
+    parser.add_argument("--norm-eps", type=float, help="declare the LayerNorm eps (default: the family's)")
+
+
+def declarations(converted: ConvertedCheckpoint, args: argparse.Namespace) -> tuple[dict[str, Any], dict[str, str]]:
+    """(``build_vit`` family keywords, what is still undeclared -> hint) for a converted checkpoint."""
+    from mae_transfer.checkpoints.families.agreement import family_of_told
+
+    family = args.family or converted.family or family_of_told(converted.told)
+    undeclared = {}
+    for key, hint in converted.must_declare.items():
+        if key == "family" and args.family is None:
+            undeclared["family"] = hint
+        elif key == "activation" and args.activation is None and "activation" not in converted.told:
+            undeclared["activation"] = hint
+    spec = FAMILIES.get(family or DEFAULT_FAMILY)
+    for key, hint in spec.declare if spec else ():
+        if key == "activation" and args.activation is None and "activation" not in converted.told:
+            undeclared.setdefault(key, hint)
+    build = {"family": family or DEFAULT_FAMILY, "activation": args.activation or converted.told.get("activation"),
+             "norm_eps": args.norm_eps or converted.told.get("norm_eps")}
+    return build, undeclared
+
+
 def check_against_model(
-    converted: ConvertedCheckpoint, arch: str | None = None
+    converted: ConvertedCheckpoint, arch: str | None = None, family: dict[str, Any] | None = None
 ) -> tuple[str, dict[str, Any], dict[str, torch.Tensor], LoadReport]:
     """Plan loading a converted checkpoint into a meta-device `build_vit` model.
 
@@ -63,6 +97,9 @@ def check_against_model(
         converted: the checkpoint in canonical naming.
         arch: architecture to check against; None uses the detected one (or, for a
             non-standard shape, ``vit_base_patch16`` with the checkpoint's dimensions).
+
+        family: ``build_vit`` family keywords (``family``, ``activation``, ``norm_eps``); an
+            undeclared activation is checked as ``gelu`` (the structure does not depend on it).
 
     Returns:
         (arch, build_vit overrides, tensors that would load, load report).
@@ -76,6 +113,10 @@ def check_against_model(
     detected = arch_name(arch_shape(state_dict))
     name = arch or detected or _FALLBACK_ARCH
     overrides = infer_model_overrides(state_dict, shape_overrides=arch is None and detected is None)
+    family = dict(family or {})
+    if family.get("family") is not None:
+        options = family_options(family["family"], family.get("activation") or "gelu", family.get("norm_eps"), name)
+        overrides = {**overrides, "family": family["family"], "options": options}
     try:
         model = _build_without_weights(build_vit, name, overrides)
     except (TypeError, ValueError) as error:
@@ -84,8 +125,10 @@ def check_against_model(
             file=converted.source,
         ) from error
     state, report = plan_load(
-        model.state_dict(), converted, grid_size=model.grid_size, omitted=model.omitted_keys()
+        model.state_dict(), converted, grid_size=model.grid_size, omitted=model.omitted_keys(), options=model.options
     )
+    if "options" in overrides:
+        overrides["options"] = overrides["options"].to_dict()
     return name, overrides, state, report
 
 
@@ -104,10 +147,12 @@ def _inspect(args: argparse.Namespace) -> int:
     except CheckpointError as error:
         return _fail(args, error)
     summary = _summary(converted)
+    build, undeclared = declarations(converted, args)
+    summary.update(family=build["family"], must_declare=undeclared)
     try:
-        arch, overrides, _, report = check_against_model(converted, args.arch)
+        arch, overrides, _, report = check_against_model(converted, args.arch, build)
         refuse_non_finite(converted)
-    except CheckpointError as error:
+    except (CheckpointError, ValueError) as error:
         summary.update(ok=False, error=str(error))
         _emit(args, summary, None)
         return 1
@@ -124,7 +169,12 @@ def _convert(args: argparse.Namespace) -> int:
         return _fail(args, error)
     try:
         converted = open_checkpoint(args.checkpoint)
-        _, _, planned, report = check_against_model(converted, args.arch)
+        build, undeclared = declarations(converted, args)
+        if undeclared:
+            flags = "; ".join(f"--{key.replace('_', '-')}: {hint}" for key, hint in undeclared.items())
+            raise CheckpointError(f"the weights do not tell what must be declared to convert them: {flags}",
+                                  file=converted.source, key=next(iter(undeclared)))
+        _, overrides, planned, report = check_against_model(converted, args.arch, build)
         refuse_non_finite(converted)
     except CheckpointError as error:
         return _fail(args, error)
@@ -136,6 +186,9 @@ def _convert(args: argparse.Namespace) -> int:
         "source_format": converted.format,
         "source": str(Path(args.checkpoint).resolve()),
         "arch": arch_name(arch_shape(state_dict)) or "",
+        "family": build["family"],
+        "options": json.dumps(overrides.get("options") or family_options(build["family"], build["activation"],
+                                                                          build["norm_eps"]).to_dict()),
     }
     _write(out, state_dict, header)
     result = {"out": str(out), "tensors": len(state_dict), **header, "load": report.to_dict()}
@@ -192,6 +245,9 @@ def _emit(args: argparse.Namespace, summary: dict[str, Any], report: LoadReport 
     shape = summary["shape"]
     print(f"checkpoint: {summary['source']} ({summary['container']})")
     print(f"format:     {summary['format']} ({summary['format_description']})")
+    print(f"family:     {summary['family']}")
+    for key, hint in summary["must_declare"].items():
+        print(f"DECLARE:    --{key.replace('_', '-')} ({hint}): the weights do not tell it")
     if shape:
         dims = f"{shape['embed_dim']}-d, {shape['depth']} blocks, patch {shape['patch_size']}"
         print(f"shape:      {dims} -> {summary['arch'] or 'no known arch'}")

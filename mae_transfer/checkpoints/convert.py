@@ -40,6 +40,7 @@ _OUTSIDE_REASONS = (
 _DROP_REASONS = (
     (re.compile(r"^(decoder_|mask_token$)"), "MAE pre-training decoder"),
     (re.compile(r"^lm_head\."), "BEiT pre-training head"),
+    (re.compile(r"^attn_pool\."), "attention-pooling (MAP) head (timm SigLIP); the suite's tasks pool the tokens"),
     (re.compile(r"^dist_token$"), "DeiT distillation token"),
     (re.compile(r"^head_dist\."), "DeiT distillation head"),
     (re.compile(r"relative_position_index$"), "derived index buffer, recomputed by the model"),
@@ -62,6 +63,12 @@ class ConvertedCheckpoint:
         zero_pos_embed: a BEiT-style network (relative position tables, no absolute position
             embedding); the loader sets the model's ``pos_embed`` to zeros, which is what that
             network used.
+        family: the ViT family the layout belongs to (``mae_transfer.models.options.FAMILIES``),
+            or None where the layout is shared by several (a timm-named ViT).
+        told: encoder options the file tells (``EncoderOptions`` fields: structure from the
+            tensors, eps and activation from a ``config.json``); the loader requires the model's
+            to agree.
+        must_declare: options the file cannot tell, each with a hint for the user.
     """
 
     source: str
@@ -72,6 +79,9 @@ class ConvertedCheckpoint:
     dropped: list[DroppedKey] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     zero_pos_embed: bool = False
+    family: str | None = None
+    told: dict[str, Any] = field(default_factory=dict)
+    must_declare: dict[str, str] = field(default_factory=dict)
 
 
 def convert_checkpoint(detected: DetectedCheckpoint) -> ConvertedCheckpoint:
@@ -113,7 +123,7 @@ def convert_checkpoint(detected: DetectedCheckpoint) -> ConvertedCheckpoint:
         out.state_dict[name] = value
         out.origin[name] = key
     _merge_qv_bias(out)
-    _expand_shared_table(out)
+    expand_shared_table(out)
     _drop_distillation_slot(out, detected)
     has_tables = any(k.endswith("relative_position_bias_table") for k in out.state_dict)
     if has_tables and "pos_embed" not in out.state_dict:
@@ -171,7 +181,7 @@ def _merge_qv_bias(out: ConvertedCheckpoint) -> None:
         out.notes.append(f"merged q_bias/v_bias into qkv.bias (zero k bias) in {merged} blocks")
 
 
-def _expand_shared_table(out: ConvertedCheckpoint) -> None:
+def expand_shared_table(out: ConvertedCheckpoint) -> None:
     """BEiT's shared relative position table becomes a copy in every block."""
     sd = out.state_dict
     if _SHARED_TABLE not in sd:

@@ -45,6 +45,15 @@ FORMATS: dict[str, str] = {
     "mmpretrain": "MMPretrain / MMSelfSup",
     "mmseg": "MMSegmentation (beit2mmseg-converted or trained segmentor)",
     "mm_task": "OpenMMLab task model with a timm-named backbone",
+    # the family readers (mae_transfer.checkpoints.families)
+    "hf_vit": "HuggingFace ViT / DeiT / ViTMAE / ViT-MSN / I-JEPA directory",
+    "hf_dinov2": "HuggingFace Dinov2 / Dinov2WithRegisters directory",
+    "hf_clip": "HuggingFace CLIP / SigLIP vision directory",
+    "hf_beit": "HuggingFace BEiT / data2vec-vision directory",
+    "dinov2": "official DINOv2 hub weights (with or without registers)",
+    "dino": "DINO v1 / iBOT training checkpoint (teacher backbone)",
+    "ijepa": "official I-JEPA checkpoint ('encoder', 'module.' prefix)",
+    "openai_clip": "OpenAI CLIP / open_clip state dict (visual.*)",
 }
 # Every detected format may be forced: forcing only requires what detection finds, so no name
 # is unsafe to select. "auto" (the default) requires nothing.
@@ -165,8 +174,9 @@ def forced_format(fmt: str | None, key: str = "format") -> str | None:
     return fmt
 
 
-def require_format(detected: DetectedCheckpoint, fmt: str | None) -> DetectedCheckpoint:
-    """``detected`` when its format is ``fmt`` (None or ``auto``: any), else CheckpointError.
+def require_format(detected: Any, fmt: str | None) -> Any:
+    """``detected`` (a DetectedCheckpoint or ConvertedCheckpoint) when its format is ``fmt``
+    (None or ``auto``: any), else CheckpointError.
 
     A forced format is a check of the file, not a reinterpretation: the error names the file,
     the forced format and the one found.

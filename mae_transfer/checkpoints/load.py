@@ -13,6 +13,7 @@ from __future__ import annotations
 import fnmatch
 import logging
 import os
+from pathlib import Path
 from typing import Any, Mapping, Sequence
 
 import torch
@@ -31,6 +32,8 @@ from mae_transfer.checkpoints.resize import (
     fit_rel_pos_bias_table,
     rel_pos_table_grid,
 )
+from mae_transfer.checkpoints.families.agreement import check_options, declared_options, family_of_options
+from mae_transfer.models.options import EncoderOptions
 from mae_transfer.models.patch_kernel import resize_patch_kernel
 from mae_transfer.models.pos_embed import square_grid
 
@@ -61,12 +64,42 @@ _TASK_HEAD = ("head.*", "fc_norm.*")
 
 
 def open_checkpoint(source: Source, fmt: str | None = None) -> ConvertedCheckpoint:
-    """Read (safely), detect and convert a checkpoint file or in-memory dict.
+    """Read (safely), detect and convert a checkpoint file, HuggingFace directory or in-memory dict.
 
-    ``fmt`` (a `FORMATS` name) forces the format: a file of another format is refused.
+    A family reader (:mod:`mae_transfer.checkpoints.families`) converts the layouts it
+    recognises; the rest go through the generic timm/MAE/OpenMMLab detection. ``fmt`` (a
+    `FORMATS` name) forces the format: a file of another format is refused.
     """
-    raw = source if isinstance(source, Mapping) else read_checkpoint(source)
-    return convert_checkpoint(require_format(detect_format(raw), fmt))
+    from mae_transfer.checkpoints.families import CheckpointFile, read_family
+    from mae_transfer.checkpoints.families.generic import describe_generic
+    from mae_transfer.checkpoints.families.hf_config import hf_weights_and_config
+    from mae_transfer.checkpoints.reader import RawCheckpoint, read_weight_files
+
+    config = config_file = None
+    if isinstance(source, Mapping):
+        raw = source if isinstance(source, RawCheckpoint) else RawCheckpoint("<in-memory dict>", "dict", dict(source))
+    else:
+        path = Path(source)
+        hf = hf_weights_and_config(path) if path.exists() else None
+        if hf is not None:
+            weights, config, config_path = hf
+            raw = read_weight_files(weights, source=str(path))
+            config_file = str(config_path)
+        else:
+            raw = read_checkpoint(path)
+    file = CheckpointFile(raw.source, raw.container, raw.obj, config, config_file)
+    converted = read_family(file)
+    if converted is None and config is not None:
+        raise CheckpointError(
+            f"config.json model_type {config.get('model_type')!r} is not a ViT family the suite reads; supported: "
+            "vit, deit, vit_mae, vit_msn, ijepa, dinov2, dinov2_with_registers, clip, clip_vision_model, siglip, "
+            "siglip_vision_model, beit, data2vec-vision",
+            file=config_file, key="model_type",
+        )
+    if converted is None:
+        detected = detect_format(raw)
+        converted = describe_generic(convert_checkpoint(detected), detected.metadata)
+    return require_format(converted, fmt)
 
 
 def load_pretrained(
@@ -108,6 +141,7 @@ def load_pretrained(
         ignore=ignore,
         allow_missing=allow_missing,
         omitted=omitted() if callable(omitted) else (),
+        options=getattr(model, "options", None),
     )
     refuse_non_finite(converted)
     with torch.no_grad():
@@ -167,8 +201,14 @@ def plan_load(
     ignore: Sequence[str] = (),
     allow_missing: Sequence[str] = (),
     omitted: Sequence[tuple[str, str]] = (),
+    options: EncoderOptions | None = None,
 ) -> tuple[dict[str, torch.Tensor], LoadReport]:
     """Validate a converted checkpoint against a model's state (shapes only) without writing.
+
+    ``options`` (the model's :class:`EncoderOptions`) must agree with every option the file
+    tells (class token, registers, pre-norm, patch bias, MLP kind; eps and activation from a
+    ``config.json``); the options the file cannot tell are taken from the model and reported as
+    declared. Position tables are resized by the model's family rule.
 
     Works with meta-device model states. ``omitted`` holds (fnmatch pattern, reason) pairs of
     canonical checkpoint keys the model does not own on purpose (``MAEViT.omitted_keys()``);
@@ -179,6 +219,7 @@ def plan_load(
         CheckpointError: as `load_pretrained`.
     """
     file = converted.source
+    check_options(converted, options)
     checkpoint = converted.state_dict
     omitted_reasons: list[DroppedKey] = []
     if omitted:
@@ -204,6 +245,9 @@ def plan_load(
         model_arch=arch_name(model_shape),
         unexpected=list(converted.dropped) + omitted_reasons,
         notes=list(converted.notes),
+        family=converted.family,
+        declared=declared_options(converted, options),
+        model_family=family_of_options(options),
     )
     _check_architecture(checkpoint, model_state, ckpt_shape, model_shape, file)
     state: dict[str, torch.Tensor] = {}
@@ -212,7 +256,7 @@ def plan_load(
         if _matches(key, ignore) or _matches(stored, ignore):
             report.unexpected.append(DroppedKey(stored, "ignored by the caller"))
         elif key in model_state:
-            value = _fit(key, tensor, model_state[key], grid_size, report, stored, file)
+            value = _fit(key, tensor, model_state[key], grid_size, report, stored, file, options)
             if value is None:
                 continue
             state[key] = value
@@ -269,6 +313,7 @@ def _fit(
     report: LoadReport,
     stored: str,
     file: str,
+    options: EncoderOptions | None = None,
 ) -> torch.Tensor | None:
     """The checkpoint tensor in the model's shape (resized if allowed), or None if dropped."""
     want, have = tuple(target.shape), tuple(tensor.shape)
@@ -277,9 +322,12 @@ def _fit(
     resized = None
     try:
         if key == "pos_embed" and tensor.dim() == 3 and len(want) == 3 and want[2] == have[2]:
-            new_hw = _grid_for(want[1] - 1, grid_size)
+            cls_slot = options is None or options.class_token
+            rule = options.pos_rule if options is not None else "bicubic"
+            new_hw = _grid_for(want[1] - int(cls_slot), grid_size)
             if new_hw is not None:
-                resized, method = fit_pos_embed(tensor, new_hw), "bicubic, cls slot kept"
+                resized = fit_pos_embed(tensor, new_hw, rule=rule, cls_slot=cls_slot)
+                method = f"{rule}" + (", cls slot kept" if cls_slot else "")
         elif key.endswith("attn.relative_position_bias_table") and want[1:] == have[1:]:
             new_hw = _table_grid(want[0], grid_size)
             if new_hw is not None:

@@ -352,3 +352,22 @@ def _preview(head: bytes) -> str:
     if text.isprintable() or all(c.isprintable() or c in "\r\n\t" for c in text):
         return f"text {text[:16]!r}"
     return f"bytes {head[:8].hex(' ')}"
+
+
+def read_weight_files(paths: list[Path], source: str) -> RawCheckpoint:
+    """Read one weights file, or the shards of one model (merged), as a RawCheckpoint named ``source``.
+
+    Raises:
+        CheckpointError: as `read_checkpoint`, or two shards holding the same key.
+    """
+    parts = [read_checkpoint(path) for path in paths]
+    if len(parts) == 1:
+        part = parts[0]
+        return RawCheckpoint(source=source, container=part.container, obj=part.obj, metadata=part.metadata)
+    merged: dict = {}
+    for path, part in zip(paths, parts):
+        for key, value in part.obj.items():
+            if key in merged:
+                raise CheckpointError(f"key '{key}' is in two shards", file=str(path), key=key)
+            merged[key] = value
+    return RawCheckpoint(source=source, container=parts[0].container, obj=merged)

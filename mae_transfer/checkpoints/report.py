@@ -47,6 +47,10 @@ class LoadReport:
         unexpected: checkpoint keys dropped, each with the reason.
         resized: checkpoint tensors interpolated to the model's shape.
         notes: other conversions worth knowing (renames, synthesised tensors, dtype casts).
+        family: the ViT family of the file's layout (``models.options.FAMILIES``), if it names one.
+        declared: options the file does not tell, with the values the model was built with
+            (its declared family or options): activation, eps, position rule.
+        model_family: the family the model was built as (None: options of no named family).
     """
 
     source: str
@@ -58,6 +62,9 @@ class LoadReport:
     unexpected: list[DroppedKey] = field(default_factory=list)
     resized: list[ResizedKey] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    family: str | None = None
+    declared: dict = field(default_factory=dict)
+    model_family: str | None = None
 
     def to_dict(self) -> dict:
         """A JSON-serialisable dict of the whole report."""
@@ -70,7 +77,9 @@ class LoadReport:
 
     def summary(self) -> dict:
         """Format, architectures and the matched/missing/dropped/resized counts (for provenance)."""
-        return {"source": self.source, "format": self.format, "arch": self.arch, "model_arch": self.model_arch,
+        return {"source": self.source, "format": self.format, "family": self.family, "declared": self.declared,
+                "model_family": self.model_family,
+                "arch": self.arch, "model_arch": self.model_arch,
                 "matched": len(self.matched), "missing": len(self.missing), "dropped": len(self.unexpected),
                 "resized": len(self.resized)}
 
@@ -83,6 +92,8 @@ class LoadReport:
         lines = [
             f"source:     {self.source}",
             f"format:     {self.format}",
+            f"family:     {self.family or 'not named by the file'}"
+            + (f" (declared: {', '.join(f'{k}={v}' for k, v in self.declared.items())})" if self.declared else ""),
             f"arch:       {self.arch or 'unknown'}"
             + (f" (model: {self.model_arch or 'unknown'})" if self.model_arch is not None else ""),
             f"matched:    {len(self.matched)} keys",

@@ -25,14 +25,20 @@ GridSize = tuple[int, int]
 
 
 def fit_pos_embed(
-    pos_embed: torch.Tensor, new_hw: GridSize, old_hw: GridSize | None = None
+    pos_embed: torch.Tensor, new_hw: GridSize, old_hw: GridSize | None = None, rule: str = "bicubic",
+    cls_slot: bool = True,
 ) -> torch.Tensor:
     """Resize a (1, 1+N, C) or (1, N, C) position embedding to (1, 1+H*W, C) for ``new_hw``.
+
+    ``rule`` is the family's resampling rule (``models.pos_embed.resample_grid``). With
+    ``cls_slot=False`` (a family without class token) the table is (1, N, C) in and out.
 
     Raises:
         ValueError: the checkpoint's grid is not square and ``old_hw`` is not given.
     """
     tokens = pos_embed.shape[1]
+    if not cls_slot:
+        return resize_pos_embed(pos_embed, new_hw, old_hw=old_hw, num_prefix_tokens=0, rule=rule)
     if old_hw is None:
         with_cls, without_cls = square_grid(tokens - 1), square_grid(tokens)
         old_hw = with_cls or without_cls
@@ -43,7 +49,7 @@ def fit_pos_embed(
             )
     if tokens == old_hw[0] * old_hw[1]:
         pos_embed = torch.cat([pos_embed.new_zeros(1, 1, pos_embed.shape[2]), pos_embed], dim=1)
-    return resize_pos_embed(pos_embed, new_hw, old_hw=old_hw, num_prefix_tokens=1)
+    return resize_pos_embed(pos_embed, new_hw, old_hw=old_hw, num_prefix_tokens=1, rule=rule)
 
 
 def rel_pos_table_grid(num_rows: int, cls_rows: int = 3) -> GridSize | None:

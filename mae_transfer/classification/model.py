@@ -7,6 +7,12 @@ probe uses the cls token after the final norm and ``BatchNorm1d(affine=False, ep
 before the head (``main_linprobe.py``). Which parameters train is set by
 :mod:`mae_transfer.classification.protocols`.
 
+Other ViT families keep the suite's fine-tuning head (mean of the patch tokens, class and
+register tokens excluded), while the linear probe reads the feature the family's own
+evaluation reads (``EncoderOptions.probe_feature``): the cls token (MAE, DINO, CLIP), the mean
+of the patch tokens (I-JEPA, SigLIP, BEiT) or both concatenated (DINOv2 ``eval/linear.py``),
+always after the final norm.
+
 Training loss (``main_finetune.py``): with Mixup/CutMix, timm's ``Mixup`` (label smoothing
 folded into its soft targets) and ``SoftTargetCrossEntropy``; without, timm's
 ``LabelSmoothingCrossEntropy`` (smoothing > 0) or plain cross entropy. Mixup runs inside
@@ -37,9 +43,10 @@ class MAEClassifier(BaseModel):
     """MAEViT classifier for the mmengine Runner.
 
     Args:
-        backbone: ``build_vit`` arguments: ``arch`` plus any ``MAEViT`` keyword
-            (``img_size`` is the grid the pos_embed is stored for; 448 for the H448 recipe,
-            the 224 checkpoint's grid is resized on load).
+        backbone: ``build_vit`` arguments: ``arch``, ``family`` (``activation``, ``norm_eps``
+            where the family needs them declared) plus any ``MAEViT`` keyword (``img_size`` is
+            the grid the pos_embed is stored for; 448 for the H448 recipe, the 224
+            checkpoint's grid is resized on load).
         num_classes: head outputs.
         protocol: ``finetune``, ``linear``, ``partial-K``, ``partial-mlp`` or the dict form
             ``dict(name="partial", num_blocks=K)`` (see :mod:`~mae_transfer.classification.protocols`).
@@ -75,8 +82,10 @@ class MAEClassifier(BaseModel):
             raise ValueError("model.backbone: missing 'arch' (for example 'vit_base_patch16')")
         self.protocol = Protocol.parse(protocol)
         self.backbone = build_vit(backbone.pop("arch"), **backbone)
-        if not self.backbone.uses_cls_token:
-            raise ValueError("model.backbone: window attention has no cls token; classification needs the plain ViT")
+        if self.backbone.window is not None:
+            raise ValueError("model.backbone: window attention drops the class tokens; classification needs the plain ViT")
+        # fine-tuning pools the patch tokens (MAE global_pool); the linear probe reads the family's feature
+        self.feature = "avg" if self.protocol.pool == "avg" else self.backbone.options.probe_feature
         self.pretrained = pretrained
         self.pretrained_format = forced_format(pretrained_format, "model.pretrained_format")
         self.num_classes = num_classes
@@ -87,8 +96,9 @@ class MAEClassifier(BaseModel):
             self.fc_norm: nn.Module = nn.LayerNorm(dim, eps=1e-6)
         else:
             self.fc_norm = nn.Identity()
-        self.head_norm = nn.BatchNorm1d(dim, affine=False, eps=1e-6) if self.protocol.head_batchnorm else nn.Identity()
-        self.head = nn.Linear(dim, num_classes)
+        width = 2 * dim if self.feature == "cls+avg" else dim
+        self.head_norm = nn.BatchNorm1d(width, affine=False, eps=1e-6) if self.protocol.head_batchnorm else nn.Identity()
+        self.head = nn.Linear(width, num_classes)
         trunc_normal_(self.head.weight, std=head_init_std or self.protocol.default_head_init_std)
         nn.init.zeros_(self.head.bias)
 
@@ -118,7 +128,13 @@ class MAEClassifier(BaseModel):
     def extract_features(self, inputs: torch.Tensor) -> torch.Tensor:
         """Images (B, 3, H, W) -> pooled, normed features (B, C)."""
         tokens = self.backbone.forward_features(inputs)
-        pooled = tokens[:, 1:].mean(dim=1) if self.protocol.pool == "avg" else tokens[:, 0]
+        patches = tokens[:, self.backbone.num_prefix_tokens:]
+        if self.feature == "avg":
+            pooled = patches.mean(dim=1)
+        elif self.feature == "cls":
+            pooled = tokens[:, 0]
+        else:
+            pooled = torch.cat([tokens[:, 0], patches.mean(dim=1)], dim=-1)
         return self.fc_norm(pooled)
 
     def logits(self, inputs: torch.Tensor) -> torch.Tensor:

@@ -1,4 +1,5 @@
-"""Transfer protocols: which parameters of a classifier train (MAE §4.3, Fig. 9; A.2).
+"""Transfer protocols: which parameters of a classifier train (MAE §4.3, Fig. 9; appendix A.1 "Linear
+probing" and "Partial fine-tuning").
 
 The one protocol vocabulary of the suite, spelled as a matrix writes it (``protocol:``) and as a
 config's ``model.protocol`` takes it:

@@ -71,7 +71,10 @@ class MAETransferViT(PretrainedViTBackbone):
             name; None or ``auto``: detected); a file of another format is refused.
         adapter_norm: normalisation inside the adapter's x4 branch (``bn``, ``syncbn``, ``ln``,
             ``gn``; see ``mae_transfer.models.pyramid.make_norm``).
-        **overrides: any other ``MAEViT`` keyword (``img_size``, ``drop_path_rate``,
+        **overrides: ``family`` (with ``activation``/``norm_eps`` where the family needs them
+            declared; window attention then runs on the patch tokens alone: the checkpoint's
+            class and register tokens are reported as dropped, LayerScale is kept) or any other
+            ``MAEViT`` keyword (``img_size``, ``drop_path_rate``,
             ``window`` (``size``, ``global_blocks``, ``rel_pos`` ``"decomposed"``/``"shared"``,
             ``global_grid``), ``depth`` ...). The backbone is built with ``maps_only=True``: the
             checkpoint's final norm (and cls token, with window attention) is reported as

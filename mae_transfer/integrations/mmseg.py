@@ -51,6 +51,11 @@ UPERNET_TAPS: dict[str, tuple[int, ...]] = {
     "vit_base_patch16": (3, 5, 7, 11),
     "vit_large_patch16": (7, 11, 15, 23),
     "vit_huge_patch14": (7, 15, 23, 31),
+    # the other families' shapes: the same group ends (ViT-g/14: 40 blocks in four groups of ten)
+    "vit_small_patch14": (3, 5, 7, 11),
+    "vit_base_patch14": (3, 5, 7, 11),
+    "vit_large_patch14": (7, 11, 15, 23),
+    "vit_giant_patch14": (9, 19, 29, 39),
 }
 
 
@@ -78,8 +83,11 @@ class MAETransferSegViT(PretrainedViTBackbone):
             the same as ``pretrained``.
         pretrained_format: force the checkpoint's format (a ``checkpoints.formats.FORMATS``
             name; None or ``auto``: detected); a file of another format is refused.
-        **overrides: any other ``MAEViT`` keyword (``drop_path_rate``, ``layer_scale_init``,
-            ``depth``, ``grad_checkpointing`` ...).
+        **overrides: ``family`` (with ``activation``/``norm_eps`` where the family needs them
+            declared) or any other ``MAEViT`` keyword (``drop_path_rate``, ``layer_scale_init``,
+            ``depth``, ``grad_checkpointing`` ...). Class and register tokens run through the
+            blocks with the patch tokens (global attention) and are dropped from the maps; the
+            relative position bias serves them through the table's cls rows.
     """
 
     def __init__(

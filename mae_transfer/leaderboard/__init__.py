@@ -1,8 +1,10 @@
 """The leaderboard: collect every planned cell's result, aggregate seeds, join references, render.
 
 ``build_leaderboard(plan).render(fmt)`` returns the rendered text (or PNG bytes); every planned
-cell appears, finished or not, and unreadable result files are listed under Problems. With
-``baseline`` each table also shows every other backbone minus the baseline; with ``along`` the
+cell appears, finished or not, and unreadable result files are listed under Problems. An entry
+gets a difference only against a reference of its backbone's pre-training
+(`mae_transfer.leaderboard.pretrain_setting`); otherwise the nearest reference is shown beside it.
+With ``baseline`` each table also shows every other backbone minus the baseline; with ``along`` the
 leaderboard is the sweep along a pre-training parameter (`mae_transfer.leaderboard.sweep`).
 """
 
@@ -16,7 +18,7 @@ from mae_transfer.leaderboard.collect import CellOutcome, Collection, collect
 from mae_transfer.leaderboard.references import DEFAULT_REFERENCES, Reference, load_references
 from mae_transfer.leaderboard.render import render_csv, render_html, render_markdown
 from mae_transfer.leaderboard.sweep import SweepError, SweepTable, build_sweeps
-from mae_transfer.matrix.planner import Plan
+from mae_transfer.matrix.plan.planner import Plan
 
 FORMATS = ("md", "csv", "html", "png")
 
@@ -79,7 +81,8 @@ def build_leaderboard(plan: Plan, references: list[Reference] | None = None, all
     collection = collect(plan, include_unplanned=all_results)
     failures = [f"{o.cell.label}: {o.status}: {o.error}" for o in collection.outcomes
                 if o.status in ("failed", "blocked") and o.error and not o.error.startswith("corrupt")]
-    tables = build_tables(collection, references)
+    generated = tuple(backbone.name for backbone in plan.spec.backbones if backbone.generated)
+    tables = build_tables(collection, references, generated)
     if baseline is not None:
         add_baseline(tables, baseline)
     sweeps = build_sweeps(collection, along) if along is not None else None

@@ -4,6 +4,10 @@ A row is (backbone, arch, recipe, variant); a column is (task, metric). Each ent
 mean and sample standard deviation over the seeds that finished (n shown), how many seeds
 failed or are missing, the reference number and the delta to it. Nothing planned is dropped.
 
+A row carries its backbone's pre-training (`pretrain_setting`); an entry gets a delta only against a
+reference row of the same pre-training, and otherwise keeps the nearest reference, not comparable
+(shown beside it without a delta).
+
 A cell trained at another batch or lr than its recipe's (``off_recipe`` in its plan and its
 result's provenance) gets its own row (the variant names the batch or lr) and its entries are
 marked off-recipe, with the reason, so it is never averaged with or mistaken for the recipe.
@@ -19,9 +23,10 @@ import statistics
 from dataclasses import dataclass, field
 
 from mae_transfer.leaderboard.collect import CellOutcome, Collection
-from mae_transfer.leaderboard.references import Reference, reference_index, reference_key
-from mae_transfer.matrix.planner import Cell
-from mae_transfer.matrix.spec import TRANSFER_CLASSIFICATION_TASKS
+from mae_transfer.leaderboard.pretrain_setting import PretrainSetting, declared_settings, recipe_of, setting_of_stage
+from mae_transfer.leaderboard.references import Reference, match_reference, reference_index, reference_key
+from mae_transfer.matrix.plan.planner import Cell
+from mae_transfer.matrix.spec.matrix_spec import TRANSFER_CLASSIFICATION_TASKS
 from mae_transfer.models.archs import ARCHS
 
 
@@ -71,6 +76,7 @@ class Entry:
     running: int = 0
     interrupted: int = 0
     reference: Reference | None = None
+    comparable: bool = False  # the reference reports the row's pre-training (else: the nearest one, no delta)
     off_recipe: bool = False
 
     @property
@@ -87,7 +93,10 @@ class Entry:
 
     @property
     def delta(self) -> float | None:
-        return None if self.mean is None or self.reference is None else self.mean - self.reference.value
+        """Mean minus the reference, only against a reference of the same pre-training."""
+        if self.mean is None or self.reference is None or not self.comparable:
+            return None
+        return self.mean - self.reference.value
 
 
 @dataclass
@@ -101,6 +110,14 @@ class Row:
     entries: dict[tuple[str, str], Entry] = field(default_factory=dict)
     provenance: dict[str, set] = field(default_factory=lambda: {k: set() for k in PROVENANCE})
     off_recipe: list[str] = field(default_factory=list)
+    families: set[str] = field(default_factory=set)
+    pretrain: PretrainSetting | None = None  # how the backbone was pre-trained (None: a pre-training row)
+
+    @property
+    def label(self) -> str:
+        """The backbone's name, with its ViT family when it is not MAE's (from the runs' load reports)."""
+        shown = sorted(self.families - {"mae"})
+        return f"{self.backbone} ({', '.join(shown)})" if shown else self.backbone
 
     @property
     def arch_label(self) -> str:
@@ -111,12 +128,23 @@ PROVENANCE = ("eval_mode", "checkpoint_policy", "effective_batch", "gpus", "git_
 
 
 @dataclass
+class ReferenceRow:
+    """The references shown for one (arch, recipe, variant) and pre-training, by (task, metric)."""
+
+    arch: str
+    recipe: str
+    variant: str
+    pretrain: PretrainSetting | None
+    found: dict[tuple[str, str], Reference] = field(default_factory=dict)
+
+
+@dataclass
 class Table:
     """A laid-out table with its rows and the reference rows for the archs it shows."""
 
     layout: TableLayout
     rows: list[Row]
-    references: list[tuple[str, str, str, dict[tuple[str, str], Reference]]]
+    references: list[ReferenceRow]
     differences: list = field(default_factory=list)  # `baseline.Difference` rows, set by `baseline.add_baseline`
 
 
@@ -192,18 +220,41 @@ def extra_layouts(collection: Collection) -> list[TableLayout]:
             for task, names in sorted(metrics.items())]
 
 
-def build_tables(collection: Collection, references: list[Reference]) -> list[Table]:
-    """The paper's tables for every task present in the collection (a plain one for other tasks)."""
+def build_tables(collection: Collection, references: list[Reference], generated: tuple[str, ...] = ()) -> list[Table]:
+    """The paper's tables for every task present in the collection (a plain one for other tasks).
+
+    ``generated``: the backbones whose checkpoint the matrix generates (random, no pre-training).
+    """
     index = reference_index(references)
+    settings = Settings(declared_settings(collection.outcomes, generated),
+                        {o.cell.id: recipe_of(o.cell) for o in collection.outcomes if o.cell.task == PRETRAIN_TASK})
     tables = []
     for layout in (*LAYOUTS, *extra_layouts(collection)):
-        table = _build_table(layout, collection, index)
+        table = _build_table(layout, collection, index, settings)
         if table is not None:
             tables.append(table)
     return tables
 
 
-def _build_table(layout: TableLayout, collection: Collection, index: dict[tuple, Reference]) -> Table | None:
+@dataclass(frozen=True)
+class Settings:
+    """What places a cell's pre-training: the declared backbones' settings (by name) and the recipes of
+    the pre-training cells in the collection (by cell id)."""
+
+    declared: dict[str, PretrainSetting]
+    pretrain_recipes: dict[str, str]
+
+    def of(self, outcome: CellOutcome) -> PretrainSetting:
+        """How a transfer cell's backbone was pre-trained: its stage's setting, else its declared checkpoint's."""
+        pretrain = pretrain_of(outcome)
+        if pretrain:
+            return setting_of_stage(pretrain, self.pretrain_recipes.get(str(pretrain.get("cell"))))
+        return (self.declared.get(outcome.cell.backbone)
+                or PretrainSetting(unknown="a backbone this leaderboard cannot place"))
+
+
+def _build_table(layout: TableLayout, collection: Collection, index: dict[tuple, list[Reference]],
+                 settings: Settings) -> Table | None:
     """One table over the outcomes of its tasks; None when the collection has none."""
     tasks = {task for task, _, _ in layout.columns}
     rows: dict[tuple, Row] = {}
@@ -217,7 +268,8 @@ def _build_table(layout: TableLayout, collection: Collection, index: dict[tuple,
         if not outcome.planned:  # a result the current plan does not hold: never merged with a planned one
             variant = " ".join(filter(None, [variant, f"not planned ({cell.id[:10]})"]))
         row = rows.setdefault((cell.backbone, cell.arch, cell.recipe, variant),
-                              Row(cell.backbone, cell.arch, cell.recipe, variant))
+                              Row(cell.backbone, cell.arch, cell.recipe, variant,
+                                  pretrain=None if cell.task == PRETRAIN_TASK else settings.of(outcome)))
         reason = _off_recipe_reason(outcome)
         if reason and reason not in row.off_recipe:
             row.off_recipe.append(reason)
@@ -225,12 +277,18 @@ def _build_table(layout: TableLayout, collection: Collection, index: dict[tuple,
             if task != cell.task:
                 continue
             entry = row.entries.setdefault((task, metric), Entry())
-            entry.reference = index.get(reference_key(task, cell.recipe, cell.arch, cell.protocol, cell.resolution,
-                                                      cell.eval_mode, metric))
+            if row.pretrain is not None:
+                candidates = index.get(reference_key(task, cell.recipe, cell.arch, cell.protocol, cell.resolution,
+                                                     cell.eval_mode, metric), [])
+                entry.reference, entry.comparable = match_reference(candidates, row.pretrain)
             entry.off_recipe = entry.off_recipe or bool(reason)
             tally(entry, outcome, metric)
         if outcome.status == "done":
             provenance = outcome.result["provenance"]
+            load = provenance.get("load_report") or {}
+            family = load.get("model_family") or load.get("family")
+            if isinstance(family, str):
+                row.families.add(family)
             for key in PROVENANCE:
                 value = provenance.get(key)
                 if key == "git_commit" and value:
@@ -239,13 +297,12 @@ def _build_table(layout: TableLayout, collection: Collection, index: dict[tuple,
                     row.provenance[key].add(str(value))
     if not rows:
         return None
-    shown = []
+    shown: dict[tuple, ReferenceRow] = {}
     for row in rows.values():
-        found = {}
         for (task, metric), entry in row.entries.items():
-            if entry.reference is not None:
-                found[(task, metric)] = entry.reference
-        marker = (row.arch, row.recipe, row.variant)
-        if found and marker not in [(a, r, v) for a, r, v, _ in shown]:
-            shown.append((row.arch, row.recipe, row.variant, found))
-    return Table(layout, list(rows.values()), shown)
+            reference = entry.reference
+            if reference is not None:
+                group = shown.setdefault((row.arch, row.recipe, row.variant, reference.pretrain),
+                                         ReferenceRow(row.arch, row.recipe, row.variant, reference.pretrain))
+                group.found.setdefault((task, metric), reference)
+    return Table(layout, list(rows.values()), list(shown.values()))

@@ -9,8 +9,11 @@ from mae_transfer.leaderboard.aggregate import Table
 from mae_transfer.leaderboard.sweep import SweepTable, value_order
 
 
-def render_png(tables: list[Table]) -> bytes | None:
-    """The chart as PNG bytes (matplotlib, Agg backend); None when no entry has a value."""
+def bar_panels(tables: list[Table]) -> list[tuple[str, list[tuple[str, float, float, float | None]]]]:
+    """(title, bars) per task metric with a value; a bar is (label, mean, std, the paper's number or None).
+
+    The paper's number is drawn only beside a reference of the row's own pre-training.
+    """
     panels = []
     for table in tables:
         if not table.layout.percent:  # e.g. the pre-training loss: no paper number, another scale
@@ -22,10 +25,16 @@ def render_png(tables: list[Table]) -> bytes | None:
                 if entry is None or entry.mean is None:
                     continue
                 label = " ".join(filter(None, [row.backbone, row.recipe, row.variant, "†" if entry.off_recipe else ""]))
-                reference = entry.reference.value if entry.reference else None
+                reference = entry.reference.value if entry.reference and entry.comparable else None
                 bars.append((label, entry.mean, entry.std or 0.0, reference))
             if bars:
                 panels.append((f"{task}: {header}", bars))
+    return panels
+
+
+def render_png(tables: list[Table]) -> bytes | None:
+    """The chart as PNG bytes (matplotlib, Agg backend); None when no entry has a value."""
+    panels = bar_panels(tables)
     if not panels:
         return None
     import matplotlib

@@ -29,7 +29,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     board.add_argument("--along", metavar="PARAM",
                        help="lay transfer results out along a swept pre-training parameter (mask_ratio, epochs, "
                             "decoder_depth, ...): a table per stage and setting of the other parameters, a row per "
-                            "value (the paper's Fig. 5 / Fig. 7); --format png draws the curves")
+                            "value (the paper's Fig. 5 along mask_ratio; along epochs, Fig. 7 from a stage's "
+                            "sweep: {epochs: [...]}, each a full schedule; an evaluate_epochs checkpoint reads "
+                            "'snapshot at epoch E of an N-epoch schedule'); --format png draws the curves")
     board.add_argument("--plot", metavar="PNG", help="also write the chart (the sweep curves with --along) to PNG")
 
 

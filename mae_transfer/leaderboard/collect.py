@@ -11,9 +11,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from mae_transfer.matrix.planner import Cell, Plan, cells_dir
-from mae_transfer.matrix.result import ResultError, read_json, validate_result
-from mae_transfer.matrix.state import CELL_NAME, RESULT_NAME, describe
+from mae_transfer.matrix.plan.planner import Cell, Plan, cells_dir
+from mae_transfer.matrix.run.result import ResultError, read_json, validate_result
+from mae_transfer.matrix.run.files import CELL_NAME, RESULT_NAME
+from mae_transfer.matrix.run.state import describe
 
 NOT_PLANNED = "not planned"
 
@@ -44,7 +45,7 @@ class Collection:
     problems: list[str] = field(default_factory=list)
 
 
-# what a cell without a result shows, by its state (`mae_transfer.matrix.state.describe`)
+# what a cell without a result shows, by its state (`mae_transfer.matrix.run.state.describe`)
 _SHOWN = {"pending": "missing", "done": "missing", "submitted": "running", "running": "running",
           "interrupted": "interrupted", "failed": "failed", "blocked": "blocked"}
 

@@ -1,10 +1,13 @@
 """Render leaderboard tables as Markdown, CSV or one self-contained HTML file.
 
-An entry reads ``mean ± std (n=k)`` followed by ``Δ delta`` against the reference; seeds that
-failed or have not run are marked (``2 failed``, ``1 missing``), and an entry with no finished
-seed says so instead of disappearing. Reference rows follow the user's rows, with numbered
-sources under each table. An entry trained off its recipe's batch or lr ends with ``†``; the
-footnote under the table names the row and the reason (CSV: the ``off_recipe`` column).
+An entry reads ``mean ± std (n=k)`` followed by ``Δ delta`` against a reference of the same
+pre-training; against a reference of another pre-training (the nearest there is) it reads
+``vs VALUE (other pre-training) ‡`` with no delta, and the ``‡`` footnote names both pre-trainings.
+Seeds that failed or have not run are marked (``2 failed``, ``1 missing``), and an entry with no
+finished seed says so instead of disappearing. Reference rows follow the user's rows, one per
+pre-training they report (``reference (MAE, 800 ep raw pixels)``), with numbered sources under each
+table. An entry trained off its recipe's batch or lr ends with ``†``; the footnote under the table
+names the row and the reason (CSV: the ``off_recipe`` column).
 With a baseline (`mae_transfer.leaderboard.baseline`), a table of differences (other − baseline,
 means over seeds) follows the table (CSV: the ``vs_baseline`` column).
 """
@@ -20,6 +23,12 @@ from mae_transfer.leaderboard.aggregate import PROVENANCE, Entry, Row, Table
 
 PROVENANCE_HEADERS = ("eval", "ckpt", "batch", "GPUs", "commit")
 OFF_RECIPE_MARK = "†"
+OTHER_PRETRAINING_MARK = "‡"
+
+
+def reference_text(value: float) -> str:
+    """A published number as the paper prints it (81.0, 48.13)."""
+    return f"{value:.1f}" if round(value, 1) == value else f"{value:g}"
 
 
 def format_entry(entry: Entry | None, decimals: int = 2) -> str:
@@ -36,6 +45,8 @@ def format_entry(entry: Entry | None, decimals: int = 2) -> str:
             + f" (n={entry.n})")
     if entry.delta is not None:
         text += f" Δ {entry.delta:+.2f}"
+    elif entry.reference is not None and not entry.comparable:
+        text += f" vs {reference_text(entry.reference.value)} (other pre-training) {OTHER_PRETRAINING_MARK}"
     if notes:
         text += f" [{', '.join(notes)}]"
     return text + (f" {OFF_RECIPE_MARK}" if entry.off_recipe else "")
@@ -50,6 +61,25 @@ def off_recipe_notes(table: Table) -> list[str]:
     return notes
 
 
+def pretraining_notes(table: Table, sources: list[str]) -> list[str]:
+    """The footnotes of rows shown beside a reference of another pre-training: both pre-trainings."""
+    notes = []
+    for row in table.rows:
+        others = []
+        for entry in row.entries.values():
+            reference = entry.reference
+            if entry.mean is not None and reference is not None and not entry.comparable and reference not in others:
+                others.append(reference)
+        if not others or row.pretrain is None:
+            continue
+        cited = "; ".join(f"{reference_text(r.value)} [{sources.index(r.source) + 1}] reports "
+                          f"{r.pretrain.describe() if r.pretrain else 'another pre-training'}" for r in others)
+        name = " ".join(filter(None, [row.backbone, row.recipe, row.variant]))
+        notes.append(f"{OTHER_PRETRAINING_MARK} no difference: {name}: pre-training {row.pretrain.describe()}; "
+                     f"the nearest reference {cited}")
+    return notes
+
+
 def _provenance(row: Row, key: str) -> str:
     values = row.provenance[key]
     return "/".join(sorted(values)) if values else "-"
@@ -57,8 +87,8 @@ def _provenance(row: Row, key: str) -> str:
 
 def _sources(table: Table) -> list[str]:
     sources: list[str] = []
-    for *_, found in table.references:
-        for reference in found.values():
+    for group in table.references:
+        for reference in group.found.values():
             if reference.source not in sources:
                 sources.append(reference.source)
     return sources
@@ -69,18 +99,20 @@ def table_rows(table: Table) -> tuple[list[str], list[list[str]], list[str]]:
     header = ["backbone", "arch", "recipe", "variant", *(h for _, _, h in table.layout.columns), *PROVENANCE_HEADERS]
     body = []
     for row in table.rows:
-        body.append([row.backbone, row.arch_label, row.recipe, row.variant or "-",
+        body.append([row.label, row.arch_label, row.recipe, row.variant or "-",
                      *(format_entry(row.entries.get((task, metric)), table.layout.decimals)
                        for task, metric, _ in table.layout.columns),
                      *(_provenance(row, key) for key in PROVENANCE)])
     sources = _sources(table)
-    for arch, recipe, variant, found in table.references:
-        label = Row("", arch, recipe, variant).arch_label
+    for group in table.references:
+        label = Row("", group.arch, group.recipe, group.variant).arch_label
         values = []
         for task, metric, _ in table.layout.columns:
-            reference = found.get((task, metric))
-            values.append("-" if reference is None else f"{reference.value:.1f} [{sources.index(reference.source) + 1}]")
-        body.append(["reference (MAE)", label, recipe, variant or "-", *values, *("-" for _ in PROVENANCE)])
+            reference = group.found.get((task, metric))
+            values.append("-" if reference is None else
+                          f"{reference_text(reference.value)} [{sources.index(reference.source) + 1}]")
+        name = f"reference (MAE, {group.pretrain.short()})" if group.pretrain else "reference (MAE)"
+        body.append([name, label, group.recipe, group.variant or "-", *values, *("-" for _ in PROVENANCE)])
     return header, body, sources
 
 
@@ -111,7 +143,7 @@ def render_markdown(name: str, tables: list[Table], problems: list[str]) -> str:
         header, body, sources = table_rows(table)
         lines += [f"## {table.layout.title}", "", *markdown_table(header, body), ""]
         lines += [f"- [{i}] {source}" for i, source in enumerate(sources, 1)]
-        notes = off_recipe_notes(table)
+        notes = off_recipe_notes(table) + pretraining_notes(table, sources)
         lines += [f"- {note}" for note in notes]
         if sources or notes:
             lines.append("")
@@ -125,8 +157,8 @@ def render_markdown(name: str, tables: list[Table], problems: list[str]) -> str:
 
 
 CSV_HEADER = ("table", "backbone", "arch", "task", "recipe", "variant", "metric", "mean", "std", "n", "planned",
-              "failed", "blocked", "running", "missing", "reference", "delta", "reference_source", *PROVENANCE, "off_recipe",
-              "vs_baseline")
+              "failed", "blocked", "running", "missing", "pretraining", "reference", "delta", "reference_source",
+              "reference_pretraining", "comparable", *PROVENANCE, "off_recipe", "vs_baseline")
 
 
 def number_text(value: float | None) -> str:
@@ -149,8 +181,11 @@ def render_csv(tables: list[Table]) -> str:
                     table.layout.key, row.backbone, row.arch, task, row.recipe, row.variant, metric,
                     number_text(entry.mean), number_text(entry.std), entry.n, entry.planned, entry.failed, entry.blocked,
                     entry.running,
-                    entry.missing, "" if reference is None else f"{reference.value:g}", number_text(entry.delta),
+                    entry.missing, "" if row.pretrain is None else row.pretrain.describe(),
+                    "" if reference is None else f"{reference.value:g}", number_text(entry.delta),
                     "" if reference is None else reference.source,
+                    "" if reference is None or reference.pretrain is None else reference.pretrain.describe(),
+                    "" if reference is None else ("yes" if entry.comparable else "no"),
                     *("/".join(sorted(row.provenance[key])) for key in PROVENANCE),
                     "; ".join(row.off_recipe) if entry.off_recipe else "",
                     "" if difference is None else number_text(difference.value(task, metric)),
@@ -186,6 +221,7 @@ def render_html(name: str, tables: list[Table], problems: list[str], chart_png: 
         parts.append("</table>")
         parts += [f"<p>[{i}] {escape(source)}</p>" for i, source in enumerate(sources, 1)]
         parts += [f"<p class='off-recipe'>{escape(note)}</p>" for note in off_recipe_notes(table)]
+        parts += [f"<p class='pretraining'>{escape(note)}</p>" for note in pretraining_notes(table, sources)]
         header, body = difference_rows(table)
         if body:
             parts += [f"<p>Difference to the baseline {escape(table.differences[0].baseline.backbone)} "

@@ -5,10 +5,13 @@
 names PARAM: one table per stage and per setting of the other parameters (held equal), one row
 per value of PARAM (numeric order), one column per task metric, each entry the mean ± std over
 seeds as in the paper tables. ``epochs`` is what the evaluated checkpoint was pre-trained for
-(``pretrain["epoch"]``); a checkpoint taken before the end of a longer schedule reads
-``100 (of 200)`` (along another parameter, that schedule is held like the other parameters:
-``schedule=200``). Pre-training cells are not rows (their loss is in the pre-training table), and
-there are no reference numbers: the reference files hold none for sweeps.
+(``pretrain["epoch"]``). Every Fig. 7 point is a full schedule of its own (the figure's caption), which
+a stage's ``sweep: {epochs: [...]}`` reproduces: such a row reads ``full 800-epoch schedule``. An
+``evaluate_epochs`` checkpoint taken before the end of its schedule is a snapshot of one cosine
+schedule, not a Fig. 7 point, and reads ``snapshot at epoch 400 of an 800-epoch schedule`` (along
+another parameter, that schedule is held like the other parameters: ``schedule=800``).
+Pre-training cells are not rows (their loss is in the pre-training table), and there are no
+reference numbers: the reference files hold none for sweeps.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ from typing import Any
 from mae_transfer.leaderboard.aggregate import (LAYOUTS, PRETRAIN_TASK, Entry, off_recipe_variant, pretrain_of, tally,
                                                 variant_of)
 from mae_transfer.leaderboard.collect import CellOutcome, Collection
+from mae_transfer.leaderboard.pretrain_setting import article
 
 EPOCHS = "epochs"
 
@@ -60,7 +64,11 @@ class SweepTable:
     @property
     def label(self) -> str:
         """The stage and the held parameters, e.g. ``mae_tiny (decoder_depth=8 epochs=100)``."""
-        held = " ".join(f"{name}={value_text(value)}" for name, value in sorted(self.fixed.items()))
+        fixed = dict(self.fixed)
+        snapshot = []
+        if "schedule" in fixed and EPOCHS in fixed:  # held checkpoints taken before the end of their schedule
+            snapshot = [epochs_label(fixed.pop(EPOCHS), fixed.pop("schedule"))]
+        held = " ".join([*(f"{name}={value_text(value)}" for name, value in sorted(fixed.items())), *snapshot])
         return self.stage + (f" ({held})" if held else "")
 
     @property
@@ -93,6 +101,13 @@ def coordinates(pretrain: dict[str, Any]) -> tuple[dict[str, Any], Any]:
     return params, (schedule if schedule is not None and schedule != params.get(EPOCHS) else None)
 
 
+def epochs_label(epoch: Any, schedule: Any) -> str:
+    """A row along ``epochs``: a full schedule (a Fig. 7 point), or a snapshot of a longer one."""
+    if schedule is None:
+        return f"full {value_text(epoch)}-epoch schedule"
+    return f"snapshot at epoch {value_text(epoch)} of {article(schedule)} {value_text(schedule)}-epoch schedule"
+
+
 def _columns_of(task: str, outcome: CellOutcome) -> list[tuple[str, str]]:
     """(metric, header) of a task: its paper-table columns, else the metrics its result holds."""
     laid_out = [(metric, f"{task} {metric}") for layout in LAYOUTS for name, metric, _ in layout.columns if name == task]
@@ -119,11 +134,10 @@ def build_sweeps(collection: Collection, param: str) -> list[SweepTable]:
             continue
         value = params.pop(param)
         label = value_text(value)
-        if schedule is not None:  # an earlier checkpoint: a row along epochs, a held parameter otherwise
-            if param == EPOCHS:
-                label += f" (of {value_text(schedule)})"
-            else:
-                params["schedule"] = schedule
+        if param == EPOCHS:
+            label = epochs_label(value, schedule)
+        elif schedule is not None:  # an earlier checkpoint: held like the other parameters
+            params["schedule"] = schedule
         if not outcome.planned:
             label += f" not planned ({outcome.cell.id[:10]})"
         stage = str(pretrain.get("stage", outcome.cell.backbone))

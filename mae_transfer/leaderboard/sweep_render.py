@@ -21,6 +21,16 @@ from mae_transfer.leaderboard.render import (
 from mae_transfer.leaderboard.sweep import SweepTable, value_text
 
 NO_REFERENCE = "No paper numbers: the reference files hold none for this sweep."
+# under an epochs sweep that holds a snapshot row: what Fig. 7 is and what a snapshot is not
+SNAPSHOTS = ("A 'full N-epoch schedule' row is a pre-training of its own, as every point of the MAE paper's Fig. 7 "
+             "(a stage's sweep: {epochs: [...]}); a 'snapshot at epoch E of an N-epoch schedule' row is a checkpoint "
+             "of one longer cosine schedule (evaluate_epochs), not a Fig. 7 point.")
+
+
+def _notes(table: SweepTable) -> list[str]:
+    """The paragraphs under a sweep table."""
+    snapshot = table.param == "epochs" and any(row.label.startswith("snapshot") for row in table.rows)
+    return [NO_REFERENCE, *([SNAPSHOTS] if snapshot else [])]
 
 
 def sweep_rows(table: SweepTable) -> tuple[list[str], list[list[str]]]:
@@ -35,7 +45,9 @@ def render_sweep_markdown(name: str, tables: list[SweepTable], problems: list[st
     lines = [f"# Leaderboard: {name}", ""]
     for table in tables:
         header, body = sweep_rows(table)
-        lines += [f"## {table.title}", "", *markdown_table(header, body), "", NO_REFERENCE, ""]
+        lines += [f"## {table.title}", "", *markdown_table(header, body), ""]
+        for note in _notes(table):
+            lines += [note, ""]
     if problems:
         lines += ["## Problems", ""] + [f"- {problem}" for problem in problems] + [""]
     return "\n".join(lines)
@@ -69,6 +81,7 @@ def render_sweep_html(name: str, tables: list[SweepTable], problems: list[str], 
     parts = ["<!DOCTYPE html>", "<html><head><meta charset='utf-8'>", f"<title>Leaderboard: {escape(name)}</title>",
              f"<style>{HTML_STYLE}</style></head><body>", f"<h1>Leaderboard: {escape(name)}</h1>"]
     for table in tables:
-        parts += [f"<h2>{escape(table.title)}</h2>", html_table(*sweep_rows(table)), f"<p>{escape(NO_REFERENCE)}</p>"]
+        parts += [f"<h2>{escape(table.title)}</h2>", html_table(*sweep_rows(table)),
+                  *(f"<p>{escape(note)}</p>" for note in _notes(table))]
     parts += html_tail(chart_png, "Curves", "sweep curves", problems)
     return "\n".join(parts)

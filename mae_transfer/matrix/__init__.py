@@ -5,7 +5,7 @@
     execute(plan, executor="local")
 """
 
-from mae_transfer.matrix.planner import Cell, Plan, plan_matrix
-from mae_transfer.matrix.spec import MatrixSpec, SpecError, load_spec
+from mae_transfer.matrix.plan.planner import Cell, Plan, plan_matrix
+from mae_transfer.matrix.spec.matrix_spec import MatrixSpec, SpecError, load_spec
 
 __all__ = ["Cell", "MatrixSpec", "Plan", "SpecError", "load_spec", "plan_matrix"]

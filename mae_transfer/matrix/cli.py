@@ -10,7 +10,7 @@ import sys
 import time
 from pathlib import Path
 
-from mae_transfer.matrix.spec import SpecError, load_spec
+from mae_transfer.matrix.spec.matrix_spec import SpecError, load_spec
 
 logger = logging.getLogger(__name__)
 
@@ -51,7 +51,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     run.add_argument("--sbatch-only", action="store_true", help="slurm: write sbatch array scripts, submit nothing")
     run.add_argument("--no-progress", action="store_true",
                      help="no live progress table on stderr and no per-cell summary lines")
-    from mae_transfer.matrix import rehearse_cli
+    from mae_transfer.matrix.rehearse import cli as rehearse_cli
 
     rehearse_cli.add_arguments(run)
     status = command("status", "a table of cells with state, progress and ETA", _status)
@@ -60,8 +60,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def _guard(func, args: argparse.Namespace, errors: tuple[type[Exception], ...] = ()) -> int:
     """Run a command; the errors a user can fix are one line naming the file, never a traceback."""
-    from mae_transfer.matrix.result import ResultError
-    from mae_transfer.matrix.state import CellBusy
+    from mae_transfer.matrix.run.result import ResultError
+    from mae_transfer.matrix.run.state import CellBusy
 
     try:
         return func(args)
@@ -84,7 +84,7 @@ def _guard(func, args: argparse.Namespace, errors: tuple[type[Exception], ...] =
 
 def plan_of(args: argparse.Namespace):
     """The plan of ``args.matrix`` (with ``--work-root`` and ``--only``)."""
-    from mae_transfer.matrix.planner import plan_matrix
+    from mae_transfer.matrix.plan.planner import plan_matrix
 
     return plan_matrix(load_spec(args.matrix, work_root=args.work_root), only=args.only)
 
@@ -97,16 +97,35 @@ def _doctor(args: argparse.Namespace) -> int:
     return 0 if report.ok else 1
 
 
+def plan_table(plan) -> tuple[str, list, list[list[str]], list | None, str]:
+    """The title, columns, one row per cell, styles and caption of ``plan``'s table (configs under configs/)."""
+    from mae_transfer.tables import Column
+    from mae_transfer.paths import config_name
+
+    columns = [Column("cell", fold=True), Column("id"), Column("config (configs/)", fold=True), Column("GPUs"),
+               Column("batch"), Column("lr", justify="right"), Column("GPU-h", justify="right")]
+    rows = []
+    for cell in plan.cells:
+        config = config_name(cell.config).removeprefix("configs/")
+        batch = (f"{cell.effective_batch}={cell.per_gpu_batch}x{cell.accumulation}x{cell.processes}"
+                 + ("†" if cell.off_recipe else "")) if cell.effective_batch is not None else "-"
+        rows.append([cell.label, cell.id[:10], config, f"{cell.resources.nodes}x{cell.resources.gpus_per_cell}", batch,
+                     f"{cell.lr:g}" if cell.lr is not None else "-", f"{cell.gpu_hours:,.1f}"])
+    title = (f"{plan.spec.name}: {len(plan.cells)} cells, ~{plan.total_gpu_hours:,.0f} GPU-hours"
+             + (f", {len(plan.refused)} refused" if plan.refused else ""))
+    caption = "GPUs: nodes x GPUs per node; batch: effective = per GPU x accumulation x processes (†: off-recipe)"
+    return title, columns, rows, None, caption
+
+
 def _plan(args: argparse.Namespace) -> int:
     from dataclasses import asdict
 
     from rich.console import Console
     from rich.markup import escape
-    from rich.table import Table
 
     plan = plan_of(args)
     if args.resolve:
-        from mae_transfer.matrix.resolve import write_resolved_configs
+        from mae_transfer.matrix.plan.resolve import write_resolved_configs
 
         write_resolved_configs(plan)
     if args.json:
@@ -114,21 +133,12 @@ def _plan(args: argparse.Namespace) -> int:
                           "refused": [asdict(r) for r in plan.refused], "total_gpu_hours": plan.total_gpu_hours,
                           "warnings": plan.warnings}, indent=2, default=str))
         return 1 if plan.refused else 0
-    table = Table(title=f"{plan.spec.name}: {len(plan.cells)} cells, ~{plan.total_gpu_hours:,.0f} GPU-hours"
-                  + (f", {len(plan.refused)} refused" if plan.refused else ""))
-    for column in ("cell", "id", "config", "nodes x GPUs", "effective_batch", "per_gpu_batch", "accumulation", "lr",
-                   "GPU-h", "work dir"):
-        table.add_column(column, overflow="fold")
-    for cell in plan.cells:
-        config = Path(cell.config)
-        shown = config.relative_to(Path.cwd()) if config.is_relative_to(Path.cwd()) else config
-        batch = f"{cell.effective_batch}" + (f" (recipe {cell.recipe_batch}) †" if cell.off_recipe else "")
-        table.add_row(cell.label, cell.id, str(shown), f"{cell.resources.nodes} x {cell.resources.gpus_per_cell}", batch,
-                      str(cell.per_gpu_batch), str(cell.accumulation), f"{cell.lr:g}" if cell.lr is not None else "-",
-                      f"{cell.gpu_hours:,.1f}", str(Path(cell.work_dir).name))
+    from mae_transfer.tables import print_table
+
     console = Console()
-    console.print(table)
-    console.print(f"work root: {plan.spec.work_root}")
+    print_table(console, *plan_table(plan))
+    console.print(f"work root: {plan.spec.work_root} (each cell in cells/LABEL-ID)", markup=False, highlight=False,
+                  soft_wrap=True)
     for cell in plan.cells:
         if cell.off_recipe:
             console.print(f"† off-recipe: {cell.label}: {cell.off_recipe_reason}", markup=False, highlight=False)
@@ -141,14 +151,14 @@ def _plan(args: argparse.Namespace) -> int:
 
 
 def _run(args: argparse.Namespace) -> int:
-    from mae_transfer.matrix.executors import MatrixBusy, execute
+    from mae_transfer.matrix.run.executors import MatrixBusy, execute
     from mae_transfer.matrix.progress_view import show_progress, watched_cells
 
     plan = plan_of(args)
     for warning in plan.warnings:
         logger.warning("%s", warning)
     if args.rehearse:
-        from mae_transfer.matrix.rehearse_cli import run_rehearsal
+        from mae_transfer.matrix.rehearse.cli import run_rehearsal
 
         return run_rehearsal(args, plan)
     options = {"cluster": args.cluster, "wait": args.wait, "sbatch_only": args.sbatch_only}
@@ -188,33 +198,25 @@ def _run(args: argparse.Namespace) -> int:
 
 
 def _raise_interrupt(signum, frame) -> None:
-    from mae_transfer.matrix.cell import _on_signal
+    from mae_transfer.matrix.run.cell import _on_signal
 
     _on_signal(signum, frame)  # recorded as SIGTERM in the cells' state
     raise KeyboardInterrupt
 
 
 def _status_rows(plan) -> list[dict]:
-    from mae_transfer.matrix.executors import is_done
-    from mae_transfer.matrix.result import ResultError, validate_result
-    from mae_transfer.matrix.state import RESULT_NAME, read_progress, read_state
+    from mae_transfer.matrix.progress_view import read_progress
+    from mae_transfer.matrix.run.slurm_jobs import slurm_job_state
+    from mae_transfer.matrix.run.state import status
 
     rows = []
     for cell in plan.cells:
         cell_dir = Path(cell.work_dir)
-        state = read_state(cell_dir)
+        current = status(cell_dir, cell.id, job_state=slurm_job_state)
+        state, shown = current.recorded, current.state
         error_tail = state.error_tail
-        if is_done(cell_dir, cell.id):
-            shown = "done"
-        elif state.state == "done":
-            # recorded done, but result.json is gone or invalid: never reported as done
-            shown = "failed"
-            try:
-                validate_result(cell_dir / RESULT_NAME, cell.id)
-            except ResultError as error:
-                error_tail = f"recorded done, but its result is not valid: {error}"
-        else:
-            shown = "interrupted" if state.interrupted else state.state
+        if shown != state.state or state.problems:  # what the state module concluded beyond the file
+            error_tail = "\n".join(filter(None, [state.error_tail if shown == state.state else "", current.reason]))
         progress = read_progress(cell_dir) if shown in ("running", "interrupted", "failed") else None
         rows.append({"cell": cell.label, "id": cell.id, "work_dir": cell.work_dir, "state": shown, "attempts": state.attempts,
                      "progress": progress.text if progress else "", "eta": (progress.eta or "") if progress else "",
@@ -223,20 +225,35 @@ def _status_rows(plan) -> list[dict]:
     return rows
 
 
+_STATE_COLOURS = {"done": "green", "failed": "red", "running": "cyan", "interrupted": "yellow", "submitted": "blue",
+                  "blocked": "magenta", "pending": "white"}
+
+
+def _status_title(plan, rows) -> str:
+    counts = {s: sum(r["state"] == s for r in rows) for s in _STATE_COLOURS}
+    return f"{plan.spec.name}: " + ", ".join(f"{n} {s}" for s, n in counts.items() if n)
+
+
+def _status_cells(rows) -> tuple[list, list[list[str]], list[str]]:
+    from mae_transfer.tables import Column
+
+    columns = [Column("cell", fold=True), Column("id"), Column("state"), Column("attempts", justify="right"),
+               Column("progress"), Column("ETA"), Column("last error", fold=True)]
+    cells = [[row["cell"], row["id"][:10], row["state"], str(row["attempts"]), row["progress"], row["eta"],
+              row["error_tail"].strip().splitlines()[-1] if row["error_tail"].strip() else ""] for row in rows]
+    return columns, cells, [_STATE_COLOURS.get(row["state"], "white") for row in rows]
+
+
 def _status_table(plan, rows):
+    """The live (``--watch``) table."""
     from rich.table import Table
 
-    colours = {"done": "green", "failed": "red", "running": "cyan", "interrupted": "yellow", "submitted": "blue",
-               "blocked": "magenta", "pending": "white"}
-    counts = {s: sum(r["state"] == s for r in rows) for s in colours}
-    table = Table(title=f"{plan.spec.name}: " + ", ".join(f"{n} {s}" for s, n in counts.items() if n))
-    for column in ("cell", "id", "state", "attempts", "progress", "ETA", "last error"):
-        table.add_column(column, overflow="fold")
-    for row in rows:
-        last = row["error_tail"].strip().splitlines()[-1] if row["error_tail"].strip() else ""
-        colour = colours.get(row["state"], "white")
-        table.add_row(row["cell"], row["id"], f"[{colour}]{row['state']}[/{colour}]", str(row["attempts"]),
-                      row["progress"], row["eta"], last)
+    columns, cells, styles = _status_cells(rows)
+    table = Table(title=_status_title(plan, rows), title_justify="left")
+    for column in columns:
+        table.add_column(column.header, overflow="fold" if column.fold else "ellipsis", no_wrap=not column.fold)
+    for values, style in zip(cells, styles):
+        table.add_row(*values, style=style)
     return table
 
 
@@ -257,7 +274,10 @@ def _status(args: argparse.Namespace) -> int:
                 rows = _status_rows(plan)
                 live.update(_status_table(plan, rows))
     else:
-        console.print(_status_table(plan, rows))
+        from mae_transfer.tables import print_table
+
+        columns, cells, styles = _status_cells(rows)
+        print_table(console, _status_title(plan, rows), columns, cells, styles)
     for row in rows:
         if row["state"] == "failed":
             console.print(f"\n[red]{row['cell']}[/red] ({row['id']}) failed after {row['attempts']} attempt(s); error tail:",

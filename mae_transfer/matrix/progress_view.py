@@ -18,6 +18,7 @@ import threading
 import time
 from contextlib import contextmanager
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 from typing import IO, Iterable, Iterator, Sequence
 
@@ -26,10 +27,11 @@ from rich.live import Live
 from rich.table import Table
 from rich.text import Text
 
-from mae_transfer.matrix.planner import Cell
-from mae_transfer.matrix.result import ResultError, leaderboard_metrics
-from mae_transfer.matrix.state import RESULT_NAME, read_state
-from mae_transfer.matrix.tasks import TASKS
+from mae_transfer.matrix.plan.planner import Cell
+from mae_transfer.matrix.run.result import ResultError, leaderboard_metrics
+from mae_transfer.matrix.run.files import RESULT_NAME
+from mae_transfer.matrix.run.state import status
+from mae_transfer.matrix.spec.tasks import TASKS
 from mae_transfer.records import read_json, read_progress_record
 
 logger = logging.getLogger(__name__)
@@ -92,8 +94,8 @@ def snapshot(cell: Cell, now: float | None = None) -> CellView:
     """The cell as its files describe it now."""
     now = time.time() if now is None else now
     cell_dir = Path(cell.work_dir)
-    state = read_state(cell_dir)
-    shown = "interrupted" if state.interrupted else state.state
+    current = status(cell_dir, validate=False)  # polled often: a recorded done is taken as done
+    state, shown = current.recorded, current.state
     view = {"label": cell.label, "state": shown, "attempts": state.attempts}
     record = read_progress_record(cell_dir / "train") if shown in _WITH_PROGRESS else None
     if record is not None:
@@ -111,6 +113,27 @@ def snapshot(cell: Cell, now: float | None = None) -> CellView:
         lines = state.error_tail.strip().splitlines()
         view.update(error_line=lines[-1].strip() if lines else "", finished_at=state.finished)
     return CellView(**view)
+
+
+@dataclass(frozen=True)
+class Progress:
+    """Where a training run stands, from its ``progress.json`` record."""
+
+    text: str
+    fraction: float | None
+    eta: str | None
+
+
+def read_progress(cell_dir: Path) -> Progress:
+    """Progress and ETA of the cell's training, from the trainer's structured progress record."""
+    record = read_progress_record(cell_dir / "train")
+    if record is None:
+        return Progress("", None, None)
+    total = f"/{record.total}" if record.total else ""
+    text = f"iter {record.step}{total}" + (f" (epoch {record.epoch})" if record.epoch else "")
+    fraction = record.step / record.total if record.total else None
+    eta = None if record.eta_seconds is None else str(timedelta(seconds=round(record.eta_seconds)))
+    return Progress(text, fraction, eta)
 
 
 def _progress_text(view: CellView) -> str:
@@ -165,7 +188,7 @@ def progress_line(view: CellView) -> str:
 
 def watched_cells(cells: Iterable[Cell]) -> list[Cell]:
     """The cells a run may still change: every one not recorded done."""
-    return [cell for cell in cells if read_state(Path(cell.work_dir)).state != "done"]
+    return [cell for cell in cells if status(Path(cell.work_dir), validate=False).state != "done"]
 
 
 class ProgressView:

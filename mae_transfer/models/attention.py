@@ -33,29 +33,36 @@ def relative_offset_index(grid_hw: tuple[int, int]) -> torch.Tensor:
     return offsets[0] * (2 * width - 1) + offsets[1]
 
 
-def beit_relative_position_index(grid_hw: tuple[int, int]) -> torch.Tensor:
-    """Index (1 + H*W, 1 + H*W) into a BEiT bias table; the last three rows serve the cls token.
+def beit_relative_position_index(grid_hw: tuple[int, int], num_prefix_tokens: int = 1) -> torch.Tensor:
+    """Index (P + H*W, P + H*W) into a BEiT bias table; the last three rows serve the prefix tokens.
 
-    Patch pairs index the (2H-1) x (2W-1) offset grid; cls-as-query uses row ``-3``,
-    cls-as-key row ``-2`` and cls-to-cls row ``-1`` of the table.
+    Patch pairs index the (2H-1) x (2W-1) offset grid; BEiT's one cls token uses row ``-3`` as
+    query, row ``-2`` as key and row ``-1`` with itself. With ``num_prefix_tokens`` P other than
+    1 (register tokens after the cls token, or no cls token) every prefix token uses the cls
+    rows, so a BEiT table serves any family; with P = 0 the three rows are unused.
     """
     height, width = grid_hw
+    prefix = num_prefix_tokens
     num_entries = (2 * height - 1) * (2 * width - 1) + 3
-    index = torch.zeros(height * width + 1, height * width + 1, dtype=torch.long)
-    index[1:, 1:] = relative_offset_index(grid_hw)
-    index[0, :] = num_entries - 3
-    index[:, 0] = num_entries - 2
-    index[0, 0] = num_entries - 1
+    index = torch.zeros(height * width + prefix, height * width + prefix, dtype=torch.long)
+    index[prefix:, prefix:] = relative_offset_index(grid_hw)
+    index[:prefix, :] = num_entries - 3
+    index[:, :prefix] = num_entries - 2
+    index[:prefix, :prefix] = num_entries - 1
     return index
 
 
 def relative_position_bias(
-    table: torch.Tensor, index: torch.Tensor, table_grid: tuple[int, int], grid_hw: tuple[int, int]
+    table: torch.Tensor,
+    index: torch.Tensor,
+    table_grid: tuple[int, int],
+    grid_hw: tuple[int, int],
+    num_prefix_tokens: int = 1,
 ) -> torch.Tensor:
-    """The BEiT bias (heads, 1 + H*W, 1 + H*W) for ``grid_hw``, resizing the table if it differs."""
+    """The BEiT bias (heads, T, T) for ``grid_hw``, resizing the table if it differs."""
     if tuple(grid_hw) != tuple(table_grid):
         table = resize_rel_pos_bias_table(table, table_grid, grid_hw)
-        index = beit_relative_position_index(tuple(grid_hw)).to(table.device)
+        index = beit_relative_position_index(tuple(grid_hw), num_prefix_tokens).to(table.device)
     tokens = index.shape[0]
     return table[index.reshape(-1)].reshape(tokens, tokens, -1).permute(2, 0, 1)
 
@@ -128,6 +135,7 @@ class Attention(nn.Module):
         rel_pos_bias_grid: token grid of a BEiT relative position bias; None disables it.
         decomposed_rel_pos_size: (H, W) of the grid the ViTDet row/column tables are made for
             (the window, or the full grid for global blocks); None disables them.
+        num_prefix_tokens: class and register tokens before the patch tokens (BEiT bias index).
     """
 
     def __init__(
@@ -137,6 +145,7 @@ class Attention(nn.Module):
         qkv_bias: bool = True,
         rel_pos_bias_grid: tuple[int, int] | None = None,
         decomposed_rel_pos_size: tuple[int, int] | None = None,
+        num_prefix_tokens: int = 1,
     ) -> None:
         super().__init__()
         if dim % num_heads:
@@ -146,12 +155,13 @@ class Attention(nn.Module):
         self.qkv = nn.Linear(dim, dim * 3, bias=qkv_bias)
         self.proj = nn.Linear(dim, dim)
         self.rel_pos_bias_grid = tuple(rel_pos_bias_grid) if rel_pos_bias_grid else None
+        self.num_prefix_tokens = num_prefix_tokens
         self.relative_position_bias_table = None
         if self.rel_pos_bias_grid is not None:
             height, width = self.rel_pos_bias_grid
             num_entries = (2 * height - 1) * (2 * width - 1) + 3
             self.relative_position_bias_table = nn.Parameter(torch.zeros(num_entries, num_heads))
-            index = beit_relative_position_index(self.rel_pos_bias_grid)
+            index = beit_relative_position_index(self.rel_pos_bias_grid, num_prefix_tokens)
             self.register_buffer("relative_position_index", index, persistent=False)
         self.rel_pos_h = self.rel_pos_w = None
         if decomposed_rel_pos_size is not None:
@@ -162,7 +172,7 @@ class Attention(nn.Module):
     def forward(
         self, x: torch.Tensor, grid_hw: tuple[int, int], attn_bias: torch.Tensor | None = None
     ) -> torch.Tensor:
-        """x: (B, T, C) tokens; ``grid_hw`` is the patch grid (T = H*W, or 1 + H*W with cls).
+        """x: (B, T, C) tokens; ``grid_hw`` is the patch grid (T = P + H*W with P prefix tokens).
 
         ``attn_bias`` (heads, T, T) is added to the attention logits (a shared bias table's).
         """
@@ -172,7 +182,8 @@ class Attention(nn.Module):
         bias = attn_bias.to(q.dtype).unsqueeze(0) if attn_bias is not None else None
         if self.relative_position_bias_table is not None:
             table_bias = relative_position_bias(
-                self.relative_position_bias_table, self.relative_position_index, self.rel_pos_bias_grid, grid_hw
+                self.relative_position_bias_table, self.relative_position_index, self.rel_pos_bias_grid, grid_hw,
+                self.num_prefix_tokens,
             )
             table_bias = table_bias.to(q.dtype).unsqueeze(0)
             bias = table_bias if bias is None else bias + table_bias

@@ -1,8 +1,17 @@
 """Position embeddings: the MAE fixed 2-D sin-cos table and resizing of learned tables.
 
 The sin-cos table follows the MAE paper's pre-training setup (half of the channels encode the
-column coordinate, half the row coordinate, a zero vector in the cls slot). Resizing uses bicubic
-interpolation of the grid part with ``align_corners=False`` and keeps prefix (cls) slots as is.
+column coordinate, half the row coordinate, a zero vector in the cls slot). Resizing keeps prefix
+(cls) slots as is and resamples the grid part by one of three rules (``POS_RULES`` in
+:mod:`mae_transfer.models.options`), each a family's own:
+
+- ``bicubic``: to the target size, ``align_corners=False``, no antialias (MAE ``util/pos_embed.py``,
+  transformers' ViT, CLIP, SigLIP and I-JEPA ``interpolate_pos_encoding``);
+- ``bicubic_antialias``: the same with antialias (timm ``resample_abs_pos_embed``, DINOv2 with
+  registers, open_clip's load-time ``resize_pos_embed``); equal to ``bicubic`` when upsampling;
+- ``dino_offset``: DINO, iBOT and DINOv2 without registers: ``scale_factor=(h + 0.1) / H``
+  (``interpolate_offset=0.1``, no antialias), so the sample positions follow the scale, not
+  the sizes; it differs from the other two by ~1e-3 on random tables.
 """
 
 from __future__ import annotations
@@ -45,13 +54,33 @@ def square_grid(num_tokens: int) -> tuple[int, int] | None:
     return (side, side) if side > 0 and side * side == num_tokens else None
 
 
+DINO_OFFSET = 0.1  # dinov2 hub/backbones.py interpolate_offset; dino vision_transformer.py "w0 + 0.1"
+
+
+def resample_grid(grid: torch.Tensor, new_hw: tuple[int, int], rule: str = "bicubic") -> torch.Tensor:
+    """Resample a (1, C, H, W) float32 grid to ``new_hw`` by the named rule (module docstring)."""
+    old_hw = tuple(grid.shape[-2:])
+    if rule == "bicubic":
+        return F.interpolate(grid, size=new_hw, mode="bicubic", align_corners=False)
+    if rule == "bicubic_antialias":
+        return F.interpolate(grid, size=new_hw, mode="bicubic", align_corners=False, antialias=True)
+    if rule == "dino_offset":
+        scale = ((new_hw[0] + DINO_OFFSET) / old_hw[0], (new_hw[1] + DINO_OFFSET) / old_hw[1])
+        out = F.interpolate(grid, scale_factor=scale, mode="bicubic", align_corners=False)
+        if tuple(out.shape[-2:]) != tuple(new_hw):
+            raise ValueError(f"dino_offset resampling of a {old_hw} grid gave {tuple(out.shape[-2:])}, not {new_hw}")
+        return out
+    raise ValueError(f"unknown position resampling rule {rule!r}; expected bicubic, bicubic_antialias, dino_offset")
+
+
 def resize_pos_embed(
     pos_embed: torch.Tensor,
     new_hw: tuple[int, int],
     old_hw: tuple[int, int] | None = None,
     num_prefix_tokens: int = 1,
+    rule: str = "bicubic",
 ) -> torch.Tensor:
-    """Resize a (1, prefix + H*W, C) table to the grid ``new_hw`` by bicubic interpolation.
+    """Resize a (1, prefix + H*W, C) table to the grid ``new_hw`` by the resampling ``rule``.
 
     The prefix slots (the cls token's) are kept unchanged; interpolation runs in float32 and the
     result has the input's dtype. Returns the input itself when the grid already matches.
@@ -72,7 +101,7 @@ def resize_pos_embed(
         raise ValueError(f"pos_embed has {grid.shape[1]} grid tokens, which is not {old_hw[0]}x{old_hw[1]}")
     channels = grid.shape[-1]
     grid = grid.reshape(1, old_hw[0], old_hw[1], channels).permute(0, 3, 1, 2).float()
-    grid = F.interpolate(grid, size=new_hw, mode="bicubic", align_corners=False)
+    grid = resample_grid(grid, new_hw, rule)
     grid = grid.permute(0, 2, 3, 1).reshape(1, new_hw[0] * new_hw[1], channels).to(pos_embed.dtype)
     return torch.cat([prefix, grid], dim=1)
 

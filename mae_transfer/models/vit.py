@@ -3,14 +3,20 @@
 Parameter names follow the official MAE / timm checkpoints, so those load without renaming.
 Transfer options: BEiT-style relative position bias (ADE20K recipe), window attention with
 global blocks and either ViTDet's decomposed relative positions or Li et al.'s shared bias
-tables (COCO recipes, see :mod:`mae_transfer.models.window`), layer scale (BEiT checkpoints),
-drop path and activation checkpointing. All attention runs through
-``torch.nn.functional.scaled_dot_product_attention``.
+tables (COCO recipes, see :mod:`mae_transfer.models.window`), layer scale (BEiT, DINOv2),
+drop path and activation checkpointing. The options that set the other ViT families apart
+(register tokens, a norm before the blocks, no class token, patch embedding without bias, the
+activation, the LayerNorm eps, a SwiGLU MLP, the family's position resampling rule) form one
+:class:`~mae_transfer.models.options.EncoderOptions`; all off by default. All attention runs
+through ``torch.nn.functional.scaled_dot_product_attention``.
+
+Token order: ``[cls, registers..., patches]`` (DINOv2 with registers and timm). Registers get no
+position embedding; the cls token gets the table's first slot when the family has a class token.
 
 A backbone that serves only block maps to a detector or segmentor (``maps_only=True``) owns no
 parameter that nothing uses, so multi-process training works with DDP's
 ``find_unused_parameters=False``: no final norm, no blocks after the last tapped one, and, in
-window mode, no cls token (as in every mode with window attention).
+window mode, no cls token and no register tokens (window attention runs on the patch tokens).
 """
 
 from __future__ import annotations
@@ -18,24 +24,48 @@ from __future__ import annotations
 from typing import Any, Sequence
 
 import torch
-from timm.layers import DropPath, LayerScale, Mlp, trunc_normal_
+from timm.layers import DropPath, GELUTanh, GluMlp, LayerScale, Mlp, QuickGELU, trunc_normal_
 from torch import nn
 from torch.utils.checkpoint import checkpoint
 
 from mae_transfer.models.attention import Attention, SharedRelativePositionBias
+from mae_transfer.models.options import EncoderOptions
 from mae_transfer.models.pos_embed import resize_pos_embed, sincos_2d_pos_embed
 from mae_transfer.models.window import WindowConfig, pair, window_partition, window_unpartition
 
-__all__ = ["Block", "MAEViT", "PatchEmbed", "WindowConfig", "window_partition", "window_unpartition"]
+__all__ = ["Block", "EncoderOptions", "MAEViT", "PatchEmbed", "WindowConfig", "window_partition", "window_unpartition"]
+
+ACTIVATION_LAYERS: dict[str, type[nn.Module]] = {"gelu": nn.GELU, "quick_gelu": QuickGELU, "gelu_tanh": GELUTanh}
+
+
+def swiglu_hidden(dim: int, mlp_ratio: float) -> int:
+    """Gated width of DINOv2's SwiGLU MLP: 2/3 of ``dim * mlp_ratio``, rounded up to 8 (4096 for ViT-g).
+
+    dinov2 ``layers/swiglu_ffn.py`` ``SwiGLUFFNFused``; transformers ``Dinov2SwiGLUFFN``.
+    """
+    return (int(int(dim * mlp_ratio) * 2 / 3) + 7) // 8 * 8
+
+
+def make_mlp(dim: int, mlp_ratio: float, options: EncoderOptions) -> nn.Module:
+    """The block MLP: timm ``Mlp`` with the family's activation, or DINOv2-g's packed SwiGLU.
+
+    The SwiGLU is timm's ``GluMlp`` with SiLU gating the first half (``gate_last=False``): the
+    names ``fc1`` (2 x gated width) and ``fc2`` are those of timm's ``vit_giant_patch14_dinov2``.
+    """
+    if options.mlp == "swiglu":
+        return GluMlp(dim, 2 * swiglu_hidden(dim, mlp_ratio), act_layer=nn.SiLU, gate_last=False)
+    if options.activation is None:
+        raise ValueError("options.activation is not declared (gelu, quick_gelu or gelu_tanh)")
+    return Mlp(dim, int(dim * mlp_ratio), act_layer=ACTIVATION_LAYERS[options.activation])
 
 
 class PatchEmbed(nn.Module):
     """Non-overlapping patches -> tokens, through one strided convolution (``proj``)."""
 
-    def __init__(self, patch_size: int, in_chans: int, embed_dim: int) -> None:
+    def __init__(self, patch_size: int, in_chans: int, embed_dim: int, bias: bool = True) -> None:
         super().__init__()
         self.patch_size = patch_size
-        self.proj = nn.Conv2d(in_chans, embed_dim, kernel_size=patch_size, stride=patch_size)
+        self.proj = nn.Conv2d(in_chans, embed_dim, kernel_size=patch_size, stride=patch_size, bias=bias)
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, tuple[int, int]]:
         height, width = x.shape[-2:]
@@ -59,15 +89,18 @@ class Block(nn.Module):
         rel_pos_bias_grid: tuple[int, int] | None = None,
         window_size: int = 0,
         decomposed_rel_pos_size: tuple[int, int] | None = None,
+        options: EncoderOptions | None = None,
+        num_prefix_tokens: int = 1,
     ) -> None:
         super().__init__()
+        options = options or EncoderOptions()
         self.window_size = window_size
-        self.norm1 = nn.LayerNorm(dim, eps=1e-6)
-        self.attn = Attention(dim, num_heads, qkv_bias, rel_pos_bias_grid, decomposed_rel_pos_size)
+        self.norm1 = nn.LayerNorm(dim, eps=options.norm_eps)
+        self.attn = Attention(dim, num_heads, qkv_bias, rel_pos_bias_grid, decomposed_rel_pos_size, num_prefix_tokens)
         self.ls1 = LayerScale(dim, layer_scale_init) if layer_scale_init is not None else nn.Identity()
         self.drop_path1 = DropPath(drop_path) if drop_path > 0 else nn.Identity()
-        self.norm2 = nn.LayerNorm(dim, eps=1e-6)
-        self.mlp = Mlp(dim, int(dim * mlp_ratio), act_layer=nn.GELU)
+        self.norm2 = nn.LayerNorm(dim, eps=options.norm_eps)
+        self.mlp = make_mlp(dim, mlp_ratio, options)
         self.ls2 = LayerScale(dim, layer_scale_init) if layer_scale_init is not None else nn.Identity()
         self.drop_path2 = DropPath(drop_path) if drop_path > 0 else nn.Identity()
 
@@ -116,6 +149,8 @@ class MAEViT(nn.Module):
             so every parameter it owns receives a gradient; :meth:`forward_features` refuses.
             Checkpoint keys of the parts not built are listed by :meth:`omitted_keys`.
         grad_checkpointing: recompute block activations in the backward pass.
+        options: the family's :class:`~mae_transfer.models.options.EncoderOptions` (or its
+            fields as a dict); default the MAE encoder.
     """
 
     def __init__(
@@ -135,9 +170,11 @@ class MAEViT(nn.Module):
         out_indices: Sequence[int] | None = None,
         maps_only: bool = False,
         grad_checkpointing: bool = False,
+        options: EncoderOptions | dict[str, Any] | None = None,
     ) -> None:
         super().__init__()
         window = WindowConfig.parse(window)
+        self.options = options = EncoderOptions.parse(options)
         if window is not None and rel_pos_bias:
             raise ValueError("rel_pos_bias (BEiT, with cls token) and window attention are exclusive")
         self.img_size = pair(img_size)
@@ -153,12 +190,18 @@ class MAEViT(nn.Module):
             raise ValueError(f"out_indices {self.out_indices} must lie in [0, {depth})")
         num_built = self.out_indices[-1] + 1 if maps_only else depth
 
-        self.patch_embed = PatchEmbed(patch_size, in_chans, embed_dim)
+        self.patch_embed = PatchEmbed(patch_size, in_chans, embed_dim, bias=options.patch_bias)
         if self.uses_cls_token:
             self.cls_token = nn.Parameter(torch.zeros(1, 1, embed_dim))
         else:
             self.register_parameter("cls_token", None)
-        self.pos_embed = nn.Parameter(sincos_2d_pos_embed(embed_dim, self.grid_size, cls_token=True))
+        if self.uses_prefix_tokens and options.register_tokens:
+            self.reg_token = nn.Parameter(torch.zeros(1, options.register_tokens, embed_dim))
+        else:
+            self.register_parameter("reg_token", None)
+        self.pos_embed = nn.Parameter(sincos_2d_pos_embed(embed_dim, self.grid_size, cls_token=options.class_token))
+        # a plain None attribute when absent, as norm: a strict load still flags norm_pre.*
+        self.norm_pre = nn.LayerNorm(embed_dim, eps=options.norm_eps) if options.pre_norm else None
         rates = [drop_path_rate * i / max(depth - 1, 1) for i in range(depth)]  # plain floats: meta-device safe
         self.blocks = nn.ModuleList(
             Block(
@@ -169,24 +212,44 @@ class MAEViT(nn.Module):
                 drop_path=rates[i],
                 layer_scale_init=layer_scale_init,
                 rel_pos_bias_grid=self.grid_size if rel_pos_bias else None,
+                options=options,
+                num_prefix_tokens=self.num_prefix_tokens,
                 **self._window_options(i, embed_dim // num_heads),
             )
             for i in range(num_built)
         )
         self.shared_rel_pos = self._shared_rel_pos(num_built, num_heads)
         # a plain None attribute, not a registered empty module: strict loads still flag norm.*
-        self.norm = None if maps_only else nn.LayerNorm(embed_dim, eps=1e-6)
+        self.norm = None if maps_only else nn.LayerNorm(embed_dim, eps=options.norm_eps)
         self._init_weights()
 
     @property
-    def uses_cls_token(self) -> bool:
-        """Whether the cls token enters the sequence (not in window mode)."""
+    def uses_prefix_tokens(self) -> bool:
+        """Whether class and register tokens may enter the sequence (not under window attention)."""
         return self.window is None
 
     @property
+    def uses_cls_token(self) -> bool:
+        """Whether the cls token enters the sequence (a family with one, not in window mode)."""
+        return self.uses_prefix_tokens and self.options.class_token
+
+    @property
+    def num_register_tokens(self) -> int:
+        """Register tokens in the sequence (0 in window mode)."""
+        return self.reg_token.shape[1] if self.reg_token is not None else 0
+
+    @property
     def num_prefix_tokens(self) -> int:
-        """Tokens before the patch tokens in :meth:`forward_features`' output (the cls token, if any)."""
-        return 1 if self.cls_token is not None else 0
+        """Tokens before the patch tokens in :meth:`forward_features`' output: cls and registers.
+
+        Frozen-feature probes and poolers skip exactly these to reach the patch tokens.
+        """
+        return (1 if self.cls_token is not None else 0) + self.num_register_tokens
+
+    @property
+    def num_pos_prefix(self) -> int:
+        """Slots before the grid in ``pos_embed``: 1 for a family with a class token, else 0."""
+        return 1 if self.options.class_token else 0
 
     @property
     def num_layers(self) -> int:
@@ -221,8 +284,9 @@ class MAEViT(nn.Module):
         return nn.ModuleDict({kind: SharedRelativePositionBias(grids[kind], num_heads) for kind in sorted(kinds)})
 
     def _init_weights(self) -> None:
-        if self.cls_token is not None:
-            trunc_normal_(self.cls_token, std=0.02)
+        for token in (self.cls_token, self.reg_token):
+            if token is not None:
+                trunc_normal_(token, std=0.02)
         proj = self.patch_embed.proj.weight
         nn.init.xavier_uniform_(proj.view(proj.shape[0], -1))
         for module in self.blocks.modules():
@@ -238,8 +302,10 @@ class MAEViT(nn.Module):
         dropped with these reasons.
         """
         omitted = []
-        if self.cls_token is None:
+        if self.cls_token is None and self.options.class_token:
             omitted.append(("cls_token", "window attention uses no cls token"))
+        if self.reg_token is None and self.options.register_tokens:
+            omitted.append(("reg_token", "window attention runs on the patch tokens: no register tokens"))
         if self.norm is None:
             omitted.append(("norm.*", "final norm unused: the backbone returns block maps"))
         last = len(self.blocks) - 1
@@ -249,7 +315,7 @@ class MAEViT(nn.Module):
 
     def no_weight_decay(self) -> set[str]:
         """Parameter names exempt from weight decay by name (1-D parameters are by rule)."""
-        names = {"pos_embed"} | ({"cls_token"} if self.cls_token is not None else set())
+        names = {"pos_embed"} | {name for name in ("cls_token", "reg_token") if getattr(self, name) is not None}
         names.update(name for name, _ in self.named_parameters() if name.endswith("relative_position_bias_table"))
         return names
 
@@ -259,11 +325,18 @@ class MAEViT(nn.Module):
 
     def _embed(self, x: torch.Tensor) -> tuple[torch.Tensor, tuple[int, int]]:
         x, grid_hw = self.patch_embed(x)
-        pos_embed = resize_pos_embed(self.pos_embed, grid_hw, self.grid_size, num_prefix_tokens=1)
-        x = x + pos_embed[:, 1:]
+        prefix = self.num_pos_prefix
+        pos_embed = resize_pos_embed(self.pos_embed, grid_hw, self.grid_size, prefix, rule=self.options.pos_rule)
+        x = x + pos_embed[:, prefix:]
+        tokens = []
         if self.cls_token is not None:
-            cls = (self.cls_token + pos_embed[:, :1]).expand(x.shape[0], -1, -1)
-            x = torch.cat([cls, x], dim=1)
+            tokens.append((self.cls_token + pos_embed[:, :1]).expand(x.shape[0], -1, -1))
+        if self.reg_token is not None:
+            tokens.append(self.reg_token.expand(x.shape[0], -1, -1))
+        if tokens:
+            x = torch.cat([*tokens, x], dim=1)
+        if self.norm_pre is not None:
+            x = self.norm_pre(x)
         return x, grid_hw
 
     def _block_biases(self, grid_hw: tuple[int, int]) -> list[torch.Tensor | None]:
@@ -281,8 +354,8 @@ class MAEViT(nn.Module):
             return checkpoint(block, x, grid_hw, attn_bias, use_reentrant=False)
         return block(x, grid_hw, attn_bias)
 
-    def forward_features(self, x: torch.Tensor) -> torch.Tensor:
-        """Images (B, 3, H, W) -> normed tokens (B, 1 + N, C); (B, N, C) in window mode."""
+    def forward_blocks(self, x: torch.Tensor) -> torch.Tensor:
+        """Images (B, 3, H, W) -> the last block's tokens (B, P + N, C), before the final norm."""
         if self.maps_only:
             raise RuntimeError(
                 "MAEViT built with maps_only=True has no final norm (and no block after the last "
@@ -291,12 +364,18 @@ class MAEViT(nn.Module):
         x, grid_hw = self._embed(x)
         for block, bias in zip(self.blocks, self._block_biases(grid_hw)):
             x = self._run_block(block, x, grid_hw, bias)
-        return self.norm(x)
+        return x
+
+    def forward_features(self, x: torch.Tensor) -> torch.Tensor:
+        """Images (B, 3, H, W) -> normed tokens (B, P + N, C), P = ``num_prefix_tokens``
+        (cls and registers; 0 in window mode and for families without them)."""
+        return self.norm(self.forward_blocks(x))
 
     def forward_maps(self, x: torch.Tensor) -> list[torch.Tensor]:
         """Images -> one (B, C, H/p, W/p) map per ``out_indices`` entry, in block order (raw outputs).
 
-        Blocks after the last requested index are not run.
+        The class and register tokens are dropped before the patch tokens are reshaped. Blocks
+        after the last requested index are not run.
         """
         x, grid_hw = self._embed(x)
         maps = []
@@ -304,7 +383,7 @@ class MAEViT(nn.Module):
         for index, (block, bias) in enumerate(zip(self.blocks[: last + 1], self._block_biases(grid_hw))):
             x = self._run_block(block, x, grid_hw, bias)
             if index in self.out_indices:
-                tokens = x[:, 1:] if self.cls_token is not None else x
+                tokens = x[:, self.num_prefix_tokens:]
                 maps.append(tokens.transpose(1, 2).reshape(x.shape[0], self.embed_dim, *grid_hw))
         return maps
 

@@ -27,7 +27,7 @@ def test_known_archs_are_detected(arch: str) -> None:
 
 def test_unknown_shapes_give_none() -> None:
     assert detect_arch(_shapes(768, 4, 16)) is None
-    assert detect_arch(_shapes(768, 12, 14)) is None
+    assert detect_arch(_shapes(768, 12, 8)) is None
     assert detect_arch({"conv1.weight": torch.zeros(1)}) is None
 
 

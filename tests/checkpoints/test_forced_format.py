@@ -9,7 +9,7 @@ import torch
 
 from mae_transfer.checkpoints import CheckpointError, load_pretrained
 from mae_transfer.checkpoints.formats import FORMATS, forced_format
-from mae_transfer.matrix.backbones import write_generated_checkpoint
+from mae_transfer.matrix.plan.backbones import write_generated_checkpoint
 from mae_transfer.models import build_vit
 
 

@@ -17,8 +17,8 @@ import mae_transfer.integrations.classification  # noqa: F401  (registers the ta
 from mae_transfer.classification.protocols import Protocol
 from mae_transfer.classification.transforms import LinearProbeTransform, TimmTransform
 from mae_transfer.data import make_dataset
-from mae_transfer.matrix.planner import plan_matrix
-from mae_transfer.matrix.spec import load_spec
+from mae_transfer.matrix.plan.planner import plan_matrix
+from mae_transfer.matrix.spec.matrix_spec import load_spec
 from mae_transfer.optim import LARS
 
 DATASETS = {"inat2017": 5089, "inat2018": 8142, "inat2019": 1010, "places205": 205, "places365": 365}

@@ -9,8 +9,8 @@ import pytest
 
 from mae_transfer.cli import main
 from mae_transfer.leaderboard import build_leaderboard
-from mae_transfer.matrix.planner import plan_matrix
-from mae_transfer.matrix.spec import load_spec
+from mae_transfer.matrix.plan.planner import plan_matrix
+from mae_transfer.matrix.spec.matrix_spec import load_spec
 
 MATRIX = """
 name: edited

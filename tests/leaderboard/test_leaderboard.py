@@ -9,14 +9,14 @@ from pathlib import Path
 import pytest
 
 from mae_transfer.leaderboard import build_leaderboard
-from mae_transfer.matrix.planner import plan_matrix
-from mae_transfer.matrix.spec import load_spec
+from mae_transfer.matrix.plan.planner import plan_matrix
+from mae_transfer.matrix.spec.matrix_spec import load_spec
 
 MATRIX = """
 name: board
-backbones:
-  - {name: mine_b, checkpoint: b.pth, arch: vit_base_patch16}
-  - {name: mine_l, checkpoint: l.pth, arch: vit_large_patch16}
+backbones:  # official MAE format: the release's pre-training, as the MAE reference rows report
+  - {name: mine_b, checkpoint: b.pth, arch: vit_base_patch16, format: mae}
+  - {name: mine_l, checkpoint: l.pth, arch: vit_large_patch16, format: mae}
 tasks:
   - {task: coco-maskrcnn, recipe: vitdet, backbones: [mine_b]}
   - {task: inat2017, recipe: paper}
@@ -26,12 +26,12 @@ references: [refs.yaml]
 REFERENCES = """
 sources: {a: Test source A, b: Test source B}
 rows:
-  - {task: coco-maskrcnn, recipe: vitdet, arch: vit_base_patch16, metric: AP_box, value: 51.6, source: a}
-  - {task: coco-maskrcnn, recipe: vitdet, arch: vit_base_patch16, metric: AP_mask, value: 45.9, source: a}
-  - {task: coco-maskrcnn, recipe: vitdet, arch: vit_base_patch16, metric: AP_box, value: 99.0, source: b}
+  - {task: coco-maskrcnn, recipe: vitdet, arch: vit_base_patch16, metric: AP_box, value: 51.6, pretrain: released, source: a}
+  - {task: coco-maskrcnn, recipe: vitdet, arch: vit_base_patch16, metric: AP_mask, value: 45.9, pretrain: released, source: a}
+  - {task: coco-maskrcnn, recipe: vitdet, arch: vit_base_patch16, metric: AP_box, value: 99.0, pretrain: released, source: b}
   - {task: inat2017, recipe: paper, arch: vit_base_patch16, metric: top1, value: 60.0, pretraining: supervised, source: b}
-  - {task: inat2017, recipe: paper, arch: vit_base_patch16, metric: top1, value: 70.5, source: b}
-  - {task: inat2017, recipe: paper, arch: vit_large_patch16, metric: top1, value: 75.7, source: b}
+  - {task: inat2017, recipe: paper, arch: vit_base_patch16, metric: top1, value: 70.5, pretrain: released, source: b}
+  - {task: inat2017, recipe: paper, arch: vit_large_patch16, metric: top1, value: 75.7, pretrain: released, source: b}
 """
 
 
@@ -74,7 +74,7 @@ def test_markdown_is_exact(board) -> None:
 | backbone | arch | recipe | variant | AP box | AP mask | eval | ckpt | batch | GPUs | commit |
 |---|---|---|---|---|---|---|---|---|---|---|
 | mine_b | ViT-B | vitdet | - | 51.20 ± 0.28 (n=2) Δ -0.40 | 45.30 ± 0.42 (n=2) Δ -0.60 | ss | last | 64 | 8 | abcdef1 |
-| reference (MAE) | ViT-B | vitdet | - | 51.6 [1] | 45.9 [1] | - | - | - | - | - |
+| reference (MAE, released 1600 ep norm-pix) | ViT-B | vitdet | - | 51.6 [1] | 45.9 [1] | - | - | - | - | - |
 
 - [1] Test source A
 
@@ -84,8 +84,8 @@ def test_markdown_is_exact(board) -> None:
 |---|---|---|---|---|---|---|---|---|---|---|---|---|---|
 | mine_b | ViT-B | paper | finetune | 70.00 (n=1) Δ -0.50 [1 failed] | - | - | - | - | ss | last | 1024 | 8 | abcdef1 |
 | mine_l | ViT-L | paper | finetune | 1 failed, 1 missing | - | - | - | - | - | - | - | - | - |
-| reference (MAE) | ViT-B | paper | finetune | 70.5 [1] | - | - | - | - | - | - | - | - | - |
-| reference (MAE) | ViT-L | paper | finetune | 75.7 [1] | - | - | - | - | - | - | - | - | - |
+| reference (MAE, released 1600 ep norm-pix) | ViT-B | paper | finetune | 70.5 [1] | - | - | - | - | - | - | - | - | - |
+| reference (MAE, released 1600 ep norm-pix) | ViT-L | paper | finetune | 75.7 [1] | - | - | - | - | - | - | - | - | - |
 
 - [1] Test source B
 
@@ -99,11 +99,14 @@ def test_markdown_is_exact(board) -> None:
 
 def test_csv_is_exact(board) -> None:
     leaderboard, _ = board
-    expected = """table,backbone,arch,task,recipe,variant,metric,mean,std,n,planned,failed,blocked,running,missing,reference,delta,reference_source,eval_mode,checkpoint_policy,effective_batch,gpus,git_commit,off_recipe,vs_baseline
-table4,mine_b,vit_base_patch16,coco-maskrcnn,vitdet,,AP_box,51.2000,0.2828,2,2,0,0,0,0,51.6,-0.4000,Test source A,ss,last,64,8,abcdef1,,
-table4,mine_b,vit_base_patch16,coco-maskrcnn,vitdet,,AP_mask,45.3000,0.4243,2,2,0,0,0,0,45.9,-0.6000,Test source A,ss,last,64,8,abcdef1,,
-table6,mine_b,vit_base_patch16,inat2017,paper,finetune,top1,70.0000,,1,2,1,0,0,0,70.5,-0.5000,Test source B,ss,last,1024,8,abcdef1,,
-table6,mine_l,vit_large_patch16,inat2017,paper,finetune,top1,,,0,2,1,0,0,1,75.7,,Test source B,,,,,,,
+    released = ('"the released checkpoint, full 1600-epoch schedule, norm-pix, mask ratio 0.75, decoder 8 x 512 (taken '
+                "from the declared checkpoint format 'mae')\"")
+    reported = '"the released checkpoint, full 1600-epoch schedule, norm-pix, mask ratio 0.75, decoder 8 x 512"'
+    expected = f"""table,backbone,arch,task,recipe,variant,metric,mean,std,n,planned,failed,blocked,running,missing,pretraining,reference,delta,reference_source,reference_pretraining,comparable,eval_mode,checkpoint_policy,effective_batch,gpus,git_commit,off_recipe,vs_baseline
+table4,mine_b,vit_base_patch16,coco-maskrcnn,vitdet,,AP_box,51.2000,0.2828,2,2,0,0,0,0,{released},51.6,-0.4000,Test source A,{reported},yes,ss,last,64,8,abcdef1,,
+table4,mine_b,vit_base_patch16,coco-maskrcnn,vitdet,,AP_mask,45.3000,0.4243,2,2,0,0,0,0,{released},45.9,-0.6000,Test source A,{reported},yes,ss,last,64,8,abcdef1,,
+table6,mine_b,vit_base_patch16,inat2017,paper,finetune,top1,70.0000,,1,2,1,0,0,0,{released},70.5,-0.5000,Test source B,{reported},yes,ss,last,1024,8,abcdef1,,
+table6,mine_l,vit_large_patch16,inat2017,paper,finetune,top1,,,0,2,1,0,0,1,{released},75.7,,Test source B,{reported},yes,,,,,,,
 """
     assert leaderboard.render("csv") == expected
 
@@ -137,7 +140,7 @@ def test_html_is_self_contained_and_png_is_a_chart(board) -> None:
 OFF_RECIPE_MATRIX = """
 name: board
 backbones:
-  - {name: mine_b, checkpoint: b.pth, arch: vit_base_patch16}
+  - {name: mine_b, checkpoint: b.pth, arch: vit_base_patch16, format: mae}
 resources: {gpus_per_cell: 8}
 tasks:
   - {task: inat2017, recipe: paper}

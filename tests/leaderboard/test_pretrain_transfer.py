@@ -13,9 +13,9 @@ import pytest
 from mae_transfer.leaderboard import cli as leaderboard_cli
 from mae_transfer.leaderboard import BaselineError, SweepError, build_leaderboard
 from mae_transfer.leaderboard.render import render_html
-from mae_transfer.matrix.planner import Plan, plan_matrix
-from mae_transfer.matrix.spec import load_spec
-from mae_transfer.matrix.state import CellState, mark_finished, mark_running, write_state
+from mae_transfer.matrix.plan.planner import Plan, plan_matrix
+from mae_transfer.matrix.spec.matrix_spec import load_spec
+from mae_transfer.matrix.run.state import CellState, mark_finished, mark_running, write_state
 from mae_transfer.records import atomic_write_json
 
 MATRIX = """
@@ -36,7 +36,7 @@ references: [refs.yaml]
 REFERENCES = """
 sources: {b: Test source B}
 rows:
-  - {task: inat2017, recipe: paper, arch: vit_base_patch16, metric: top1, value: 70.5, source: b}
+  - {task: inat2017, recipe: paper, arch: vit_base_patch16, metric: top1, value: 70.5, pretrain: released, source: b}
 """
 # planned backbone -> (shown backbone, pre-training params); b5's cells become pre-training cells
 STAGED = {
@@ -170,15 +170,21 @@ def test_an_unknown_sweep_parameter_names_the_ones_there_are(plan: Plan) -> None
 
 
 def test_epochs_sweep_takes_the_checkpoint_epoch_and_names_a_longer_schedule(plan: Plan) -> None:
-    # one 200-epoch pre-training evaluated at epochs 50 and 200 (Fig. 7's schedule curve)
+    # one 200-epoch pre-training evaluated at epochs 50 and 200: a snapshot and a full schedule (only the
+    # latter is a Fig. 7 point)
     cells = [c for c in plan.cells if c.backbone.startswith("mae_tiny-mask_ratio0.75-ep") and c.task == "inat2017"]
     early = replace(cells[0], pretrain={**cells[0].pretrain, "epoch": 50, "params": {"mask_ratio": 0.75, "epochs": 200}})
     final = replace(cells[1], pretrain={**cells[1].pretrain, "epoch": 200, "params": {"mask_ratio": 0.75, "epochs": 200}})
     board = build_leaderboard(Plan(plan.spec, [final, early]), along="epochs")
     (table,) = board.sweeps
     assert table.fixed == {"mask_ratio": 0.75}
-    assert [(row.label, row.entries[table.columns[0]].values) for row in table.rows] == [("50 (of 200)", [70.0]),
-                                                                                           ("200", [72.0])]
+    assert [(row.label, row.entries[table.columns[0]].values) for row in table.rows] == [
+        ("snapshot at epoch 50 of a 200-epoch schedule", [70.0]), ("full 200-epoch schedule", [72.0])]
+    markdown = board.render("md")
+    assert "| snapshot at epoch 50 of a 200-epoch schedule | 70.00 (n=1) |" in markdown
+    assert "'snapshot at epoch E of an N-epoch schedule' row is a checkpoint of one longer cosine schedule" in markdown
+    along_mask = build_leaderboard(Plan(plan.spec, [early]), along="mask_ratio")
+    assert along_mask.sweeps[0].title == "mask_ratio sweep: stage mae_tiny (snapshot at epoch 50 of a 200-epoch schedule)"
 
 
 def test_baseline_difference_rows_under_each_table(plan: Plan) -> None:

@@ -9,9 +9,9 @@ import pytest
 
 from matrix_helpers import REPO, cli
 
-from mae_transfer.matrix.batching import LR_KEY
-from mae_transfer.matrix.planner import plan_matrix
-from mae_transfer.matrix.spec import SpecError, load_spec
+from mae_transfer.matrix.plan.batching import LR_KEY
+from mae_transfer.matrix.plan.planner import plan_matrix
+from mae_transfer.matrix.spec.matrix_spec import SpecError, load_spec
 
 BENCHMARKS = REPO / "benchmarks"
 RECIPE_BATCH = {"coco-maskrcnn": 64, "ade20k-upernet": 16, "inat2017": 1024, "inat2018": 1024, "inat2019": 1024,

@@ -9,14 +9,12 @@ from pathlib import Path
 
 import pytest
 
-from mae_transfer.matrix.cell import (
-    launch_options,
-    train_command,
-    write_cell_config,
-)
-from mae_transfer.matrix.planner import Cell
-from mae_transfer.matrix.spec import Resources
-from mae_transfer.matrix.state import mark_finished, mark_running, read_progress, read_state
+from mae_transfer.matrix.plan.resolve import launch_options, write_cell_config
+from mae_transfer.matrix.run.cell import train_command
+from mae_transfer.matrix.plan.planner import Cell
+from mae_transfer.matrix.spec.matrix_spec import Resources
+from mae_transfer.matrix.progress_view import read_progress
+from mae_transfer.matrix.run.state import mark_finished, mark_running, read_state
 from mae_transfer.paths import config_file, config_name
 
 
@@ -101,7 +99,7 @@ def _planned_cell(tmp_path: Path, processes: int, per_gpu: int, accumulation: in
 def test_launch_with_another_process_count_is_refused_before_training(tmp_path: Path) -> None:
     import json
 
-    from mae_transfer.matrix.cell import run_cell
+    from mae_transfer.matrix.run.cell import run_cell
 
     cell = _planned_cell(tmp_path, processes=2, per_gpu=4, accumulation=1)
     (tmp_path / "cell.json").write_text(json.dumps(cell.to_json()))
@@ -130,7 +128,7 @@ def _dumped(train_dir: Path, batch_size: int, accumulation: int, lr: float) -> N
 
 def test_result_reads_back_the_batch_and_records_the_plan(tmp_path: Path) -> None:
     pytest.importorskip("mmengine")
-    from mae_transfer.matrix.result import build_result
+    from mae_transfer.matrix.run.result import build_result
 
     _dumped(tmp_path / "train", batch_size=4, accumulation=2, lr=1e-3)
     cell = _planned_cell(tmp_path, processes=1, per_gpu=4, accumulation=2)
@@ -145,7 +143,7 @@ def test_result_reads_back_the_batch_and_records_the_plan(tmp_path: Path) -> Non
 
 def test_result_refuses_a_missing_sha256_or_load_summary(tmp_path: Path) -> None:
     pytest.importorskip("mmengine")
-    from mae_transfer.matrix.result import ResultError, build_result, check_result
+    from mae_transfer.matrix.run.result import ResultError, build_result, check_result
 
     _dumped(tmp_path / "train", batch_size=4, accumulation=2, lr=1e-3)
     cell = _planned_cell(tmp_path, processes=1, per_gpu=4, accumulation=2)
@@ -162,8 +160,8 @@ def test_result_refuses_a_missing_sha256_or_load_summary(tmp_path: Path) -> None
 
 
 def test_best_policy_takes_the_validation_at_the_best_checkpoint_exactly(tmp_path: Path) -> None:
-    from mae_transfer.matrix.cell import best_validation
-    from mae_transfer.matrix.result import ResultError
+    from mae_transfer.matrix.run.cell import best_validation
+    from mae_transfer.matrix.run.result import ResultError
     from mae_transfer.records import Validation, record_validation
 
     train = tmp_path / "train"
@@ -186,7 +184,7 @@ def test_best_policy_takes_the_validation_at_the_best_checkpoint_exactly(tmp_pat
 def test_result_with_another_batch_or_lr_than_planned_is_an_error(tmp_path: Path, batch_size, accumulation, lr,
                                                                    message: str) -> None:
     pytest.importorskip("mmengine")
-    from mae_transfer.matrix.result import ResultError, build_result
+    from mae_transfer.matrix.run.result import ResultError, build_result
 
     _dumped(tmp_path / "train", batch_size=batch_size, accumulation=accumulation, lr=lr)
     with pytest.raises(ResultError, match="cell inat2017.smoke.finetune.tiny.s0: ") as raised:

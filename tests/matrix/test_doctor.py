@@ -8,8 +8,8 @@ import pytest
 import torch
 
 from mae_transfer.matrix.doctor import run_doctor
-from mae_transfer.matrix.planner import plan_matrix
-from mae_transfer.matrix.spec import load_spec
+from mae_transfer.matrix.plan.planner import plan_matrix
+from mae_transfer.matrix.spec.matrix_spec import load_spec
 from mae_transfer.models import build_vit
 
 MATRIX = """

@@ -10,10 +10,10 @@ import pytest
 
 from matrix_helpers import REPO, TINY_CLASSIFIER, cli, matrix_text
 
-from mae_transfer.matrix.executors import RunSummary, prepare
-from mae_transfer.matrix.executors.slurm import write_sbatch
-from mae_transfer.matrix.planner import plan_matrix
-from mae_transfer.matrix.spec import load_spec
+from mae_transfer.matrix.run.executors import RunSummary, prepare
+from mae_transfer.matrix.run.executors.slurm import write_sbatch
+from mae_transfer.matrix.plan.planner import plan_matrix
+from mae_transfer.matrix.spec.matrix_spec import load_spec
 
 
 @pytest.mark.slow
@@ -90,7 +90,7 @@ resources: {gpus_per_cell: 8, time_limit_hours: 48, cpus_per_gpu: 10}
         "trap requeue USR1",
         f"cd {REPO}",
         f'export PYTHONPATH={REPO}"${{PYTHONPATH:+:$PYTHONPATH}}"',
-        f'{sys.executable} -m mae_transfer.matrix.cell "$CELL_DIR" --launcher pytorch --nproc 8 &',
+        f'{sys.executable} -m mae_transfer.matrix.run.cell "$CELL_DIR" --launcher pytorch --nproc 8 &',
         "wait $!",
     ]
     multi = scripts[1].read_text().splitlines()

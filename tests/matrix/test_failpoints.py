@@ -13,9 +13,9 @@ import pytest
 from matrix_helpers import REPO
 
 from mae_transfer import failpoints
-from mae_transfer.matrix.state import remove_stale_tmp
+from mae_transfer.matrix.run.resume import remove_stale_tmp
 
-WRITE = ("import sys; from pathlib import Path; from mae_transfer.matrix.result import write_result; "
+WRITE = ("import sys; from pathlib import Path; from mae_transfer.matrix.run.result import write_result; "
          "write_result(Path(sys.argv[1]), {'metrics': {'top1': 1.0}, 'padding': 'x' * 1000})")
 
 

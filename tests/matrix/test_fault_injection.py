@@ -27,8 +27,8 @@ import mae_transfer.integrations.engine  # noqa: F401  (allow-lists mmengine's c
 from mae_transfer.checkpoints.reader import read_training_checkpoint
 from mae_transfer.failpoints import MARKER_ENV, POINTS
 from mae_transfer.failpoints import ENV as FAILPOINT_ENV
-from mae_transfer.matrix.result import validate_result
-from mae_transfer.matrix.state import checkpoint_problem
+from mae_transfer.matrix.run.result import validate_result
+from mae_transfer.matrix.run.resume import checkpoint_problem
 
 pytestmark = pytest.mark.slow
 

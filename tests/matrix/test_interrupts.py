@@ -76,7 +76,7 @@ def test_slurm_entry_point_and_local_run_never_train_one_cell_at_once(tmp_path: 
     cell_dir = _cell_dir(matrix, env)
     assert cli(["run", str(matrix), "--sbatch-only", "--executor", "slurm"], env).returncode == 0  # writes cell.json
     # what a SLURM job runs on its node
-    job = subprocess.Popen([sys.executable, "-m", "mae_transfer.matrix.cell", str(cell_dir)], env=env, cwd=str(REPO),
+    job = subprocess.Popen([sys.executable, "-m", "mae_transfer.matrix.run.cell", str(cell_dir)], env=env, cwd=str(REPO),
                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:
         _wait_for_checkpoint(job, cell_dir)
@@ -84,7 +84,7 @@ def test_slurm_entry_point_and_local_run_never_train_one_cell_at_once(tmp_path: 
         assert local.returncode == 0, local.stdout + local.stderr[-2000:]
         assert "1 running in another process" in local.stdout, local.stdout
         # the cell runner itself (what a second SLURM job would run) refuses too
-        second = subprocess.run([sys.executable, "-m", "mae_transfer.matrix.cell", str(cell_dir)], env=env,
+        second = subprocess.run([sys.executable, "-m", "mae_transfer.matrix.run.cell", str(cell_dir)], env=env,
                                 cwd=str(REPO), capture_output=True, text=True, timeout=120)
         assert second.returncode == 3 and "another trainer holds" in second.stderr, second.stderr[-2000:]
         assert job.wait(timeout=900) == 0, job.stdout.read()[-3000:]

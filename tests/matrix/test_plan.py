@@ -9,8 +9,8 @@ import pytest
 import yaml
 
 from mae_transfer.leaderboard.references import load_references
-from mae_transfer.matrix.planner import DigestCache, plan_matrix
-from mae_transfer.matrix.spec import load_spec
+from mae_transfer.matrix.plan.planner import DigestCache, plan_matrix
+from mae_transfer.matrix.spec.matrix_spec import load_spec
 
 BENCHMARKS = Path(__file__).resolve().parents[2] / "benchmarks"
 

@@ -7,11 +7,13 @@ from pathlib import Path
 
 import pytest
 
-from mae_transfer.matrix.executors import RunSummary, select
-from mae_transfer.matrix.executors.slurm import write_sbatch
-from mae_transfer.matrix.planner import plan_matrix
-from mae_transfer.matrix.spec import SpecError, load_spec
-from mae_transfer.matrix.state import STATE_NAME, CellState, read_state, write_state
+from mae_transfer.matrix.run.executors import RunSummary
+from mae_transfer.matrix.run.state import select
+from mae_transfer.matrix.run.executors.slurm import write_sbatch
+from mae_transfer.matrix.plan.planner import plan_matrix
+from mae_transfer.matrix.spec.matrix_spec import SpecError, load_spec
+from mae_transfer.matrix.run.files import STATE_NAME
+from mae_transfer.matrix.run.state import CellState, read_state, write_state
 
 SMOKE_PRETRAIN = "pretrain/mae_vit-tiny-d4_smoke-64px.py"  # 100 epochs, 5 warmup, save_epochs [25, 50]
 
@@ -148,7 +150,7 @@ def test_sbatch_only_submits_the_transfer_arrays_after_the_pretraining(tmp_path:
 
 
 def test_plan_resolve_writes_the_config_each_cell_trains_from(tmp_path: Path) -> None:
-    from mae_transfer.matrix.resolve import write_resolved_configs
+    from mae_transfer.matrix.plan.resolve import write_resolved_configs
 
     plan = _plan(tmp_path, f"{{config: {SMOKE_PRETRAIN}, recipe: smoke, epochs: 20, mask_ratio: 0.6}}")
     written = write_resolved_configs(plan)

@@ -13,10 +13,10 @@ from rich.console import Console
 from matrix_helpers import matrix_text
 
 from mae_transfer.matrix import progress_view
-from mae_transfer.matrix.planner import plan_matrix
+from mae_transfer.matrix.plan.planner import plan_matrix
 from mae_transfer.matrix.progress_view import ProgressView, render, snapshot, summary_line, watched_cells
-from mae_transfer.matrix.spec import load_spec
-from mae_transfer.matrix.state import mark_finished, mark_running
+from mae_transfer.matrix.spec.matrix_spec import load_spec
+from mae_transfer.matrix.run.state import mark_finished, mark_running
 from mae_transfer.records import ProgressRecord, atomic_write_json, write_progress
 
 

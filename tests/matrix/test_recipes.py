@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from mae_transfer.matrix.recipes import Recipe, recipe_for
-from mae_transfer.matrix.spec import CLASSIFICATION_TASKS, TASK_RECIPES
-from mae_transfer.matrix.tasks import config_path
+from mae_transfer.matrix.spec.recipes import Recipe, recipe_for
+from mae_transfer.matrix.spec.matrix_spec import CLASSIFICATION_TASKS, TASK_RECIPES
+from mae_transfer.matrix.spec.tasks import config_path
 from mae_transfer.models.archs import ARCHS
 
 REPO = Path(__file__).resolve().parents[2]

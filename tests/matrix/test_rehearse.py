@@ -25,7 +25,7 @@ import pytest
 from PIL import Image
 
 from matrix_helpers import REPO, TINY_CLASSIFIER, cli
-from mae_transfer.matrix.depth_cut import DepthCutError, plan_depth_cut
+from mae_transfer.matrix.rehearse.depth_cut import DepthCutError, plan_depth_cut
 
 VITDET_B = {"arch": "vit_base_patch16", "window": {"size": 14, "global_blocks": [2, 5, 8, 11]}}
 A3_L = {"arch": "vit_large_patch16", "adapter": "multi_level", "window": {"global_blocks": [5, 11, 17, 23]}}
@@ -105,10 +105,10 @@ def test_minimal_cut_of_a_real_config_builds_with_both_attention_kinds(relative:
 
 
 def test_processes_and_option_merging() -> None:
-    from mae_transfer.matrix.planner import Cell
-    from mae_transfer.matrix.rehearse import rehearsal_processes
-    from mae_transfer.matrix.rehearse_inputs import merge_options
-    from mae_transfer.matrix.spec import Resources
+    from mae_transfer.matrix.plan.planner import Cell
+    from mae_transfer.matrix.rehearse.rehearsal import rehearsal_processes
+    from mae_transfer.matrix.rehearse.inputs import merge_options
+    from mae_transfer.matrix.spec.matrix_spec import Resources
 
     def cell(label: str, processes: int) -> Cell:
         return Cell(id="0" * 16, label=label, backbone="b", arch="vit_base_patch16", checkpoint="c", task="inat2017",
@@ -125,9 +125,9 @@ def test_processes_and_option_merging() -> None:
 
 
 def test_batch_cap_sets_the_loader_batch_and_the_epoch_subset() -> None:
-    from mae_transfer.matrix.planner import Cell
-    from mae_transfer.matrix.rehearse_inputs import rehearsed_batch, run_overrides
-    from mae_transfer.matrix.spec import Resources
+    from mae_transfer.matrix.plan.planner import Cell
+    from mae_transfer.matrix.rehearse.inputs import rehearsed_batch, run_overrides
+    from mae_transfer.matrix.spec.matrix_spec import Resources
 
     cell = Cell(id="0" * 16, label="imagenet.paper.linear.b.s0", backbone="b", arch="vit_base_patch16", checkpoint="c",
                 task="imagenet", dataset="imagenet", recipe="paper", protocol="linear", resolution=224, eval_mode="ss",
@@ -234,7 +234,7 @@ FULL = os.environ.get("MAE_TRANSFER_FULL_REHEARSAL") == "1"
 
 @pytest.mark.slow
 def test_rehearsal_of_the_paper_matrix(tmp_path: Path, env) -> None:
-    from mae_transfer.matrix.recipes import recipe_for
+    from mae_transfer.matrix.spec.recipes import recipe_for
 
     env = {**env, "OMP_NUM_THREADS": "1"}
     matrix = str(REPO / "benchmarks" / "mae_paper.yaml")

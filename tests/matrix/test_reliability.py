@@ -22,20 +22,16 @@ import torch
 from matrix_helpers import TINY_CLASSIFIER, cli, matrix_text
 
 from mae_transfer.leaderboard.collect import collect
-from mae_transfer.matrix.cell import run_cell, train_command
-from mae_transfer.matrix.doctor import override_key_problem, run_doctor
-from mae_transfer.matrix.executors import RunSummary, is_done, select
-from mae_transfer.matrix.planner import Cell, plan_matrix
-from mae_transfer.matrix.result import ResultError, validate_result
-from mae_transfer.matrix.spec import SpecError, load_spec
-from mae_transfer.matrix.state import (
-    LOCK_NAME,
-    CellBusy,
-    CellState,
-    read_state,
-    usable_checkpoint,
-    write_state,
-)
+from mae_transfer.matrix.run.cell import run_cell, train_command
+from mae_transfer.matrix.doctor import run_doctor
+from mae_transfer.matrix.plan.overrides import override_key_problem
+from mae_transfer.matrix.run.executors import RunSummary
+from mae_transfer.matrix.plan.planner import Cell, plan_matrix
+from mae_transfer.matrix.run.result import ResultError, validate_result
+from mae_transfer.matrix.spec.matrix_spec import SpecError, load_spec
+from mae_transfer.matrix.run.files import LOCK_NAME
+from mae_transfer.matrix.run.resume import usable_checkpoint
+from mae_transfer.matrix.run.state import CellBusy, CellState, is_done, read_state, select, write_state
 from mae_transfer.records import atomic_write_json as write_json_atomic
 
 CELL = f"  - {{task: inat2017, recipe: smoke, overrides: {TINY_CLASSIFIER}}}"
@@ -116,7 +112,7 @@ def test_status_is_not_done_when_result_is_corrupt_or_deleted(plan, tmp_path: Pa
 
 
 def test_running_cell_with_a_stale_heartbeat_on_another_host_is_retried(plan, monkeypatch) -> None:
-    import mae_transfer.matrix.state as state_module
+    import mae_transfer.matrix.run.state as state_module
 
     stale, fresh = plan.cells
     now = time.time()
@@ -297,21 +293,40 @@ def test_full_disk_leaves_no_tmp_file_and_no_running_cell(plan, tmpfs: Path) -> 
     assert sorted(p.name for p in cell_dir.iterdir() if p.name.endswith(".tmp")) == []
 
 
+def test_a_failure_on_a_full_disk_is_recorded_for_status(plan, tmpfs: Path) -> None:
+    from mae_transfer.matrix.run.state import reserve_space, status
+
+    cell = plan.cells[0]
+    cell_dir = tmpfs / Path(cell.work_dir).name
+    cell_dir.mkdir()
+    write_json_atomic(cell_dir / "cell.json", cell.to_json())
+    write_state(cell_dir, CellState(state="interrupted", attempts=1))
+    reserve_space(cell_dir)  # as the executors' prepare step keeps it
+    with contextlib.suppress(OSError), (tmpfs / "filler").open("wb") as filler:
+        while True:
+            filler.write(b"\0" * 4096)
+            filler.flush()
+    assert not run_cell(cell_dir)
+    shown = status(cell_dir, cell.id)
+    assert shown.state == "failed" and "No space left on device" in shown.reason, shown
+    assert sorted(p.name for p in cell_dir.iterdir() if p.name.endswith(".tmp")) == []
+
+
 def test_slurm_submission_record_stops_a_resubmission(plan, monkeypatch) -> None:
-    import mae_transfer.matrix.executors as executors
+    import mae_transfer.matrix.run.state as state_module
 
     queued, ended = plan.cells
     write_state(Path(queued.work_dir), CellState(state="submitted", job_id="41_0", started=time.time()))
     write_state(Path(ended.work_dir), CellState(state="submitted", job_id="42_0", started=time.time()))
     states = {"41_0": "PENDING", "42_0": "CANCELLED"}
-    monkeypatch.setattr("mae_transfer.matrix.executors.slurm.slurm_job_state", lambda job: states[job])
+    monkeypatch.setattr("mae_transfer.matrix.run.slurm_jobs.slurm_job_state", lambda job: states[job])
     summary = RunSummary()
-    assert executors.select(plan, retry_failed=False, summary=summary) == [ended]
+    assert state_module.select(plan, retry_failed=False, summary=summary) == [ended]
     assert summary.queued == [queued.label]
 
 
 def test_host_field_is_this_host_when_running(plan) -> None:
-    from mae_transfer.matrix.state import mark_running
+    from mae_transfer.matrix.run.state import mark_running
 
     state = mark_running(Path(plan.cells[0].work_dir), None)
     assert state.host == socket.gethostname() and state.heartbeat == state.started and state.attempts == 1
@@ -319,7 +334,7 @@ def test_host_field_is_this_host_when_running(plan) -> None:
 
 def test_generated_checkpoint_is_regenerated_when_its_depth_changes(tmp_path: Path) -> None:
     from mae_transfer.checkpoints.reader import read_checkpoint
-    from mae_transfer.matrix.backbones import write_generated_checkpoint
+    from mae_transfer.matrix.plan.backbones import write_generated_checkpoint
 
     out = tmp_path / "tiny.pth"
 

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from mae_transfer.matrix.result import validate_result
+from mae_transfer.matrix.run.result import validate_result
 
 from matrix_helpers import REPO, TINY_CLASSIFIER, cli, matrix_text
 

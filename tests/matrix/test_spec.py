@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from mae_transfer.matrix.spec import SpecError, load_spec
+from mae_transfer.matrix.spec.matrix_spec import SpecError, load_spec
 
 VALID = """
 name: demo

@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from mae_transfer.matrix.doctor import missing_keys
-from mae_transfer.matrix.spec import TASK_RECIPES
-from mae_transfer.matrix.tasks import TASKS, config_path
+from mae_transfer.matrix.plan.overrides import missing_keys
+from mae_transfer.matrix.spec.matrix_spec import TASK_RECIPES
+from mae_transfer.matrix.spec.tasks import TASKS, config_path
 from mae_transfer.models.archs import ARCHS
 
 REPO = Path(__file__).resolve().parents[2]
@@ -43,7 +43,7 @@ def test_override_keys_exist_in_config(task: str, recipe: str, config: Path) -> 
 @pytest.mark.parametrize("arch", ["vit_base_patch16", "vit_large_patch16"])
 def test_ms_flip_test_configs_take_the_test_data_keys(arch: str) -> None:
     pytest.importorskip("mmengine")
-    from mae_transfer.matrix.tasks import test_config_path
+    from mae_transfer.matrix.spec.tasks import test_config_path
 
     config = REPO / test_config_path("ade20k-upernet", arch, "ms+flip")
     keys = [key for key, _ in TASKS["ade20k-upernet"].data_keys if key.startswith("test_")]

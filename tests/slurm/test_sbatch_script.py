@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from mae_transfer.matrix.executors.slurm import SlurmSpecError, write_sbatch
-from mae_transfer.matrix.planner import plan_matrix
-from mae_transfer.matrix.spec import load_spec
+from mae_transfer.matrix.run.executors.slurm import SlurmSpecError, write_sbatch
+from mae_transfer.matrix.plan.planner import plan_matrix
+from mae_transfer.matrix.spec.matrix_spec import load_spec
 
 MATRIX = """
 name: big
@@ -68,4 +68,4 @@ def test_a_work_root_with_spaces_and_quotes_stays_one_word(tmp_path: Path, monke
     shown = subprocess.run(["bash", "-c", f"SLURM_ARRAY_TASK_ID=0; {line}; printf %s \"$CELL_DIR\""],
                            capture_output=True, text=True, check=True)
     assert shown.stdout == plan.cells[0].work_dir
-    assert f"{sys.executable} -m mae_transfer.matrix.cell" in text
+    assert f"{sys.executable} -m mae_transfer.matrix.run.cell" in text

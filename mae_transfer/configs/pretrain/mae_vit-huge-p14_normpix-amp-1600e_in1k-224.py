@@ -10,7 +10,7 @@ train_cfg = dict(max_epochs=1600, val_interval=1600)
 custom_hooks = [
     dict(
         type="MAETransferOfficialCheckpointHook",
-        save_epochs=[100, 200, 400, 800, 1600],  # the paper's Fig. 7 schedule points
+        save_epochs=[100, 200, 400, 800, 1600],  # snapshots of this 1600-epoch schedule, not Fig. 7 points
         save_last=True,
         args=dict(blr=1.5e-4, min_lr=0.0, warmup_epochs=40),
     )

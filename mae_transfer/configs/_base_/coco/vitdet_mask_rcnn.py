@@ -68,8 +68,10 @@ test_pipeline = [
         type='PackDetInputs',
         meta_keys=('img_id', 'img_path', 'ori_shape', 'img_shape', 'scale_factor')),
 ]
-# 64 images per iteration = 16 GPUs x 4 (or 8 x 8). With another total batch B scale the lr
-# linearly: optim_wrapper.optimizer.lr = 1e-4 x B / 64 (see the reduced-compute preset).
+# 64 images per iteration = 16 GPUs x 4 (mmdet projects/ViTDet README: "16 GPU with 4 images per
+# GPU"; detectron2's ViTDet README: "we use 64 GPUs with batch size as 64"). With another total
+# batch B scale the lr linearly: optim_wrapper.optimizer.lr = 1e-4 x B / 64 (see the reduced-compute
+# preset).
 train_dataloader = dict(batch_size=4, num_workers=4, sampler=dict(type='InfiniteSampler', shuffle=True))
 val_dataloader = dict(dataset=dict(pipeline=test_pipeline))
 test_dataloader = val_dataloader

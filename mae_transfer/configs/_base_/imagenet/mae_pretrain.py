@@ -11,7 +11,10 @@
 #   bf16): set optim_wrapper.dtype=float16 for the official precision;
 # - the lr warmup starts at 1e-6 x lr, not 0 (mmengine's chained LinearLR needs a positive start);
 # - mmengine resume checkpoints every 5 epochs (the official saves every 20 and the last);
-#   official-format checkpoint-{epoch}.pth files at the epochs of the paper's Fig. 7 curve;
+#   official-format checkpoint-{epoch}.pth snapshots at epochs 100, 200, 400 and 800 of this one cosine
+#   schedule. A snapshot at epoch E of an N-epoch schedule is not a point of the paper's Fig. 7, whose
+#   every point is a full schedule of its own (its caption); a matrix stage's sweep: {epochs: [...]}
+#   runs those;
 # - a held-out masked-patch loss on val/ after the last epoch (the official runs no evaluation).
 custom_imports = dict(imports=["mae_transfer.integrations.pretrain"], allow_failed_imports=False)
 
@@ -101,7 +104,7 @@ default_hooks = dict(
 custom_hooks = [
     dict(
         type="MAETransferOfficialCheckpointHook",
-        save_epochs=[100, 200, 400, 800],  # the paper's Fig. 7 schedule points
+        save_epochs=[100, 200, 400, 800],  # snapshots of this 800-epoch schedule (not Fig. 7 points: see above)
         save_last=True,
         args=dict(blr=1.5e-4, min_lr=0.0, warmup_epochs=40),
     )
