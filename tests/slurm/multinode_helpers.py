@@ -67,6 +67,13 @@ def read_json(path: Path) -> dict:
         return {}
 
 
+def read_text(path: Path) -> str:
+    try:
+        return path.read_text()
+    except OSError:
+        return ""
+
+
 def scontrol_job(job_id: str) -> dict[str, str]:
     """``scontrol show job``'s fields (JobState, NodeList, RunTime, ...); {} once the job is forgotten."""
     shown = subprocess.run(["scontrol", "show", "job", "--oneliner", job_id], capture_output=True, text=True, timeout=30)

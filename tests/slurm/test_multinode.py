@@ -31,6 +31,7 @@ from multinode_helpers import (
     freeze_training,
     planned_cells,
     read_json,
+    read_text,
     scontrol_job,
     wait_for,
     write_matrix,
@@ -83,7 +84,8 @@ def _preempt_twice(cell_dir: Path) -> str:
     it cannot end before the interruption reaches it."""
     job_id = wait_for(lambda: read_json(cell_dir / "state.json").get("job_id"), "the classification job's id")
     job_number = wait_for(lambda: scontrol_job(job_id).get("JobId"), f"job {job_id} in slurmctld")
-    wait_for(lambda: (cell_dir / "train" / "epoch_1.pth").is_file(), "the first checkpoint", timeout=900)
+    # mmengine names the checkpoint in last_checkpoint once the file is written whole
+    wait_for(lambda: read_text(cell_dir / "train" / "last_checkpoint").strip(), "the first checkpoint", timeout=900)
     freeze_training(job_number, ranks=2)
     requeued = subprocess.run(["scontrol", "requeue", job_id], capture_output=True, text=True, timeout=60)
     assert requeued.returncode == 0, requeued.stderr

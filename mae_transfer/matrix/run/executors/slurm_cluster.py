@@ -110,7 +110,8 @@ def read_partitions(timeout: float = 30) -> dict[str, Partition]:
     """The cluster's partitions, from ``sinfo``.
 
     Raises:
-        ClusterUnavailable: sinfo is not installed, fails or does not answer in time.
+        ClusterUnavailable: sinfo is not installed, fails, does not answer in time or answers
+            what cannot be read.
     """
     try:
         shown = subprocess.run(["sinfo", "-h", "-N", "-a", "-o", SINFO_FORMAT], capture_output=True, text=True,
@@ -122,7 +123,10 @@ def read_partitions(timeout: float = 30) -> dict[str, Partition]:
         raise ClusterUnavailable(f"sinfo did not answer within {timeout:g} s (is slurmctld up?)") from error
     if shown.returncode != 0:
         raise ClusterUnavailable(f"sinfo failed: {(shown.stderr or shown.stdout).strip()[:300]}")
-    return parse_sinfo(shown.stdout)
+    try:
+        return parse_sinfo(shown.stdout)
+    except ValueError as error:
+        raise ClusterUnavailable(f"sinfo's answer cannot be read: {error}") from error
 
 
 @dataclass(frozen=True)
