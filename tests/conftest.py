@@ -50,6 +50,7 @@ HEAVY = {
     ("segmentation/test_configs.py", "test_model_builds_on_cpu"),
     ("slurm/test_cluster_doctor.py", "test_doctor_plan_and_run_refuse_what_the_cluster_cannot_hold"),
     ("slurm/test_cluster_doctor.py", "test_a_partition_name_with_a_newline_is_one_message_naming_the_key"),
+    ("slurm/test_pending_cancel.py", "test_a_job_cancelled_while_pending_leaves_its_cell_interrupted_and_resubmittable"),
     ("segmentation/test_configs.py", "test_config_matches_its_name"),
     ("segmentation/test_configs.py", "test_ms_flip_short_side_never_below_512"),
     ("segmentation/test_mmseg_equivalence.py", "test_tapped_maps_equal_mmseg_mae"),
