@@ -112,14 +112,17 @@ setup_munge() {
 # The bridge with the controller's address, and per node a namespace joined to it by a veth pair.
 setup_network() {
     local i ns addr host_end node_end
-    ip link show "$BRIDGE" >/dev/null 2>&1 || { log "creating bridge $BRIDGE"; ip link add "$BRIDGE" type bridge; }
+    if ! ip link show "$BRIDGE" >/dev/null 2>&1; then
+        log "creating bridge $BRIDGE"
+        ip link add "$BRIDGE" type bridge || die "cannot create a bridge here (--nodes $NODES needs CAP_NET_ADMIN and the bridge and veth kernel modules; one node needs neither)"
+    fi
     ip -4 addr show dev "$BRIDGE" | grep -q "inet $SUBNET.1/24" || ip addr add "$SUBNET.1/24" dev "$BRIDGE"
     ip link set "$BRIDGE" up
     for i in $(seq "$NODES"); do
         ns="$(namespace "$i")" addr="$(node_addr "$i")" host_end="maesl${i}h" node_end="maesl${i}n"
         if ! ip netns list | grep -q "^$ns\( \|$\)"; then
             log "creating network namespace $ns ($addr)"
-            ip netns add "$ns"
+            ip netns add "$ns" || die "cannot create network namespace $ns (--nodes $NODES needs CAP_SYS_ADMIN; one node does not)"
         fi
         ip link show "$host_end" >/dev/null 2>&1 || ip link add "$host_end" type veth peer name "$node_end" netns "$ns"
         ip link set "$host_end" master "$BRIDGE" up
