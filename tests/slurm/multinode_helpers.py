@@ -89,13 +89,17 @@ def wait_for(predicate, what: str, timeout: float = 600, poll: float = 0.5):
     return value
 
 
-def job_processes(job_number: str, module: str | None = None) -> list[int]:
-    """The pids of SLURM job ``job_number``'s processes (its numeric id: squeue's %A), on every node
-    (the test cluster's nodes share one pid namespace); ``module``: only ``python -m MODULE`` ones.
+def job_processes(job_id: str, module: str | None = None) -> list[int]:
+    """The pids of SLURM job ``job_id``'s processes on every node (the test cluster's nodes share one
+    pid namespace); ``module``: only ``python -m MODULE`` ones.
 
-    Read from /proc (a process's SLURM_JOB_ID), not ``scontrol listpids``, which asks the slurmd
-    of the node it runs on and so sees nothing from outside the nodes' namespaces.
+    ``job_id``: a job number, or an array task ``ARRAY_TASK`` (matched on SLURM_ARRAY_JOB_ID and
+    SLURM_ARRAY_TASK_ID: a pending array is one record whose number a task may or may not keep
+    when it starts). Read from /proc, not ``scontrol listpids``, which asks the slurmd of the node
+    it runs on and so sees nothing from outside the nodes' namespaces.
     """
+    array, _, task = job_id.partition("_")
+    wanted = ([f"SLURM_ARRAY_JOB_ID={array}", f"SLURM_ARRAY_TASK_ID={task}"] if task else [f"SLURM_JOB_ID={job_id}"])
     found = []
     for proc in Path("/proc").iterdir():
         if not proc.name.isdigit():
@@ -105,17 +109,17 @@ def job_processes(job_number: str, module: str | None = None) -> list[int]:
             environ = (proc / "environ").read_bytes().split(b"\0")
         except OSError:
             continue
-        if f"SLURM_JOB_ID={job_number}".encode() in environ and (module is None or module.encode() in command):
+        if all(item.encode() in environ for item in wanted) and (module is None or module.encode() in command):
             found.append(int(proc.name))
     return found
 
 
-def freeze_training(job_number: str, ranks: int) -> list[int]:
+def freeze_training(job_id: str, ranks: int) -> list[int]:
     """SIGSTOP the job's training processes (all ``ranks`` of them): the job stays running, the
     training cannot finish before the interruption under test reaches it. SLURM sends SIGCONT
     before SIGTERM when it ends or requeues a job, so the frozen processes still stop cleanly."""
-    pids = wait_for(lambda: (found := job_processes(job_number, "mae_transfer.train")) and len(found) >= ranks and found,
-                    f"{ranks} training processes of job {job_number}")
+    pids = wait_for(lambda: (found := job_processes(job_id, "mae_transfer.train")) and len(found) >= ranks and found,
+                    f"{ranks} training processes of job {job_id}")
     for pid in pids:
         os.kill(pid, signal.SIGSTOP)
     return pids

@@ -86,16 +86,15 @@ def _preempt_twice(cell_dir: Path) -> str:
     (the job id, a checkpoint, the interrupted record), and the training is frozen first (SIGSTOP) so
     it cannot end before the interruption reaches it."""
     job_id = wait_for(lambda: read_json(cell_dir / "state.json").get("job_id"), "the classification job's id")
-    job_number = wait_for(lambda: scontrol_job(job_id).get("JobId"), f"job {job_id} in slurmctld")
     # mmengine names the checkpoint in last_checkpoint once the file is written whole
     wait_for(lambda: read_text(cell_dir / "train" / "last_checkpoint").strip(), "the first checkpoint", timeout=900)
-    freeze_training(job_number, ranks=2)
+    freeze_training(job_id, ranks=2)
     requeued = subprocess.run(["scontrol", "requeue", job_id], capture_output=True, text=True, timeout=60)
     assert requeued.returncode == 0, requeued.stderr
     wait_for(lambda: len(_interruptions(cell_dir)) == 1, "the cell to record the requeue", timeout=120)
 
     wait_for(lambda: read_json(cell_dir / "state.json").get("state") == "running", "the job to run again", timeout=600)
-    freeze_training(job_number, ranks=2)
+    freeze_training(job_id, ranks=2)
     elapsed = scontrol_job(job_id)["RunTime"].split(":")  # [D-]HH:MM:SS; the job just started
     minutes = int(elapsed[-2]) + 60 * int(elapsed[-3].split("-")[-1]) + 2
     # 1-2 minutes left: within --signal=B:USR1@120, so slurmctld's next time-limit check signals it
