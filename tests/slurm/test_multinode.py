@@ -176,8 +176,8 @@ def test_requeued_then_time_limited_job_resumes_and_ends_as_the_uninterrupted_ru
     assert log.count("training stopped by SIGTERM; the cell stays resumable") == 2, log[-3000:]
     resumed = re.findall(r"resuming from checkpoint (\S+) \(iteration (\d+)\)", log)
     assert len(resumed) == 2 and all(Path(path).name.startswith("epoch_") for path, _ in resumed), resumed
-    slurm_log = next((two_nodes_run["matrix"].parent / "runs" / "slurm" / "logs").glob(
-        f"{two_nodes_run['requeued_job'].split('_')[0]}_*.out")).read_text()
+    slurm_log = (two_nodes_run["matrix"].parent / "runs" / "slurm" / "logs" / f"{two_nodes_run['requeued_job']}.out"
+                 ).read_text()  # %A_%a.out
     assert slurm_log.count("DUE TO JOB REQUEUE") >= 2, slurm_log[-3000:]  # --open-mode=append keeps each run's lines
     # the result of the uninterrupted run, to the bit (also asserted above for every cell)
     assert cell["result"]["metrics"] == reference["inat2017"]["result"]["metrics"]
