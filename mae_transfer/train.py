@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import socket
 import sys
 from pathlib import Path
 
@@ -37,6 +38,7 @@ from mae_transfer.integrations.cpu_fallbacks import (
     write_deviations,
 )
 from mae_transfer.integrations.metrics_file import write_metrics_file
+from mae_transfer.integrations.slurm_rendezvous import export_slurm_rendezvous
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -85,6 +87,12 @@ def build_runner(cfg: Config, deviations_name: str = "deviations.json") -> tuple
     The deviations are logged as warnings and written to ``WORK_DIR/<deviations_name>`` (rank 0).
     """
     deviations = apply_cpu_fallbacks(cfg)
+    if cfg.launcher == "slurm":  # ranks and the rendezvous from srun's variables, on GPUs and CPUs alike
+        found = export_slurm_rendezvous()
+        # every rank says where it runs (mmengine's logger speaks for rank 0 only): a hung
+        # rendezvous is then visible in the job's log
+        sys.stderr.write(f"[mae-transfer] rank {found['RANK']} of {found['WORLD_SIZE']} on {socket.gethostname()}: "
+                         f"rendezvous at {found['MASTER_ADDR']}:{found['MASTER_PORT']}\n")
     start_cpu_process_group(cfg.launcher)  # gloo, without a GPU only
     runner = RUNNERS.build(cfg) if "runner_type" in cfg else Runner.from_cfg(cfg)
     for deviation in deviations:

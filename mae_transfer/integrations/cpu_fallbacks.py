@@ -160,15 +160,17 @@ def _cpu_distributed(cfg: MutableMapping) -> list[Deviation]:
 
 
 def start_cpu_process_group(launcher: str, backend: str = "gloo") -> bool:
-    """Start the process group of a CPU ``pytorch`` launch before mmengine's Runner does.
+    """Start the process group of a CPU ``pytorch`` or ``slurm`` launch before mmengine's Runner does.
 
-    mmengine's pytorch launcher calls ``torch.cuda.set_device`` before it initialises the process
-    group, which fails without a GPU; it skips its own set-up when a group exists.
+    mmengine's launchers call ``torch.cuda.set_device`` before they initialise the process group,
+    which fails without a GPU; they skip their own set-up when a group exists. The group is
+    initialised from the environment (``RANK``, ``WORLD_SIZE``, ``MASTER_ADDR``, ``MASTER_PORT``:
+    torchrun sets them; for ``slurm`` `mae_transfer.integrations.slurm_rendezvous` does).
 
     Returns:
         Whether a process group was started here.
     """
-    if launcher != "pytorch" or torch.cuda.is_available() or torch.distributed.is_initialized():
+    if launcher not in ("pytorch", "slurm") or torch.cuda.is_available() or torch.distributed.is_initialized():
         return False
     torch.distributed.init_process_group(backend=backend)
     return True

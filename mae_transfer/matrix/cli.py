@@ -14,6 +14,8 @@ from mae_transfer.matrix.spec.matrix_spec import SpecError, load_spec
 
 logger = logging.getLogger(__name__)
 
+EXECUTOR_CHOICES = ("local", "torchrun", "slurm")
+
 
 def add_matrix_command(subparsers: argparse._SubParsersAction, name: str, help_text: str, func,
                        json_flag: bool = True, errors: tuple[type[Exception], ...] = ()) -> argparse.ArgumentParser:
@@ -37,12 +39,16 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     def command(name: str, help_text: str, func, json_flag: bool = True) -> argparse.ArgumentParser:
         return add_matrix_command(subparsers, name, help_text, func, json_flag)
 
-    command("doctor", "check packages, configs, checkpoints, datasets, GPUs and disk before running", _doctor)
+    doctor = command("doctor", "check packages, configs, checkpoints, datasets, GPUs and disk before running", _doctor)
+    doctor.add_argument("--executor", choices=EXECUTOR_CHOICES, default="local",
+                        help="slurm: also check the cluster (partitions, nodes, GPUs and CPUs per node, time limits)")
     plan = command("plan", "list the cells, their configs, batch (per GPU x accumulation), lr, work dirs and "
                            "estimated GPU-hours; exits 1 when a cell is refused", _plan)
+    plan.add_argument("--executor", choices=EXECUTOR_CHOICES, default="local",
+                      help="slurm: also refuse cells the cluster cannot hold (sinfo)")
     plan.add_argument("--resolve", action="store_true", help="also write each cell's CELL_DIR/config.py, the resolved config it trains from (needs mmengine)")
     run = command("run", "run every unfinished cell (idempotent; resumes interrupted cells)", _run)
-    run.add_argument("--executor", choices=("local", "torchrun", "slurm"), default="local")
+    run.add_argument("--executor", choices=EXECUTOR_CHOICES, default="local")
     run.add_argument("--max-parallel", type=int, help="cells at a time (default: the matrix's max_parallel)")
     run.add_argument("--nproc-per-node", type=int, help="torchrun processes per cell (default: the cell's GPUs)")
     run.add_argument("--retry-failed", action="store_true", help="retry failed cells beyond max_attempts")
@@ -92,7 +98,7 @@ def plan_of(args: argparse.Namespace):
 def _doctor(args: argparse.Namespace) -> int:
     from mae_transfer.matrix.doctor import run_doctor
 
-    report = run_doctor(plan_of(args))
+    report = run_doctor(plan_of(args), executor=args.executor)
     print(report.to_json() if args.json else report.render())
     return 0 if report.ok else 1
 
@@ -128,11 +134,12 @@ def _plan(args: argparse.Namespace) -> int:
         from mae_transfer.matrix.plan.resolve import write_resolved_configs
 
         write_resolved_configs(plan)
+    cluster_refused = _slurm_refusals(plan) if args.executor == "slurm" else []
     if args.json:
         print(json.dumps({"matrix": plan.spec.name, "work_root": str(plan.spec.work_root), "cells": [c.to_json() for c in plan.cells],
                           "refused": [asdict(r) for r in plan.refused], "total_gpu_hours": plan.total_gpu_hours,
-                          "warnings": plan.warnings}, indent=2, default=str))
-        return 1 if plan.refused else 0
+                          "warnings": plan.warnings, "cluster_refused": cluster_refused}, indent=2, default=str))
+        return 1 if plan.refused or cluster_refused else 0
     from mae_transfer.tables import print_table
 
     console = Console()
@@ -142,16 +149,24 @@ def _plan(args: argparse.Namespace) -> int:
     for cell in plan.cells:
         if cell.off_recipe:
             console.print(f"† off-recipe: {cell.label}: {cell.off_recipe_reason}", markup=False, highlight=False)
-    for refusal in plan.refused:
-        console.print(f"[red]refused:[/red] {escape(refusal.message)}", markup=True, highlight=False)
+    for refusal in [*(r.message for r in plan.refused), *cluster_refused]:
+        console.print(f"[red]refused:[/red] {escape(refusal)}", markup=True, highlight=False)
     for warning in plan.warnings:
         if not any(refusal.message in warning for refusal in plan.refused):
             console.print(f"[yellow]warning:[/yellow] {warning}", markup=True, highlight=False)
-    return 1 if plan.refused else 0
+    return 1 if plan.refused or cluster_refused else 0
+
+
+def _slurm_refusals(plan, cluster: str | None = None, required: bool = False) -> list[str]:
+    """What the SLURM cluster (or SLURM's syntax) refuses of ``plan``'s cells: one message each, naming the key."""
+    from mae_transfer.matrix.run.executors.slurm_cluster import refusals
+
+    return refusals(plan, cluster, required)
 
 
 def _run(args: argparse.Namespace) -> int:
     from mae_transfer.matrix.run.executors import MatrixBusy, execute
+    from mae_transfer.matrix.run.executors.sbatch import SlurmSpecError, SubmissionError
     from mae_transfer.matrix.progress_view import show_progress, watched_cells
 
     plan = plan_of(args)
@@ -161,6 +176,12 @@ def _run(args: argparse.Namespace) -> int:
         from mae_transfer.matrix.rehearse.cli import run_rehearsal
 
         return run_rehearsal(args, plan)
+    if args.executor == "slurm":  # refused before anything is written or submitted
+        refused = _slurm_refusals(plan, args.cluster, required=args.cluster == "slurm" and not args.sbatch_only)
+        for message in refused:
+            print(f"error: {message}", file=sys.stderr)
+        if refused:
+            return 2
     options = {"cluster": args.cluster, "wait": args.wait, "sbatch_only": args.sbatch_only}
     # SIGTERM (a killed or preempted `run`) takes the Ctrl-C path: cells stopped and left resumable.
     signal.signal(signal.SIGTERM, _raise_interrupt)
@@ -174,6 +195,9 @@ def _run(args: argparse.Namespace) -> int:
     except MatrixBusy as error:
         print(f"error: {error}", file=sys.stderr)
         return 3
+    except (SlurmSpecError, SubmissionError) as error:  # what SLURM cannot take, or sbatch refused
+        print(f"error: {error}", file=sys.stderr)
+        return 2
     if args.json:
         print(json.dumps(summary.__dict__, indent=2))
     elif summary.nothing_to_do:

@@ -202,7 +202,33 @@ def _datasets(plan: Plan, report: DoctorReport) -> None:
         report.add("ok" if result.ok else "fail", "datasets", result.render(limit=10))
 
 
-def _machine(plan: Plan, report: DoctorReport) -> None:
+def _cluster(plan: Plan, report: DoctorReport) -> None:
+    """``--executor slurm``: the partitions sinfo lists, and whether every cell fits one (or why not)."""
+    from mae_transfer.matrix.run.executors.slurm_cluster import (
+        ClusterUnavailable,
+        cluster_problems,
+        describe_partitions,
+        read_partitions,
+    )
+
+    try:
+        partitions = read_partitions()
+    except ClusterUnavailable as error:
+        report.add("fail", "cluster", f"cannot check the cells against the SLURM cluster: {error}")
+        for problem in cluster_problems(plan, ask_cluster=False):  # the SLURM syntax needs no cluster
+            report.add(problem.level, "cluster", problem.message)
+        return
+    for line in describe_partitions(partitions):
+        report.add("ok", "cluster", line)
+    problems = cluster_problems(plan, partitions=partitions)
+    for problem in problems:
+        report.add(problem.level, "cluster", problem.message)
+    if not any(problem.level == "fail" for problem in problems):
+        report.add("ok", "cluster", f"all {len(plan.cells)} cell(s) fit their partitions (nodes, GPUs and CPUs per "
+                                    "node, time limit)")
+
+
+def _local_gpus(plan: Plan, report: DoctorReport) -> None:
     wanted = max((c.resources.gpus_per_cell for c in plan.cells), default=0)
     try:
         import torch
@@ -221,19 +247,28 @@ def _machine(plan: Plan, report: DoctorReport) -> None:
         shown = ", ".join(multi_node[:3]) + (", ..." if len(multi_node) > 3 else "")
         report.add("warn", "nodes", f"{len(multi_node)} cell(s) ask for up to {nodes} nodes ({shown}): only --executor slurm runs them; run --executor "
                    "local or torchrun refuses them before starting any cell")
+
+
+def _machine(plan: Plan, report: DoctorReport, executor: str = "local") -> None:
+    if executor != "slurm":  # on SLURM the cells run on the cluster's nodes: `_cluster` asks about their GPUs
+        _local_gpus(plan, report)
     root = plan.spec.work_root
     existing = next((p for p in (root, *root.parents) if p.exists()), Path("/"))
     free_gb = shutil.disk_usage(existing).free / 1e9
     report.add("ok" if free_gb >= MIN_FREE_GB else "fail", "disk", f"{free_gb:.1f} GB free at {existing}")
 
 
-def run_doctor(plan: Plan) -> DoctorReport:
-    """Every pre-flight check for the cells of ``plan``."""
+def run_doctor(plan: Plan, executor: str = "local") -> DoctorReport:
+    """Every pre-flight check for the cells of ``plan``; with ``executor="slurm"`` the cluster's too
+    (this machine's GPUs are then not asked: the cells run on the cluster's nodes)."""
     report = DoctorReport()
     for warning in plan.warnings:
         report.add("warn", "plan", warning)
-    for name, check in (("packages", _packages), ("configs", _configs), ("checkpoints", _checkpoints),
-                        ("datasets", _datasets), ("machine", _machine)):
+    checks = [("packages", _packages), ("configs", _configs), ("checkpoints", _checkpoints), ("datasets", _datasets),
+              ("machine", lambda plan, report: _machine(plan, report, executor))]
+    if executor == "slurm":
+        checks.append(("cluster", _cluster))
+    for name, check in checks:
         try:
             check(plan, report)
         except Exception as error:  # noqa: BLE001 - doctor reports, it never crashes

@@ -11,7 +11,7 @@ import pytest
 from matrix_helpers import REPO, TINY_CLASSIFIER, cli, matrix_text
 
 from mae_transfer.matrix.run.executors import RunSummary, prepare
-from mae_transfer.matrix.run.executors.slurm import write_sbatch
+from mae_transfer.matrix.run.executors.sbatch import write_sbatch
 from mae_transfer.matrix.plan.planner import plan_matrix
 from mae_transfer.matrix.spec.matrix_spec import load_spec
 
@@ -72,6 +72,7 @@ resources: {gpus_per_cell: 8, time_limit_hours: 48, cpus_per_gpu: 10}
     assert [s.name for s in scripts] == ["array-0.sbatch", "array-1.sbatch"]
     root = tmp_path / "runs" / "big"
     single = scripts[0].read_text().splitlines()
+    inat = [c.work_dir for c in plan.cells if c.task == "inat2017"]
     assert single == [
         "#!/bin/bash",
         "#SBATCH --job-name=mae-transfer-big",
@@ -84,22 +85,27 @@ resources: {gpus_per_cell: 8, time_limit_hours: 48, cpus_per_gpu: 10}
         "#SBATCH --requeue",
         "#SBATCH --signal=B:USR1@120",
         f"#SBATCH --output={root}/slurm/logs/%A_%a.out",
+        "#SBATCH --open-mode=append",
         "set -euo pipefail",
-        f'CELL_DIR="$(sed -n "$((SLURM_ARRAY_TASK_ID + 1))p" {root}/slurm/cells-0.txt)"',
+        "CELLS=(",
+        *(f"  {work_dir}" for work_dir in inat),
+        ")",
+        'CELL_DIR="${CELLS[$SLURM_ARRAY_TASK_ID]}"',
         'requeue() { scontrol requeue "${SLURM_ARRAY_JOB_ID}_${SLURM_ARRAY_TASK_ID}"; }',
         "trap requeue USR1",
+        'forward() { kill -TERM "$cell" 2>/dev/null || true; }',
+        "trap forward TERM",
         f"cd {REPO}",
         f'export PYTHONPATH={REPO}"${{PYTHONPATH:+:$PYTHONPATH}}"',
         f'{sys.executable} -m mae_transfer.matrix.run.cell "$CELL_DIR" --launcher pytorch --nproc 8 &',
-        "wait $!",
+        "cell=$!",
+        'while :; do wait "$cell" && exit 0; code=$?; kill -0 "$cell" 2>/dev/null || exit "$code"; done',
     ]
     multi = scripts[1].read_text().splitlines()
     assert "#SBATCH --nodes=8" in multi and "#SBATCH --ntasks-per-node=8" in multi
     assert "#SBATCH --cpus-per-task=10" in multi and "#SBATCH --time=71:30:00" in multi
     assert "#SBATCH --partition=gpu" in multi
     assert any("--launcher slurm --nproc 8 &" in line for line in multi)
-    listed = (root / "slurm" / "cells-0.txt").read_text().split()
-    assert listed == [c.work_dir for c in plan.cells if c.task == "inat2017"]
 
 
 def test_prepare_writes_generated_checkpoint_and_cell_files(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

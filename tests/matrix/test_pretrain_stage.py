@@ -9,7 +9,7 @@ import pytest
 
 from mae_transfer.matrix.run.executors import RunSummary
 from mae_transfer.matrix.run.state import select
-from mae_transfer.matrix.run.executors.slurm import write_sbatch
+from mae_transfer.matrix.run.executors.sbatch import write_sbatch
 from mae_transfer.matrix.plan.planner import plan_matrix
 from mae_transfer.matrix.spec.matrix_spec import SpecError, load_spec
 from mae_transfer.matrix.run.files import STATE_NAME
@@ -141,7 +141,8 @@ def test_sbatch_only_submits_the_transfer_arrays_after_the_pretraining(tmp_path:
     plan = _plan(tmp_path, f"{{config: {SMOKE_PRETRAIN}, recipe: smoke, epochs: 20}}")
     scripts = write_sbatch(plan, plan.cells, max_parallel=1)
     submit = (plan.spec.work_root / "slurm" / "submit.sh").read_text().splitlines()
-    lists = [(plan.spec.work_root / "slurm" / f"cells-{i}.txt").read_text().split() for i in range(len(scripts))]
+    lists = [[line.strip() for line in script.read_text().split("CELLS=(\n")[1].split("\n)")[0].splitlines()]
+             for script in scripts]
     pretrain = plan.cells[0]
     assert lists[0] == [pretrain.work_dir, *(c.work_dir for c in plan.cells if c.backbone == "random")]
     assert lists[1] == [c.work_dir for c in plan.cells if c.depends_on]

@@ -35,16 +35,35 @@ def cluster_problem() -> str | None:
     return None
 
 
+def usable_nodes() -> list[str]:
+    """The names of the nodes that can take jobs now (idle, mixed, allocated or completing)."""
+    listed = subprocess.run(["sinfo", "-h", "-N", "-o", "%N %t"], capture_output=True, text=True, timeout=20)
+    rows = [line.split() for line in listed.stdout.splitlines() if len(line.split()) == 2]
+    return sorted({name for name, state in rows if state.rstrip("*~#") in ("idle", "mix", "alloc", "comp")})
+
+
+def _skip_or_fail(message: str) -> None:
+    if os.environ.get("MAE_TRANSFER_REQUIRE_SLURM") == "1":
+        pytest.fail(message + " (MAE_TRANSFER_REQUIRE_SLURM=1)", pytrace=False)
+    pytest.skip(message)
+
+
 @pytest.fixture(scope="session")
 def slurm_cluster() -> None:
     """Skip (or, with MAE_TRANSFER_REQUIRE_SLURM=1, fail) when SLURM is not reachable."""
     problem = cluster_problem()
-    if problem is None:
-        return
-    message = f"no SLURM cluster: {problem}"
-    if os.environ.get("MAE_TRANSFER_REQUIRE_SLURM") == "1":
-        pytest.fail(message + " (MAE_TRANSFER_REQUIRE_SLURM=1)", pytrace=False)
-    pytest.skip(message)
+    if problem is not None:
+        _skip_or_fail(f"no SLURM cluster: {problem}")
+
+
+@pytest.fixture(scope="session")
+def two_nodes(slurm_cluster) -> list[str]:
+    """The cluster's usable nodes, at least two (tools/slurm/setup_cluster.sh --nodes 2); else skip or fail."""
+    nodes = usable_nodes()
+    if len(nodes) < 2:
+        _skip_or_fail(f"multi-node tests need 2 usable SLURM nodes, found {nodes or 'none'} "
+                      "(run tools/slurm/setup_cluster.sh --nodes 2 as root)")
+    return nodes
 
 
 @pytest.fixture()

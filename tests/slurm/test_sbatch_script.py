@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from mae_transfer.matrix.run.executors.slurm import SlurmSpecError, check_resources, write_sbatch
+from mae_transfer.matrix.run.executors.sbatch import SlurmSpecError, check_resources, write_sbatch
 from mae_transfer.matrix.plan.planner import plan_matrix
 from mae_transfer.matrix.spec.matrix_spec import SpecError, load_spec
 
@@ -67,9 +67,10 @@ def test_a_work_root_with_spaces_and_quotes_stays_one_word(tmp_path: Path, monke
     text = script.read_text()
     root = tmp_path / "runs" / "it's a run"
     assert f'#SBATCH --output="{root}/slurm/logs/%A_%a.out"' in text.splitlines()
-    # the shell reads the cell list path as one word: run the line that does, with bash
-    line = next(line for line in text.splitlines() if line.startswith("CELL_DIR="))
-    shown = subprocess.run(["bash", "-c", f"SLURM_ARRAY_TASK_ID=0; {line}; printf %s \"$CELL_DIR\""],
+    # the shell reads each listed cell dir as one word: run the lines that do, with bash
+    lines = text.split("CELLS=(")[1].split('CELL_DIR="${CELLS[$SLURM_ARRAY_TASK_ID]}"')[0]
+    shown = subprocess.run(["bash", "-c", f"SLURM_ARRAY_TASK_ID=0; CELLS=({lines}\n"
+                            'CELL_DIR="${CELLS[$SLURM_ARRAY_TASK_ID]}"; printf %s "$CELL_DIR"'],
                            capture_output=True, text=True, check=True)
     assert shown.stdout == plan.cells[0].work_dir
     assert f"{sys.executable} -m mae_transfer.matrix.run.cell" in text

@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from matrix_helpers import REPO, TINY_CLASSIFIER, cli
+from multinode_helpers import job_processes, wait_for
 
 from mae_transfer.data import make_dataset
 
@@ -104,21 +105,14 @@ def test_sbatch_only_script_runs_under_real_sbatch_from_a_work_root_with_a_space
     assert json.loads((Path(cell["work_dir"]) / "result.json").read_text())["cell"]["id"] == cell["id"]
 
 
-def _kill_job_processes(job_id: str) -> None:
+def _kill_job_processes(job_number: str) -> None:
     """SIGKILL the job's processes (as the OOM killer or a node failure would): none can write a result.
 
     ``scancel`` sends SIGTERM first, which lets the cell record its failure and submitit write
     a result; this is the harder case.
     """
-    deadline = time.monotonic() + 60
-    while True:
-        listed = subprocess.run(["scontrol", "listpids", job_id], capture_output=True, text=True).stdout
-        pids = [int(line.split()[0]) for line in listed.splitlines()[1:] if line.split() and line.split()[0].isdigit()]
-        if pids:
-            break
-        assert time.monotonic() < deadline, f"scontrol listpids {job_id} shows no process"
-        time.sleep(0.5)
-    for pid in pids:
+    wait_for(lambda: job_processes(job_number, "mae_transfer.train"), f"the training of job {job_number}", timeout=120)
+    for pid in job_processes(job_number):
         with contextlib.suppress(ProcessLookupError):
             os.kill(pid, signal.SIGKILL)
 
@@ -135,7 +129,7 @@ def test_wait_ends_when_a_job_is_killed_before_its_result(tmp_path: Path, env) -
     try:
         deadline = time.monotonic() + 300
         while True:
-            queued = subprocess.run(["squeue", "-h", "-n", "mae-transfer-cancelled", "-o", "%i %T"],
+            queued = subprocess.run(["squeue", "-h", "-n", "mae-transfer-cancelled", "-o", "%A %T"],
                                     capture_output=True, text=True).stdout.split()
             if queued[1:2] == ["RUNNING"]:
                 break

@@ -72,8 +72,9 @@ def dump_config(config: str | Path, options: dict, out: Path) -> Path:
 def launch_options(cell: Cell, launcher: str) -> dict[str, Any]:
     """The cell's overrides plus what this launch needs (gloo DDP on CPU, ``save_best``)."""
     options = dict(cell.cfg_options)
-    if launcher == "pytorch" and not _cuda_available():
-        # CPU processes: gloo, and DDP without device ids (mmengine's default passes LOCAL_RANK).
+    if launcher in ("pytorch", "slurm") and not _cuda_available():
+        # CPU processes (torchrun, or srun over nodes): gloo, and DDP without device ids (mmengine's
+        # default passes LOCAL_RANK).
         options["env_cfg.dist_cfg.backend"] = "gloo"
         options.setdefault("model_wrapper_cfg.type", "MMDistributedDataParallel")
         options.setdefault("model_wrapper_cfg.device_ids", None)

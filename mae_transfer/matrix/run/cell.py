@@ -103,8 +103,10 @@ def train_command(cell: Cell, launcher: str, nproc: int, resume: bool | str | Pa
         head = [python, "-m", "torch.distributed.run", "--nproc-per-node", str(nproc),
                 "--master-port", str(_free_port()), *script, "--launcher", "pytorch"]
     elif launcher == "slurm":
-        # Multi-node: one srun step with a task per GPU; mmengine reads the SLURM_* variables.
-        head = ["srun", f"--nodes={cell.resources.nodes}", f"--ntasks-per-node={nproc}", "--kill-on-bad-exit=1",
+        # Multi-node: one srun step over the job's nodes, a task per GPU (per node without GPUs);
+        # each task takes its rank and the rendezvous from srun's variables (integrations.slurm_rendezvous).
+        head = ["srun", f"--nodes={cell.resources.nodes}", f"--ntasks-per-node={nproc}",
+                f"--cpus-per-task={cell.resources.cpus_per_gpu}", "--kill-on-bad-exit=1",
                 python, *script, "--launcher", "slurm"]
     else:
         head = [python, *script, "--launcher", launcher]

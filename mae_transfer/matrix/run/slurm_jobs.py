@@ -15,10 +15,12 @@ UNKNOWN = "UNKNOWN"  # slurmctld could not be asked (no scontrol, a time-out)
 
 
 def slurm_job_state(job_id: str) -> str | None:
-    """A job's state as slurmctld reports it (``scontrol show job``), ``UNKNOWN``, or None once it is forgotten.
+    """A job's state: slurmctld's (``scontrol show job``), else the accounting's (``sacct``).
 
-    Unlike ``sacct`` (what submitit asks), this needs no accounting storage; slurmctld keeps an
-    ended job for ``MinJobAge`` seconds.
+    slurmctld keeps an ended job for ``MinJobAge`` seconds (300 by default); after that only
+    ``sacct`` knows it, where the cluster keeps accounting (slurmdbd). Returns the state
+    (``PENDING``, ``RUNNING``, ``COMPLETED``, ``CANCELLED``, ...), ``UNKNOWN`` when scontrol cannot
+    be asked (not installed, a time-out), or None when neither knows the job any more.
     """
     try:
         shown = subprocess.run(["scontrol", "show", "job", job_id], capture_output=True, text=True, timeout=60)
@@ -26,7 +28,21 @@ def slurm_job_state(job_id: str) -> str | None:
         logger.warning("scontrol show job %s: %s", job_id, error)
         return UNKNOWN
     match = re.search(r"JobState=(\w+)", shown.stdout)
-    return match.group(1) if match else None
+    return match.group(1) if match else accounted_state(job_id)
+
+
+def accounted_state(job_id: str) -> str | None:
+    """The job's state in SLURM's accounting (``sacct``), or None: no accounting here, or no such job."""
+    try:
+        shown = subprocess.run(["sacct", "--noheader", "--allocations", "--parsable2", "--format=JobID,State",
+                                "--jobs", job_id], capture_output=True, text=True, timeout=60)
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    for line in shown.stdout.splitlines() if shown.returncode == 0 else []:
+        listed, _, state = line.partition("|")
+        if listed == job_id and state:
+            return state.split()[0]  # "CANCELLED by 0" -> CANCELLED
+    return None
 
 
 def job_waiting(job_id: str) -> bool:
