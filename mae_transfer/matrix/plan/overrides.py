@@ -28,6 +28,7 @@ READ_TOP_LEVEL_KEYS = frozenset({
     "custom_hooks", "data_preprocessor", "load_from", "resume", "launcher", "env_cfg", "log_processor", "log_level",
     "visualizer", "default_scope", "randomness", "experiment_name", "model_wrapper_cfg", "sync_bn",
     "find_unused_parameters", "compile", "custom_imports", "tta_model", "tta_pipeline", "runner_type", "strategy",
+    "probe",  # a frozen-feature probe's settings: mae_transfer.integrations.probes reads cfg.probe
 })
 KEY_PATTERN = re.compile(r"\A[A-Za-z_]\w*(\.(?:[A-Za-z_]\w*|\d+))*\Z")
 
