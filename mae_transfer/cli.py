@@ -9,32 +9,38 @@ parsed arguments and returns the exit code.
 from __future__ import annotations
 
 import argparse
+import importlib
 import logging
 import sys
 
 
-def build_parser() -> argparse.ArgumentParser:
-    """The full argument parser, with every command group registered."""
-    from mae_transfer.checkpoints import cli as checkpoint_commands
-    from mae_transfer.data import cli as data_commands
-    from mae_transfer.leaderboard import cli as leaderboard_commands
-    from mae_transfer.matrix import cli as matrix_commands
-    from mae_transfer.pretrain import cli as pretrain_commands
+# Command groups by import cost: the light ones load no torch, so `plan`, `status`, `leaderboard` and
+# `data` start in about a second; `inspect`, `convert` and `visualize` need torch (and timm) at import.
+LIGHT_GROUPS = ("data", "matrix", "leaderboard")
+TORCH_GROUPS = ("checkpoints", "pretrain")
 
+
+def build_parser(command: str | None = None) -> argparse.ArgumentParser:
+    """The argument parser; every command group is registered unless ``command`` is one of a light group."""
     parser = argparse.ArgumentParser(
         prog="mae-transfer",
         description="Transfer benchmarks for MAE-pretrained Vision Transformers.",
     )
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for group in (checkpoint_commands, data_commands, matrix_commands, leaderboard_commands, pretrain_commands):
-        group.register(subparsers)
+    for group in LIGHT_GROUPS:
+        importlib.import_module(f"mae_transfer.{group}.cli").register(subparsers)
+    if command not in subparsers.choices:  # help, a torch command or a typo: the full parser
+        for group in TORCH_GROUPS:
+            importlib.import_module(f"mae_transfer.{group}.cli").register(subparsers)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``mae-transfer`` console script."""
-    args = build_parser().parse_args(argv)
+    argv = sys.argv[1:] if argv is None else list(argv)
+    command = next((arg for arg in argv if not arg.startswith("-")), None)
+    args = build_parser(command).parse_args(argv)
     logging.basicConfig(
         level=logging.DEBUG if args.verbose else logging.INFO,
         format="%(levelname)s %(name)s: %(message)s",

@@ -76,6 +76,8 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         if key in HEAVY:
             item.add_marker(pytest.mark.heavy)
             matched.add(key)
+        if relative.startswith("slurm/"):  # one cluster: its tests run one at a time, on one xdist worker
+            item.add_marker(pytest.mark.xdist_group("slurm"))
     stale = sorted(key for key in HEAVY if key[0] in seen_files and key not in matched and not config.option.keyword
                    and not config.option.markexpr)
     if stale and len(seen_files) > 1:

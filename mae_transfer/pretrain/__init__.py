@@ -12,18 +12,25 @@ Pure PyTorch + timm (no OpenMMLab imports); the mmengine integration is
 - :mod:`~mae_transfer.pretrain.visualize`: reconstruction figures.
 """
 
-from mae_transfer.pretrain.checkpoint import (
-    OfficialCheckpoint,
-    build_from_checkpoint,
-    checkpoint_name,
-    load_official_checkpoint,
-    pretrain_checkpoint_path,
-    read_official_checkpoint,
-    save_official_checkpoint,
-)
-from mae_transfer.pretrain.masking import RandomMask, check_mask_ratio, random_masking
-from mae_transfer.pretrain.model import DecoderConfig, MAEOutput, MaskedAutoencoderViT, build_mae
-from mae_transfer.pretrain.patches import patchify, unpatchify
+# Names resolve on first use (PEP 562), so `mae_transfer.pretrain.files` (checkpoint names, used
+# when a matrix is planned) imports without torch and timm.
+_SOURCES = {
+    "OfficialCheckpoint": "checkpoint", "build_from_checkpoint": "checkpoint", "load_official_checkpoint": "checkpoint",
+    "read_official_checkpoint": "checkpoint", "save_official_checkpoint": "checkpoint",
+    "checkpoint_name": "files", "pretrain_checkpoint_path": "files",
+    "RandomMask": "masking", "check_mask_ratio": "masking", "random_masking": "masking",
+    "DecoderConfig": "model", "MAEOutput": "model", "MaskedAutoencoderViT": "model", "build_mae": "model",
+    "patchify": "patches", "unpatchify": "patches",
+}
+
+
+def __getattr__(name: str):
+    if name not in _SOURCES:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    import importlib
+
+    return getattr(importlib.import_module(f"{__name__}.{_SOURCES[name]}"), name)
+
 
 __all__ = [
     "DecoderConfig",

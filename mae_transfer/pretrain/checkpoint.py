@@ -28,6 +28,7 @@ from mae_transfer.checkpoints import CheckpointError, arch_shape, read_checkpoin
 from mae_transfer.checkpoints.arch import arch_name
 from mae_transfer.models.archs import ARCHS
 from mae_transfer.models.pos_embed import square_grid
+from mae_transfer.pretrain.files import checkpoint_name, pretrain_checkpoint_path  # noqa: F401 (re-exported)
 from mae_transfer.pretrain.model import MaskedAutoencoderViT
 from mae_transfer.records import atomic_path
 
@@ -38,21 +39,6 @@ FRESH_SCALER_STATE = {"scale": 65536.0, "growth_factor": 2.0, "backoff_factor": 
 MODEL_CONFIG_ARG = "mae_transfer_model"  # args entry holding MaskedAutoencoderViT.config()
 DECODER_MARKERS = ("mask_token", "decoder_")
 _DECODER_BLOCK = re.compile(r"^decoder_blocks\.(\d+)\.")
-
-
-def checkpoint_name(epoch_index: int) -> str:
-    """``checkpoint-{epoch_index}.pth``, the official name (0-based index of the last epoch)."""
-    return f"checkpoint-{epoch_index}.pth"
-
-
-def pretrain_checkpoint_path(work_dir: str | os.PathLike, epochs: int) -> Path:
-    """Where a pre-training run in ``work_dir`` writes its checkpoint after ``epochs`` finished epochs.
-
-    Example: ``pretrain_checkpoint_path("work/mae_b", 800)`` is ``work/mae_b/checkpoint-799.pth``.
-    """
-    if isinstance(epochs, bool) or not isinstance(epochs, int) or epochs < 1:
-        raise ValueError(f"epochs: expected a positive number of finished epochs, got {epochs!r}")
-    return Path(work_dir) / checkpoint_name(epochs - 1)
 
 
 def _check_plain(value: Any, where: str) -> None:

@@ -61,7 +61,8 @@ def test_second_run_of_finished_matrix_does_nothing_and_says_so(tmp_path: Path, 
 
 
 def test_sigkill_mid_cell_then_rerun_resumes_from_checkpoint(tmp_path: Path, env) -> None:
-    long_run = "{" + TINY_SHAPE + ", train_cfg.max_epochs: 40, train_cfg.val_interval: 40, param_scheduler.1.end: 40}"
+    # killed once epoch 3's checkpoint is complete, 5 epochs before the end
+    long_run = "{" + TINY_SHAPE + ", train_cfg.max_epochs: 8, train_cfg.val_interval: 8, param_scheduler.1.end: 8}"
     matrix = tmp_path / "m.yaml"
     matrix.write_text(matrix_text(f"  - {{task: inat2017, recipe: smoke, overrides: {long_run}}}"))
     cell_dir = Path(json.loads(cli(["plan", str(matrix), "--json"], env).stdout)["cells"][0]["work_dir"])
@@ -82,7 +83,7 @@ def test_sigkill_mid_cell_then_rerun_resumes_from_checkpoint(tmp_path: Path, env
 
     status = json.loads(cli(["status", str(matrix), "--json"], env).stdout)
     assert status[0]["state"] == "interrupted"
-    again = cli(["run", str(matrix)], env)
+    again = cli(["run", str(matrix)], env, timeout=900)
     assert again.returncode == 0, again.stdout + again.stderr
     log = (cell_dir / "log.txt").read_text()
     resumed = [line for line in log.splitlines() if "[mae-transfer] resuming from checkpoint" in line]

@@ -104,7 +104,7 @@ def test_shipped_matrices_are_valid() -> None:
         ("family: dinov3", "backbones[0].family", "allowed values: beit, clip, dino, dinov2, dinov2_reg, ijepa, mae, siglip"),
         ("family: clip", "backbones[0].activation", "missing; family 'clip' needs it declared"),
         ("family: clip, activation: quickgelu", "backbones[0].activation", "allowed values: gelu, quick_gelu, gelu_tanh"),
-        ("family: siglip, norm_eps: 0", "backbones[0].norm_eps", "expected a positive number"),
+        ("family: siglip, norm_eps: 0", "backbones[0].norm_eps", "expected a finite positive number, at most 1"),
     ],
 )
 def test_family_declarations_name_the_key_and_allowed_values(tmp_path: Path, declared: str, key: str,

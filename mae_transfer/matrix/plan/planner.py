@@ -422,7 +422,7 @@ class Planner:
 
     def stage_sources(self, backbone: Backbone) -> list[Source]:
         """Plan a stage's pre-training cells; the checkpoints they write, one Source per evaluated epoch."""
-        from mae_transfer.pretrain.checkpoint import pretrain_checkpoint_path
+        from mae_transfer.pretrain.files import pretrain_checkpoint_path
 
         stage, spec = backbone.pretrain, self.spec
         config, cfg = self.stage_config(backbone)

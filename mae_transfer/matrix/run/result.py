@@ -177,7 +177,7 @@ def pretrain_outputs(cell: Cell, train_dir: Path) -> dict[str, Any]:
     Raises:
         ResultError: a checkpoint its transfer cells wait for was not written.
     """
-    from mae_transfer.pretrain.checkpoint import pretrain_checkpoint_path
+    from mae_transfer.pretrain.files import pretrain_checkpoint_path
 
     epochs = next((v for k, v in cell.cfg_options.items() if k.endswith(".save_epochs")), [])
     written = {str(epoch): str(pretrain_checkpoint_path(train_dir, int(epoch))) for epoch in epochs}

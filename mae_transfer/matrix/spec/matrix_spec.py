@@ -386,7 +386,7 @@ def _declarations(reader: _Reader, raw: dict[str, Any], key: str) -> dict[str, A
     if "activation" in raw:
         found["activation"] = reader.choice(raw["activation"], f"{key}.activation", ACTIVATIONS)
     if "norm_eps" in raw:
-        found["norm_eps"] = reader.number(raw["norm_eps"], f"{key}.norm_eps")
+        found["norm_eps"] = reader.number(raw["norm_eps"], f"{key}.norm_eps", maximum=1.0)  # LayerNorm eps: 1e-6 .. 1e-5
     family = FAMILIES[found["family"]] if "family" in found else None
     for option, hint in family.declare if family else ():
         if option not in found:
