@@ -27,4 +27,4 @@ test: env
 
 # The edit loop: no training runs, no subprocess launches, no full-size models (tests/conftest.py).
 test-fast: env
-	@$(PY) -m pytest -q -m "not slow and not heavy" $(PYTEST_ARGS)
+	@OMP_NUM_THREADS=1 $(PY) -m pytest -q -n $(TEST_WORKERS) -m "not slow and not heavy" $(PYTEST_ARGS)

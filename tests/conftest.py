@@ -78,7 +78,24 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             matched.add(key)
         if relative.startswith("slurm/"):  # one cluster: its tests run one at a time, on one xdist worker
             item.add_marker(pytest.mark.xdist_group("slurm"))
+    # longest first, so that two xdist workers end together: the whole-matrix runs, the SLURM
+    # cluster's tests, the other training runs, then the heavy tests, then the fast ones
+    items.sort(key=lambda item: _start_rank(item))
     stale = sorted(key for key in HEAVY if key[0] in seen_files and key not in matched and not config.option.keyword
                    and not config.option.markexpr)
     if stale and len(seen_files) > 1:
         raise pytest.UsageError(f"tests/conftest.py HEAVY names tests that do not exist: {stale}")
+
+
+# The longest end-to-end files (each 5-15 minutes beside a second worker, measured with --durations).
+LONGEST = ("matrix/test_rehearse.py", "matrix/test_smoke_matrix.py", "matrix/test_families_smoke_matrix.py",
+           "slurm/test_multinode.py", "matrix/test_interrupts.py", "matrix/test_run_local.py")
+
+
+def _start_rank(item: pytest.Item) -> tuple[int, int]:
+    relative = Path(item.fspath).resolve().relative_to(TESTS).as_posix()
+    if relative in LONGEST and item.get_closest_marker("slow"):
+        return 0, LONGEST.index(relative)
+    if relative.startswith("slurm/"):
+        return 1, 0
+    return (2 if item.get_closest_marker("slow") else 3 if item.get_closest_marker("heavy") else 4), 0
