@@ -51,9 +51,9 @@ def test_smoke_matrix_runs_every_task_kind_and_renders(tmp_path: Path, env) -> N
     loss = next(float(row["mean"]) for row in rows if row["task"] == "mae-pretrain")
     assert 0 < loss < 1.0  # norm-pix targets: predicting zeros scores 1.0
     markdown = cli(["leaderboard", matrix, *root, "--format", "md", "--baseline", "tiny_random"], env).stdout
-    for title in ("MAE pre-training", "Table 4", "Table 5", "Table 6"):
+    for title in ("MAE pre-training", "Table 4", "Table 5", "Table 6", "digits: frozen-feature probes"):
         assert title in markdown
-    assert markdown.count("| tiny_mae − tiny_random |") == 3  # a difference row under each transfer table
+    assert markdown.count("| tiny_mae − tiny_random |") == 4  # a difference row under each transfer and probe table
     (figure,) = (tmp_path / "smoke" / "cells").glob("mae-pretrain.*/reconstruction.png")
     assert figure.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     for fmt in ("html", "png"):
