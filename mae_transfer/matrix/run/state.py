@@ -322,10 +322,14 @@ def lock_held(cell_dir: Path) -> bool:
     """Some process holds the cell's lock now (this one included)."""
     if Path(cell_dir) in _HELD_LOCKS:
         return True
-    path = Path(cell_dir) / LOCK_NAME
-    if not path.exists():
+    return file_locked(Path(cell_dir) / LOCK_NAME)
+
+
+def file_locked(path: Path) -> bool:
+    """Some process holds an exclusive ``flock`` on the existing file ``path`` now (False: no such file)."""
+    if not path.is_file():
         return False
-    with path.open("a+") as handle:
+    with path.open("a") as handle:
         try:
             fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:

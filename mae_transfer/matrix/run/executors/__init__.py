@@ -22,7 +22,7 @@ from typing import Iterator
 from mae_transfer.matrix.plan.planner import Plan, dataset_root, generated_checkpoint_path
 from mae_transfer.matrix.run.executors.preflight import preflight
 from mae_transfer.matrix.run.files import CELL_NAME
-from mae_transfer.matrix.run.state import block_unready, ready_stages, reserve_space, select
+from mae_transfer.matrix.run.state import block_unready, file_locked, ready_stages, reserve_space, select
 from mae_transfer.records import atomic_write_json
 
 logger = logging.getLogger(__name__)
@@ -67,16 +67,7 @@ def matrix_lock(work_root: Path) -> Iterator[None]:
 
 def run_in_progress(work_root: Path) -> bool:
     """Some ``mae-transfer run`` of this matrix holds the work root's lock now."""
-    path = work_root / ".run.lock"
-    if not path.is_file():
-        return False
-    with path.open("a") as handle:
-        try:
-            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            return True
-        fcntl.flock(handle, fcntl.LOCK_UN)
-        return False
+    return file_locked(work_root / ".run.lock")
 
 
 def prepare(plan: Plan) -> None:
