@@ -17,14 +17,15 @@ demo: env
 	  cells = [pathlib.Path(r['work_dir']) for r in json.load(sys.stdin) if r['cell'].startswith('mae-pretrain')]; \
 	  [print('reconstruction:', d / 'reconstruction.png') for d in cells if (d / 'reconstruction.png').is_file()]"
 
-# The test suite on two workers (pytest-xdist), each test's training single-threaded; the SLURM
-# tests share one worker (one cluster). pytest's exit code 5 ("no tests collected") is reported
-# as a failure of its own.
-TEST_WORKERS ?= 2
+# The test suite on three workers (pytest-xdist) for 2 cores: each test's training is
+# single-threaded, and a third worker uses the core a test leaves idle while it waits (SLURM
+# scheduling, subprocess start-up, polling). The SLURM tests share one worker (one cluster).
+# pytest's exit code 5 ("no tests collected") is reported as a failure of its own.
+TEST_WORKERS ?= 3
 test: env
 	@OMP_NUM_THREADS=1 $(PY) -m pytest -q -n $(TEST_WORKERS) --dist loadgroup $(PYTEST_ARGS); rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "pytest collected no tests" >&2; fi; exit $$rc
 
 # The edit loop: no training runs, no subprocess launches, no full-size models (tests/conftest.py).
 test-fast: env
-	@OMP_NUM_THREADS=1 $(PY) -m pytest -q -n $(TEST_WORKERS) -m "not slow and not heavy" $(PYTEST_ARGS)
+	@OMP_NUM_THREADS=1 $(PY) -m pytest -q -n 2 -m "not slow and not heavy" $(PYTEST_ARGS)
