@@ -36,12 +36,12 @@ from torch import nn
 import mae_transfer.integrations.classification  # noqa: F401  (ImageFolder dataset, transforms, engine)
 from mae_transfer.pretrain.checkpoint import (
     MODEL_CONFIG_ARG,
-    checkpoint_name,
     load_official_checkpoint,
     load_optimizer_state,
     read_official_checkpoint,
     save_official_checkpoint,
 )
+from mae_transfer.pretrain.files import checkpoint_name
 from mae_transfer.pretrain.loss import per_patch_loss, reconstruction_target
 from mae_transfer.pretrain.model import MaskedAutoencoderViT, build_mae
 from mae_transfer.pretrain.optim import decay_split, official_param_groups

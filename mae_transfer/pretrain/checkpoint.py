@@ -28,7 +28,6 @@ from mae_transfer.checkpoints import CheckpointError, arch_shape, read_checkpoin
 from mae_transfer.checkpoints.arch import arch_name
 from mae_transfer.models.archs import ARCHS
 from mae_transfer.models.pos_embed import square_grid
-from mae_transfer.pretrain.files import checkpoint_name, pretrain_checkpoint_path  # noqa: F401 (re-exported)
 from mae_transfer.pretrain.model import MaskedAutoencoderViT
 from mae_transfer.records import atomic_path
 
