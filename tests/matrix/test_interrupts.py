@@ -71,8 +71,11 @@ def test_ctrl_c_twice_does_not_spend_attempts_and_the_cell_resumes(tmp_path: Pat
 
 def test_slurm_entry_point_and_local_run_never_train_one_cell_at_once(tmp_path: Path, env) -> None:
     matrix = _matrix(tmp_path)
+    # one CPU per process: `--sbatch-only` refuses what the partition of a cluster that is up
+    # (CI's two-node one, 2 CPUs per node) cannot hold
     matrix.write_text(matrix.read_text().replace("train_cfg.max_epochs: 40", "train_cfg.max_epochs: 6")
-                      .replace("val_interval: 40", "val_interval: 6").replace("end: 40", "end: 6"))
+                      .replace("val_interval: 40", "val_interval: 6").replace("end: 40", "end: 6")
+                      .replace("gpus_per_cell: 0,", "gpus_per_cell: 0, cpus_per_gpu: 1,"))
     cell_dir = _cell_dir(matrix, env)
     assert cli(["run", str(matrix), "--sbatch-only", "--executor", "slurm"], env).returncode == 0  # writes cell.json
     # what a SLURM job runs on its node

@@ -26,6 +26,7 @@ import sys
 import threading
 import time
 import traceback
+from collections.abc import Callable
 from pathlib import Path
 
 from mae_transfer.matrix.run import launch
@@ -165,7 +166,7 @@ def reconstruction_figure(cell: Cell, log) -> str | None:
         return None
 
 
-def _run_test(cell: Cell, train_dir: Path, log) -> int:
+def _run_test(cell: Cell, train_dir: Path, log, on_interrupt: Callable[[str], None]) -> int:
     """Evaluate the trained checkpoint with the cell's test-only config (ms+flip); the exit code."""
     found = latest_checkpoint_iter(train_dir)
     if found is None:
@@ -181,7 +182,7 @@ def _run_test(cell: Cell, train_dir: Path, log) -> int:
                "--work-dir", str(Path(cell.work_dir) / "test")]
     log.write("[mae-transfer] " + " ".join(command) + "\n")
     log.flush()
-    return _call(command, log)
+    return _call(command, log, on_interrupt)
 
 
 _INTERRUPT = threading.Event()
@@ -189,6 +190,7 @@ _INTERRUPT_REASON: list[str] = []  # the first signal that interrupted this proc
 _CHILDREN: set[subprocess.Popen] = set()
 _CHILDREN_LOCK = threading.Lock()
 # Exit codes of a training process stopped by SIGINT or SIGTERM (by the signal, or Python's 128 + n).
+_INTERRUPT_POLL_SECONDS = 0.5  # how soon a waiting cell process notices a signal and records it
 INTERRUPT_CODES = {-signal.SIGINT: "SIGINT", -signal.SIGTERM: "SIGTERM", 128 + signal.SIGINT: "SIGINT",
                    128 + signal.SIGTERM: "SIGTERM"}
 
@@ -211,17 +213,34 @@ def _unknown_overrides(cell: Cell) -> list[str]:
     return unknown_override_keys(Path(cell.config), list(cell.cfg_options)) or []
 
 
-def _call(command: list[str], log, **kwargs) -> int:
-    """Run a child process to its end; it is stopped with SIGTERM when this process is interrupted."""
+def _call(command: list[str], log, on_interrupt: Callable[[str], None] | None = None, **kwargs) -> int:
+    """Run a child process to its end; it is stopped with SIGTERM when this process is interrupted.
+
+    ``on_interrupt(reason)`` is called once, as soon as the interruption is noticed and before the
+    child has stopped: SLURM kills a requeued job ``KillWait`` seconds after its SIGTERM, and a
+    training stopping under load can take longer than that, so the record must not wait for it.
+    """
     child = launch.start(command, log, **kwargs)
     with _CHILDREN_LOCK:
         _CHILDREN.add(child)
+        if _INTERRUPT.is_set():  # the signal came before this child existed
+            with contextlib.suppress(OSError):
+                child.send_signal(signal.SIGTERM)
+    told = False
     try:
         while True:
             try:
-                return child.wait()
+                code = child.wait(timeout=_INTERRUPT_POLL_SECONDS)
+            except subprocess.TimeoutExpired:
+                code = None
             except KeyboardInterrupt:
                 _on_signal(signal.SIGINT, None)
+                code = None
+            if _INTERRUPT.is_set() and on_interrupt is not None and not told:
+                told = True
+                on_interrupt(_INTERRUPT_REASON[0] if _INTERRUPT_REASON else "a signal")
+            if code is not None:
+                return code
     finally:
         with _CHILDREN_LOCK:
             _CHILDREN.discard(child)
@@ -309,10 +328,19 @@ def _attempt(cell: Cell, cell_dir: Path, launcher: str, nproc: int) -> bool:
             return False
         log.write("[mae-transfer] " + " ".join(command) + "\n")
         log.flush()
-        code = _call(command, log)
+        recorded: list[str] = []
+
+        def record_interruption(reason: str, stage: str = "training") -> None:
+            """Record the interruption once, the moment it is noticed (the child may still be stopping)."""
+            if not recorded:
+                recorded.append(reason)
+                log.write(f"[mae-transfer] {stage} stopped by {reason}; the cell stays resumable\n")
+                log.flush()
+                mark_interrupted(cell_dir, reason)
+
+        code = _call(command, log, record_interruption)
         if (reason := _interruption(code)) is not None:
-            log.write(f"[mae-transfer] training stopped by {reason}; the cell stays resumable\n")
-            mark_interrupted(cell_dir, reason)
+            record_interruption(reason)
             return False
         resume_note = f" (it resumed from {found[0]})" if found else ""
         if code != 0:
@@ -320,10 +348,9 @@ def _attempt(cell: Cell, cell_dir: Path, launcher: str, nproc: int) -> bool:
                           error_tail=f"mae_transfer.train exited with code {code}{resume_note}\n{tail(log_path)}")
             return False
         if cell.test_config is not None:
-            tested = _run_test(cell, train_dir, log)
+            tested = _run_test(cell, train_dir, log, lambda reason: record_interruption(reason, "evaluation"))
             if (reason := _interruption(tested)) is not None:
-                log.write(f"[mae-transfer] evaluation stopped by {reason}; the cell stays resumable\n")
-                mark_interrupted(cell_dir, reason)
+                record_interruption(reason, "evaluation")
                 return False
             if tested != 0:
                 mark_finished(cell_dir, ok=False, error_tail=f"mae_transfer.test failed (code {tested})\n{tail(log_path)}")
