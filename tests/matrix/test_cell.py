@@ -190,3 +190,34 @@ def test_result_with_another_batch_or_lr_than_planned_is_an_error(tmp_path: Path
     with pytest.raises(ResultError, match="cell inat2017.smoke.finetune.tiny.s0: ") as raised:
         build_result(_planned_cell(tmp_path, 1, 4, 2), tmp_path / "train", 1, {"accuracy/top1": 50.0}, None)
     assert message in str(raised.value) and str(tmp_path / "train" / "inat_finetune.py") in str(raised.value)
+
+
+def test_an_interruption_is_recorded_before_a_slow_child_has_stopped(tmp_path: Path) -> None:
+    """SLURM SIGKILLs a requeued job KillWait seconds after its SIGTERM: the cell process records
+    the interruption as soon as it notices the signal, not after its training child has stopped."""
+    import signal
+    import threading
+
+    from mae_transfer.matrix.run import cell as cell_module
+
+    noticed: list[tuple[str, bool]] = []
+    stubborn = [sys.executable, "-c", "import signal, time; signal.signal(signal.SIGTERM, signal.SIG_IGN); "
+                "print('ready', flush=True); time.sleep(30)"]
+    timer = threading.Timer(1.0, cell_module._on_signal, (signal.SIGTERM, None))
+    try:
+        with (tmp_path / "log.txt").open("w") as log:
+            timer.start()
+            children = cell_module._CHILDREN
+
+            def record(reason: str) -> None:
+                (child,) = children  # still running: it ignores SIGTERM
+                noticed.append((reason, child.poll() is None))
+                child.kill()
+
+            code = cell_module._call(stubborn, log, record)
+        assert noticed == [("SIGTERM", True)] and code == -signal.SIGKILL
+        assert cell_module._interruption(code) == "SIGTERM"
+    finally:
+        timer.cancel()
+        cell_module._INTERRUPT.clear()
+        cell_module._INTERRUPT_REASON.clear()
