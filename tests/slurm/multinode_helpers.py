@@ -91,7 +91,7 @@ def wait_for(predicate, what: str, timeout: float = 600, poll: float = 0.5):
 
 def job_processes(job_id: str, module: str | None = None) -> list[int]:
     """The pids of SLURM job ``job_id``'s processes on every node (the test cluster's nodes share one
-    pid namespace); ``module``: only ``python -m MODULE`` ones.
+    pid namespace); ``module``: only ``python -m MODULE`` ones (srun, which launches them, is not one).
 
     ``job_id``: a job number, or an array task ``ARRAY_TASK`` (matched on SLURM_ARRAY_JOB_ID and
     SLURM_ARRAY_TASK_ID: a pending array is one record whose number a task may or may not keep
@@ -109,7 +109,8 @@ def job_processes(job_id: str, module: str | None = None) -> list[int]:
             environ = (proc / "environ").read_bytes().split(b"\0")
         except OSError:
             continue
-        if all(item.encode() in environ for item in wanted) and (module is None or module.encode() in command):
+        # ``python -m MODULE``: not srun, whose own command line names the module it launches
+        if all(item.encode() in environ for item in wanted) and (module is None or command[1:3] == [b"-m", module.encode()]):
             found.append(int(proc.name))
     return found
 
