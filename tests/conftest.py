@@ -66,6 +66,27 @@ HEAVY = {
 }
 
 
+SLURM_TESTS = "tests/slurm/"
+
+
+def pytest_xdist_make_scheduler(config: pytest.Config, log):
+    """``--dist loadgroup`` with the SLURM tests as one group: one cluster, so they run one at a
+    time on one worker (and each module fixture trains once); every other test is its own unit.
+
+    pytest-xdist's own ``xdist_group`` mark does not work with pytest 9: it renames ``item._nodeid``,
+    which pytest 9 no longer reads, so the marked tests were spread over all workers.
+    """
+    if config.getvalue("dist") != "loadgroup":
+        return None
+    from xdist.scheduler import LoadGroupScheduling
+
+    class SlurmTestsTogether(LoadGroupScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            return "slurm" if nodeid.startswith(SLURM_TESTS) else super()._split_scope(nodeid)
+
+    return SlurmTestsTogether(config, log)
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """Mark the HEAVY tests; a HEAVY entry whose file was collected but names no test is an error."""
     seen_files, matched = set(), set()
@@ -76,8 +97,6 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         if key in HEAVY:
             item.add_marker(pytest.mark.heavy)
             matched.add(key)
-        if relative.startswith("slurm/"):  # one cluster: its tests run one at a time, on one xdist worker
-            item.add_marker(pytest.mark.xdist_group("slurm"))
     # longest first, so that two xdist workers end together: the whole-matrix runs, the SLURM
     # cluster's tests, the other training runs, then the heavy tests, then the fast ones
     items.sort(key=lambda item: _start_rank(item))
