@@ -189,8 +189,8 @@ _INTERRUPT = threading.Event()
 _INTERRUPT_REASON: list[str] = []  # the first signal that interrupted this process
 _CHILDREN: set[subprocess.Popen] = set()
 _CHILDREN_LOCK = threading.Lock()
-# Exit codes of a training process stopped by SIGINT or SIGTERM (by the signal, or Python's 128 + n).
 _INTERRUPT_POLL_SECONDS = 0.5  # how soon a waiting cell process notices a signal and records it
+# Exit codes of a training process stopped by SIGINT or SIGTERM (by the signal, or Python's 128 + n).
 INTERRUPT_CODES = {-signal.SIGINT: "SIGINT", -signal.SIGTERM: "SIGTERM", 128 + signal.SIGINT: "SIGINT",
                    128 + signal.SIGTERM: "SIGTERM"}
 
