@@ -97,7 +97,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         if key in HEAVY:
             item.add_marker(pytest.mark.heavy)
             matched.add(key)
-    # longest first, so that two xdist workers end together: the whole-matrix runs, the SLURM
+    # longest first, so that the xdist workers end together: the whole-matrix runs, the SLURM
     # cluster's tests, the other training runs, then the heavy tests, then the fast ones
     items.sort(key=lambda item: _start_rank(item))
     stale = sorted(key for key in HEAVY if key[0] in seen_files and key not in matched and not config.option.keyword

@@ -109,7 +109,6 @@ def job_processes(job_id: str, module: str | None = None) -> list[int]:
             environ = (proc / "environ").read_bytes().split(b"\0")
         except OSError:
             continue
-        # ``python -m MODULE``: not srun, whose own command line names the module it launches
         if all(item.encode() in environ for item in wanted) and (module is None or command[1:3] == [b"-m", module.encode()]):
             found.append(int(proc.name))
     return found
