@@ -30,6 +30,11 @@ def _cell_dir(matrix: Path, env) -> Path:
     return Path(json.loads(cli(["plan", str(matrix), "--json"], env).stdout)["cells"][0]["work_dir"])
 
 
+def _as_a_foreground_job() -> None:
+    """In the child before exec: SIGINT at its default, as in a terminal's foreground job."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def _wait_for_checkpoint(process: subprocess.Popen, cell_dir: Path, timeout: float = 300) -> None:
     deadline = time.time() + timeout
     marker = cell_dir / "train" / "last_checkpoint"
@@ -45,9 +50,12 @@ def test_ctrl_c_twice_does_not_spend_attempts_and_the_cell_resumes(tmp_path: Pat
                       .replace("val_interval: 40", "val_interval: 10").replace("end: 40", "end: 10"))
     cell_dir = _cell_dir(matrix, env)
     for round_ in (1, 2):
-        # the terminal's Ctrl-C: SIGINT to the whole foreground process group
+        # the terminal's Ctrl-C: SIGINT to the whole foreground process group. A terminal's foreground
+        # job starts with SIGINT at its default; a test run started in the background of a script
+        # inherits it ignored (POSIX), and Python then never raises KeyboardInterrupt
         run = subprocess.Popen([sys.executable, "-m", "mae_transfer.cli", "run", str(matrix)], env=env, cwd=str(REPO),
-                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True,
+                               preexec_fn=_as_a_foreground_job)
         _wait_for_checkpoint(run, cell_dir)
         os.killpg(run.pid, signal.SIGINT)
         out, err = run.communicate(timeout=120)
