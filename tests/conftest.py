@@ -70,21 +70,39 @@ SLURM_TESTS = "tests/slurm/"
 
 
 def pytest_xdist_make_scheduler(config: pytest.Config, log):
-    """``--dist loadgroup`` with the SLURM tests as one group: one cluster, so they run one at a
-    time on one worker (and each module fixture trains once); every other test is its own unit.
+    """``--dist loadgroup``, one test file per unit and every SLURM test in one unit, in the order
+    of the collection (longest first, :func:`pytest_collection_modifyitems`).
 
-    pytest-xdist's own ``xdist_group`` mark does not work with pytest 9: it renames ``item._nodeid``,
-    which pytest 9 no longer reads, so the marked tests were spread over all workers.
+    A file is one unit so that its module fixtures (a trained run several tests read) are built
+    once: with a test per unit, three workers each trained the same fixture. The SLURM tests share
+    one cluster, so they run one at a time on one worker. Each worker is given one unit beyond the
+    one it runs (xdist's default keeps up to two tests queued, which held short units behind a
+    35-minute test). pytest-xdist's own ``xdist_group`` mark does not work with pytest 9: it renames
+    ``item._nodeid``, which pytest 9 no longer reads.
     """
     if config.getvalue("dist") != "loadgroup":
         return None
     from xdist.scheduler import LoadGroupScheduling
 
-    class SlurmTestsTogether(LoadGroupScheduling):
-        def _split_scope(self, nodeid: str) -> str:
-            return "slurm" if nodeid.startswith(SLURM_TESTS) else super()._split_scope(nodeid)
+    class FilesTogether(LoadGroupScheduling):
+        def __init__(self, config: pytest.Config, log=None) -> None:
+            super().__init__(config, log)
+            config.option.loadscopereorder = False  # the collection's order, not the units' sizes
 
-    return SlurmTestsTogether(config, log)
+        def _split_scope(self, nodeid: str) -> str:
+            return "slurm" if nodeid.startswith(SLURM_TESTS) else nodeid.split("::", 1)[0]
+
+        def _reschedule(self, node) -> None:
+            if node.shutting_down:
+                return
+            if not self.workqueue:
+                node.shutdown()
+                return
+            # a worker runs a test once it holds the next one: one queued test is the least that works
+            if self._pending_of(self.assigned_work[node]) <= 1:
+                self._assign_work_unit(node)
+
+    return FilesTogether(config, log)
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
@@ -106,9 +124,12 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         raise pytest.UsageError(f"tests/conftest.py HEAVY names tests that do not exist: {stale}")
 
 
-# The longest end-to-end files (each 5-15 minutes beside a second worker, measured with --durations).
-LONGEST = ("matrix/test_rehearse.py", "matrix/test_smoke_matrix.py", "matrix/test_families_smoke_matrix.py",
-           "slurm/test_multinode.py", "matrix/test_interrupts.py", "matrix/test_run_local.py")
+# The longest units, longest first (cicheck.xml durations beside two other workers): the SLURM
+# tests (one unit, ~40 min), the demo's matrix, the families' matrix, the paper rehearsal, then
+# the files of several training runs each. They start first so that the workers end together.
+LONGEST = ("slurm/test_multinode.py", "matrix/test_smoke_matrix.py", "matrix/test_families_smoke_matrix.py",
+           "matrix/test_rehearse.py", "matrix/test_fault_injection.py", "matrix/test_run_local.py",
+           "segmentation/test_smoke_training.py", "classification/test_classification_digits.py")
 
 
 def _start_rank(item: pytest.Item) -> tuple[int, int]:
