@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from mae_transfer.matrix.plan.resolve import launch_options, write_cell_config
-from mae_transfer.matrix.run.cell import train_command
+from mae_transfer.matrix.run.cell import cell_env, train_command
 from mae_transfer.matrix.plan.planner import Cell
 from mae_transfer.matrix.spec.matrix_spec import Resources
 from mae_transfer.matrix.progress_view import read_progress
@@ -35,6 +35,17 @@ def test_train_command_for_each_launcher(tmp_path: Path) -> None:
     assert torchrun[torchrun.index("mae_transfer.train") - 1:][:2] == ["-m", "mae_transfer.train"]
     assert "--resume" not in torchrun and "--cfg-options" not in torchrun
     assert launch_options(_cell(tmp_path, policy="best"), "none")["default_hooks.checkpoint.save_best"] == "auto"
+
+
+def test_a_local_cpu_cell_runs_its_cpus_per_gpu_threads_unless_the_environment_says(tmp_path: Path,
+                                                                                   monkeypatch) -> None:
+    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
+    cpu = replace(_cell(tmp_path), resources=Resources(gpus_per_cell=0, cpus_per_gpu=3))
+    assert cell_env(cpu, "none")["OMP_NUM_THREADS"] == "3"
+    assert "OMP_NUM_THREADS" not in cell_env(cpu, "pytorch")  # torchrun sets its own
+    assert "OMP_NUM_THREADS" not in cell_env(replace(cpu, resources=Resources(gpus_per_cell=1)), "none")
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")
+    assert cell_env(cpu, "none")["OMP_NUM_THREADS"] == "1"
 
 
 def test_cell_config_carries_paths_the_command_line_could_not(tmp_path: Path) -> None:

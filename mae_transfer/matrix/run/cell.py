@@ -115,6 +115,14 @@ def train_command(cell: Cell, launcher: str, nproc: int, resume: bool | str | Pa
     return [*head, *resuming, *extra]
 
 
+def cell_env(cell: Cell, launcher: str) -> dict[str, str]:
+    """A cell child's environment: a CPU cell trained here (launcher ``none``, no GPU) runs
+    ``cpus_per_gpu`` OpenMP threads unless the environment sets ``OMP_NUM_THREADS``, so cells run
+    side by side (``max_parallel``) share the cores instead of each taking all of them."""
+    cpu_here = launcher == "none" and cell.resources.gpus_per_cell == 0
+    return launch.child_env(threads=cell.resources.cpus_per_gpu if cpu_here else None)
+
+
 def best_validation(train_dir: Path) -> tuple[dict[str, float], int]:
     """Under the ``best`` policy: the metrics (percent) and step of the best checkpoint's validation.
 
@@ -166,7 +174,8 @@ def reconstruction_figure(cell: Cell, log) -> str | None:
         return None
 
 
-def _run_test(cell: Cell, train_dir: Path, log, on_interrupt: Callable[[str], None]) -> int:
+def _run_test(cell: Cell, train_dir: Path, log, on_interrupt: Callable[[str], None],
+              env: dict[str, str]) -> int:
     """Evaluate the trained checkpoint with the cell's test-only config (ms+flip); the exit code."""
     found = latest_checkpoint_iter(train_dir)
     if found is None:
@@ -182,7 +191,7 @@ def _run_test(cell: Cell, train_dir: Path, log, on_interrupt: Callable[[str], No
                "--work-dir", str(Path(cell.work_dir) / "test")]
     log.write("[mae-transfer] " + " ".join(command) + "\n")
     log.flush()
-    return _call(command, log, on_interrupt)
+    return _call(command, log, on_interrupt, env=env)
 
 
 _INTERRUPT = threading.Event()
@@ -338,7 +347,8 @@ def _attempt(cell: Cell, cell_dir: Path, launcher: str, nproc: int) -> bool:
                 log.flush()
                 mark_interrupted(cell_dir, reason)
 
-        code = _call(command, log, record_interruption)
+        env = cell_env(cell, launcher)
+        code = _call(command, log, record_interruption, env=env)
         if (reason := _interruption(code)) is not None:
             record_interruption(reason)
             return False
@@ -348,7 +358,7 @@ def _attempt(cell: Cell, cell_dir: Path, launcher: str, nproc: int) -> bool:
                           error_tail=f"mae_transfer.train exited with code {code}{resume_note}\n{tail(log_path)}")
             return False
         if cell.test_config is not None:
-            tested = _run_test(cell, train_dir, log, lambda reason: record_interruption(reason, "evaluation"))
+            tested = _run_test(cell, train_dir, log, lambda why: record_interruption(why, "evaluation"), env)
             if (reason := _interruption(tested)) is not None:
                 record_interruption(reason, "evaluation")
                 return False

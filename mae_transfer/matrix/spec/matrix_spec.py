@@ -151,8 +151,10 @@ class Resources:
     """What one cell asks of the machine or the cluster.
 
     ``gpus_per_cell`` GPUs on each of ``nodes`` nodes, one training process per GPU (0: one CPU
-    process per node). ``max_per_gpu_batch`` caps the per-GPU batch below the recipe's
-    memory-proven one (smaller GPUs); gradient accumulation keeps the recipe batch.
+    process per node). ``cpus_per_gpu``: CPUs per training process (SLURM's ``--cpus-per-task``;
+    a CPU cell trained locally runs that many OpenMP threads). ``max_per_gpu_batch`` caps the
+    per-GPU batch below the recipe's memory-proven one (smaller GPUs); gradient accumulation keeps
+    the recipe batch.
     """
 
     gpus_per_cell: int = 1
