@@ -11,6 +11,7 @@
   copy out) against the bare ``forward_features`` loop on the same images; target within 5%.
 
     python benchmarks/speed/probes.py [--device cpu|cuda] [--full] [--part sweep|knn|extraction]
+                                      [--sweep-batch N]
 
 Default sizes fit a 2-core CPU; ``--full`` runs the issue's sizes (ViT-B/224 at batch 128,
 50,000 queries against 1,280,000 features), for a GPU. Without ``--part`` each part runs in a
@@ -164,17 +165,20 @@ def main() -> None:
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     parser.add_argument("--full", action="store_true", help="the issue's sizes (for a GPU)")
     parser.add_argument("--part", choices=("sweep", "knn", "extraction"), help="run one part in this process")
+    parser.add_argument("--sweep-batch", type=int, help="the sweep's batch (default: 8, or 128 with --full)")
     args = parser.parse_args()
     if args.part is None:
         print(f"device {args.device}, torch threads {torch.get_num_threads()}, {'full' if args.full else 'reduced'} "
               f"sizes", flush=True)
         for part in ("knn", "extraction", "sweep"):
             subprocess.run([sys.executable, __file__, "--device", args.device, "--part", part,
-                            *(["--full"] if args.full else [])], check=True)
+                            *(["--full"] if args.full else []),
+                            *(["--sweep-batch", str(args.sweep_batch)] if args.sweep_batch else [])], check=True)
         return
     device = torch.device(args.device)
     if args.part == "sweep":
-        sweep_ratio(device, batch=128, steps=10, size=224) if args.full else sweep_ratio(device, 8, 3, 224)
+        batch = args.sweep_batch or (128 if args.full else 8)
+        sweep_ratio(device, batch, steps=10 if args.full else 3, size=224)
     elif args.part == "knn":
         knn_ratio(device, 50_000, 1_280_000) if args.full else knn_ratio(device, 4096, 131_072)
     else:
