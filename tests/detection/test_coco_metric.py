@@ -12,6 +12,7 @@ from detection_helpers import REPO
 from pycocotools.coco import COCO
 
 import mmdet.evaluation.metrics.coco_metric as mmdet_coco_metric
+from mmengine.registry import DefaultScope
 from mae_transfer.data.coco import SYNTHETIC_CLASSES, annotation_file
 from mae_transfer.integrations.coco_metric import MAETransferFastCocoMetric
 from mmdet.evaluation.metrics import CocoMetric
@@ -84,9 +85,12 @@ def _predictions(root: Path, seed: int = 0) -> list[dict]:
 
 
 def _evaluate(metric_type: str, root: Path, samples: list[dict], **options) -> dict[str, float]:
-    metric = METRICS.build(
-        dict(type=metric_type, ann_file=str(annotation_file(root, "val")), metric=["bbox", "segm"], **options)
-    )
+    # mmdet's registry, whatever default scope an earlier test in this process left (an mmseg
+    # Runner leaves "mmseg", and a registry builds from the default scope's registry)
+    with DefaultScope.overwrite_default_scope("mmdet"):
+        metric = METRICS.build(
+            dict(type=metric_type, ann_file=str(annotation_file(root, "val")), metric=["bbox", "segm"], **options)
+        )
     metric.dataset_meta = {"classes": SYNTHETIC_CLASSES}
     metric.process({}, samples)
     return metric.evaluate(len(samples))
