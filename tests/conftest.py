@@ -7,6 +7,7 @@ long. ``make test-fast`` runs neither (the edit loop); ``make test`` runs everyt
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import pytest
@@ -64,6 +65,20 @@ HEAVY = {
     ("checkpoints/test_reader_bounds.py", "test_a_zip_directory_the_size_check_cannot_read_is_refused_before_torch_reads_it"),
     ("matrix/test_hostile_matrix.py", "test_hostile_yaml_is_refused_within_two_seconds_and_200_mb"),
 }
+
+
+@pytest.fixture(autouse=True)
+def _default_scope_left_as_found():
+    """mmengine's default scope after each test is what it was before: a Runner built in a test
+    (mmseg, mmdet) leaves its scope current, and registries then build from that scope's registry,
+    so a later test in the same worker would depend on which files ran before it."""
+    registry = sys.modules.get("mmengine.registry")  # never imported here: the core tests run without it
+    before = dict(registry.DefaultScope._instance_dict) if registry else {}
+    yield
+    registry = sys.modules.get("mmengine.registry")
+    if registry is not None and list(registry.DefaultScope._instance_dict) != list(before):
+        registry.DefaultScope._instance_dict.clear()
+        registry.DefaultScope._instance_dict.update(before)
 
 
 SLURM_TESTS = "tests/slurm/"
