@@ -72,7 +72,7 @@ def _default_scope_left_as_found():
     """mmengine's default scope after each test is what it was before: a Runner built in a test
     (mmseg, mmdet) leaves its scope current, and registries then build from that scope's registry,
     so a later test in the same worker would depend on which files ran before it."""
-    registry = sys.modules.get("mmengine.registry")  # never imported here: the core tests run without it
+    registry = sys.modules.get("mmengine.registry")  # only if imported: the core tests run without mmengine
     before = dict(registry.DefaultScope._instance_dict) if registry else {}
     yield
     registry = sys.modules.get("mmengine.registry")
@@ -91,7 +91,7 @@ def pytest_xdist_make_scheduler(config: pytest.Config, log):
     A file is one unit so that its module fixtures (a trained run several tests read) are built
     once: with a test per unit, three workers each trained the same fixture. The SLURM tests share
     one cluster, so they run one at a time on one worker. Each worker is given one unit beyond the
-    one it runs (xdist's default keeps up to two tests queued, which held short units behind a
+    one it runs (xdist's default keeps up to three tests pending, which held short units behind a
     35-minute test). pytest-xdist's own ``xdist_group`` mark does not work with pytest 9: it renames
     ``item._nodeid``, which pytest 9 no longer reads.
     """
