@@ -230,5 +230,35 @@ def test_an_interruption_is_recorded_before_a_slow_child_has_stopped(tmp_path: P
         assert cell_module._interruption(code) == "SIGTERM"
     finally:
         timer.cancel()
-        cell_module._INTERRUPT.clear()
+        cell_module._INTERRUPT_REASON.clear()
+
+
+def test_a_second_signal_inside_the_handler_does_not_hang_it() -> None:
+    """SLURM SIGTERMs every process of a requeued job and the batch script forwards the same
+    SIGTERM: the second can run the handler inside the first. It once waited forever on a lock the
+    first held, until SLURM's SIGKILL, and the interruption went unrecorded."""
+    import signal
+    import threading
+
+    from mae_transfer.matrix.run import cell as cell_module
+
+    class Child:  # the second signal lands while the handler signals this child
+        signalled = 0
+
+        def send_signal(self, signum: int) -> None:
+            self.signalled += 1
+            if self.signalled == 1:
+                cell_module._on_signal(signal.SIGTERM, None)
+
+    child = Child()
+    cell_module._CHILDREN.add(child)
+    try:
+        handler = threading.Thread(target=cell_module._on_signal, args=(signal.SIGTERM, None), daemon=True)
+        handler.start()
+        handler.join(timeout=10)
+        assert not handler.is_alive(), "the nested signal hung the handler"
+        assert child.signalled == 2 and cell_module._INTERRUPT_REASON == ["SIGTERM", "SIGTERM"]
+        assert cell_module._interruption(0) == "SIGTERM"
+    finally:
+        cell_module._CHILDREN.discard(child)
         cell_module._INTERRUPT_REASON.clear()

@@ -23,7 +23,6 @@ import signal
 import socket
 import subprocess
 import sys
-import threading
 import time
 import traceback
 from collections.abc import Callable
@@ -194,10 +193,10 @@ def _run_test(cell: Cell, train_dir: Path, log, on_interrupt: Callable[[str], No
     return _call(command, log, on_interrupt, env=env)
 
 
-_INTERRUPT = threading.Event()
-_INTERRUPT_REASON: list[str] = []  # the first signal that interrupted this process
+# The signals that interrupted this process (the first names the interruption) and the children a
+# signal stops. The handler takes no lock: see _on_signal.
+_INTERRUPT_REASON: list[str] = []
 _CHILDREN: set[subprocess.Popen] = set()
-_CHILDREN_LOCK = threading.Lock()
 _INTERRUPT_POLL_SECONDS = 0.5  # how soon a waiting cell process notices a signal and records it
 # Exit codes of a training process stopped by SIGINT or SIGTERM (by the signal, or Python's 128 + n).
 INTERRUPT_CODES = {-signal.SIGINT: "SIGINT", -signal.SIGTERM: "SIGTERM", 128 + signal.SIGINT: "SIGINT",
@@ -205,14 +204,22 @@ INTERRUPT_CODES = {-signal.SIGINT: "SIGINT", -signal.SIGTERM: "SIGTERM", 128 + s
 
 
 def _on_signal(signum, frame) -> None:  # noqa: ARG001 - signal handler signature
-    """SIGINT/SIGTERM in a cell process: stop the training (SIGTERM) and let run_cell record it."""
-    if not _INTERRUPT.is_set():
-        _INTERRUPT_REASON.append(signal.Signals(signum).name)
-    _INTERRUPT.set()
-    with _CHILDREN_LOCK:
-        for child in _CHILDREN:
-            with contextlib.suppress(OSError):
-                child.send_signal(signal.SIGTERM)
+    """SIGINT/SIGTERM in a cell process: stop the training (SIGTERM) and let run_cell record it.
+
+    It takes no lock. A second signal can run this handler again inside the first one (SLURM
+    signals every process of a requeued job, and the batch script forwards the same SIGTERM), and
+    a lock the interrupted handler held would never be released: the process hung until SLURM's
+    SIGKILL, and the interruption went unrecorded. ``tuple()`` copies the set in one step, so a
+    thread adding or removing a child meanwhile cannot break the loop.
+    """
+    _INTERRUPT_REASON.append(signal.Signals(signum).name)
+    for child in tuple(_CHILDREN):
+        with contextlib.suppress(OSError):
+            child.send_signal(signal.SIGTERM)
+
+
+def _interrupted() -> bool:
+    return bool(_INTERRUPT_REASON)
 
 
 def _unknown_overrides(cell: Cell) -> list[str]:
@@ -230,11 +237,10 @@ def _call(command: list[str], log, on_interrupt: Callable[[str], None] | None = 
     training stopping under load can take longer than that, so the record must not wait for it.
     """
     child = launch.start(command, log, **kwargs)
-    with _CHILDREN_LOCK:
-        _CHILDREN.add(child)
-        if _INTERRUPT.is_set():  # the signal came before this child existed
-            with contextlib.suppress(OSError):
-                child.send_signal(signal.SIGTERM)
+    _CHILDREN.add(child)
+    if _interrupted():  # the signal came before the handler could see this child
+        with contextlib.suppress(OSError):
+            child.send_signal(signal.SIGTERM)
     told = False
     try:
         while True:
@@ -245,20 +251,19 @@ def _call(command: list[str], log, on_interrupt: Callable[[str], None] | None = 
             except KeyboardInterrupt:
                 _on_signal(signal.SIGINT, None)
                 code = None
-            if _INTERRUPT.is_set() and on_interrupt is not None and not told:
+            if _interrupted() and on_interrupt is not None and not told:
                 told = True
-                on_interrupt(_INTERRUPT_REASON[0] if _INTERRUPT_REASON else "a signal")
+                on_interrupt(_INTERRUPT_REASON[0])
             if code is not None:
                 return code
     finally:
-        with _CHILDREN_LOCK:
-            _CHILDREN.discard(child)
+        _CHILDREN.discard(child)
 
 
 def _interruption(code: int) -> str | None:
     """The signal that stopped an attempt (SIGINT, SIGTERM), or None when it was not interrupted."""
-    if _INTERRUPT.is_set():
-        return _INTERRUPT_REASON[0] if _INTERRUPT_REASON else "a signal"
+    if _interrupted():
+        return _INTERRUPT_REASON[0]
     return INTERRUPT_CODES.get(code)
 
 
@@ -403,7 +408,7 @@ def main(argv: list[str] | None = None) -> int:
     except CellBusy as error:
         logger.error("%s", error)
         return 3
-    if _INTERRUPT.is_set():
+    if _interrupted():
         return 143
     return 0 if ok else 1
 
