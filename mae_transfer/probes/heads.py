@@ -5,8 +5,9 @@
 entropy, SGD with momentum 0.9 and no weight decay, lr ``x batch x world / 256``, cosine to 0
 over all iterations (``CosineAnnealingLR(max_iter, eta_min=0)``). The heads of one feature
 source are stacked in one (H, K, D) weight and stepped by one momentum-SGD update with a
-learning rate per head, which is exactly H independent ``torch.optim.SGD`` runs (their losses
-are summed, and a head's gradient depends on its own loss only).
+learning rate per head: H independent ``torch.optim.SGD`` runs (their losses are summed, and a
+head's gradient depends on its own loss only). Its gradients are written in closed form into
+buffers kept between steps, with no autograd graph (``LinearSweep.gradients``).
 
 :class:`AttentiveGrid` is CAPI's attention-pooling probe (``eval_classification.py``
 ``AttnPoolClassifier``): a learned query (C) attends to the patch tokens through one key/value
@@ -126,6 +127,31 @@ class LinearSweep(nn.Module):
                 out[index] = logits[row]
         return torch.stack(out)
 
+    @torch.no_grad()
+    def gradients(self, tokens: list[torch.Tensor], labels: torch.Tensor) -> torch.Tensor:
+        """The summed loss of every head (as :func:`head_losses`), with each weight's and bias's
+        gradient written into its ``.grad`` (allocated once, overwritten each step).
+
+        A head's mean cross entropy over a batch of B has d loss / d logits = (softmax - one_hot) / B;
+        the weight's gradient is that (H, K, B) times the features (B, D), one matmul per group.
+        Autograd's backward of the same product took several times as long on a CPU and allocated a
+        new weight-sized gradient every step (benchmarks/speed/probes.py measures the sweep).
+        """
+        batch = labels.shape[0]
+        total = torch.zeros((), device=labels.device)
+        for (source, blocks, members), weight, bias in zip(self.groups, self.weights, self.biases):
+            features = pooled(tokens, source, blocks, self.num_prefix)
+            log_probs = torch.log_softmax(torch.matmul(features, weight.transpose(1, 2)) + bias[:, None], dim=-1)
+            target = labels.view(1, -1, 1).expand(len(members), -1, 1)
+            total += log_probs.gather(-1, target).mean(dim=1).sum().neg()
+            scores = log_probs.exp_()  # softmax, (H, B, K)
+            scores.scatter_add_(-1, target, scores.new_full(target.shape, -1.0)).div_(batch)
+            if weight.grad is None:
+                weight.grad, bias.grad = torch.empty_like(weight), torch.empty_like(bias)
+            torch.matmul(scores.transpose(1, 2), features, out=weight.grad)
+            torch.sum(scores, dim=1, out=bias.grad)
+        return total
+
     def extract(self, index: int) -> LinearSweep:
         """A one-head sweep holding a copy of head ``index`` (its point and current weights)."""
         point = self.points[index]
@@ -146,7 +172,9 @@ class LinearSweep(nn.Module):
 class StackedSGD:
     """``torch.optim.SGD(momentum=m, dampening=0, weight_decay=0)`` with one lr per stacked head.
 
-    ``step(factor)`` applies ``lr_h x factor`` to head h of every (weight, bias, lrs) triple.
+    ``step(factor)`` applies ``lr_h x factor`` to head h of every (weight, bias, lrs) triple. The
+    momentum update ``m x buffer + grad`` is one pass over the buffer (SGD makes two, so the last
+    bit can differ).
     """
 
     def __init__(self, groups: list[tuple[nn.Parameter, nn.Parameter, torch.Tensor]], momentum: float) -> None:
@@ -170,7 +198,7 @@ class StackedSGD:
                 if buffer is None:
                     buffer = self.buffers[id(param)] = param.grad.clone()
                 else:
-                    buffer.mul_(self.momentum).add_(param.grad)
+                    torch.add(param.grad, buffer, alpha=self.momentum, out=buffer)
                 step = lrs.to(param.device, param.dtype).view(-1, *([1] * (param.ndim - 1))) * factor
                 param.addcmul_(buffer, step, value=-1.0)  # in place: no weight-sized temporary
 
@@ -229,6 +257,13 @@ class AttentiveGrid(nn.Module):
         """Frozen tokens -> logits (G, B, K) in grid order."""
         patches = patch_tokens(tokens, self.num_prefix)
         return torch.stack([head(patches) for head in self.heads])
+
+    def gradients(self, tokens: list[torch.Tensor], labels: torch.Tensor) -> torch.Tensor:
+        """The summed loss of every head, its gradients (autograd) in each parameter's ``.grad``."""
+        self.zero_grad(set_to_none=True)
+        loss = head_losses(self.logits(tokens), labels)
+        loss.backward()
+        return loss.detach()
 
     def extract(self, index: int) -> AttentiveGrid:
         """A one-head grid holding a copy of head ``index``."""

@@ -25,7 +25,7 @@ from torch import nn
 from torch.utils.data import DataLoader, Dataset, Subset, default_collate
 
 from mae_transfer.probes.features import FrozenBackbone, pooled
-from mae_transfer.probes.heads import StackedSGD, head_losses
+from mae_transfer.probes.heads import StackedSGD
 from mae_transfer.probes.settings import ProbeConfigError
 
 logger = logging.getLogger(__name__)
@@ -178,9 +178,7 @@ def fit_heads(grid: nn.Module, frozen: FrozenBackbone, dataset: Dataset, indices
         for batch in loader:
             images, labels = unpack(batch)
             tokens = frozen(images.to(device, non_blocking=True))
-            loss = head_losses(grid.logits(tokens), labels.to(device))
-            optimizer.zero_grad()
-            loss.backward()
+            loss = grid.gradients(tokens, labels.to(device))
             sync_gradients(parameters)
             _apply_step(optimizer, schedule(iteration, total))
             iteration += 1
