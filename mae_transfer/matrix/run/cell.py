@@ -218,7 +218,8 @@ def _on_signal(signum, frame) -> None:  # noqa: ARG001 - signal handler signatur
             child.send_signal(signal.SIGTERM)
 
 
-def _interrupted() -> bool:
+def interrupted() -> bool:
+    """A SIGINT or SIGTERM has reached this process (the cells not started yet stay pending)."""
     return bool(_INTERRUPT_REASON)
 
 
@@ -238,7 +239,7 @@ def _call(command: list[str], log, on_interrupt: Callable[[str], None] | None = 
     """
     child = launch.start(command, log, **kwargs)
     _CHILDREN.add(child)
-    if _interrupted():  # the signal came before the handler could see this child
+    if interrupted():  # the signal came before the handler could see this child
         with contextlib.suppress(OSError):
             child.send_signal(signal.SIGTERM)
     told = False
@@ -251,7 +252,7 @@ def _call(command: list[str], log, on_interrupt: Callable[[str], None] | None = 
             except KeyboardInterrupt:
                 _on_signal(signal.SIGINT, None)
                 code = None
-            if _interrupted() and on_interrupt is not None and not told:
+            if interrupted() and on_interrupt is not None and not told:
                 told = True
                 on_interrupt(_INTERRUPT_REASON[0])
             if code is not None:
@@ -262,7 +263,7 @@ def _call(command: list[str], log, on_interrupt: Callable[[str], None] | None = 
 
 def _interruption(code: int) -> str | None:
     """The signal that stopped an attempt (SIGINT, SIGTERM), or None when it was not interrupted."""
-    if _interrupted():
+    if interrupted():
         return _INTERRUPT_REASON[0]
     return INTERRUPT_CODES.get(code)
 
@@ -408,7 +409,7 @@ def main(argv: list[str] | None = None) -> int:
     except CellBusy as error:
         logger.error("%s", error)
         return 3
-    if _interrupted():
+    if interrupted():
         return 143
     return 0 if ok else 1
 

@@ -38,7 +38,7 @@ def run_local(cells: list[Cell], max_parallel: int, summary, torchrun: bool = Fa
     """
 
     def one(cell: Cell) -> str:
-        if cell_module._INTERRUPT.is_set():
+        if cell_module.interrupted():
             return "not started"
         nproc = processes_for(cell, torchrun, nproc_per_node)
         launcher = "pytorch" if torchrun else "none"
