@@ -1,4 +1,5 @@
-"""The local executor on real training: failures, retries, idempotence and resume after SIGKILL."""
+"""The local executor on real training: failures, retries and resume after SIGKILL. (A second run of a
+finished matrix doing nothing is asserted on the smoke matrix's run, tests/matrix/test_smoke_matrix.py.)"""
 
 from __future__ import annotations
 
@@ -46,18 +47,6 @@ def test_failing_cell_does_not_stop_others_status_shows_it_and_rerun_retries(tmp
     assert 0.0 <= result["metrics"]["top1"] <= 100.0
     assert result["provenance"]["eval_mode"] == "ss" and result["provenance"]["checkpoint_policy"] == "last"
     assert result["provenance"]["effective_batch"] == 8 and result["provenance"]["packages"]["torch"] != "absent"
-
-
-def test_second_run_of_finished_matrix_does_nothing_and_says_so(tmp_path: Path, env) -> None:
-    matrix = tmp_path / "m.yaml"
-    matrix.write_text(matrix_text(f"  - {{task: inat2017, recipe: smoke, overrides: {TINY_CLASSIFIER}}}"))
-    assert cli(["run", str(matrix)], env).returncode == 0
-    cell_dir = Path(json.loads(cli(["plan", str(matrix), "--json"], env).stdout)["cells"][0]["work_dir"])
-    stamp = (cell_dir / "result.json").stat().st_mtime_ns
-    again = cli(["run", str(matrix)], env)
-    assert again.returncode == 0
-    assert "nothing to do: 1 of 1 cells already finished" in again.stdout
-    assert (cell_dir / "result.json").stat().st_mtime_ns == stamp
 
 
 def test_sigkill_mid_cell_then_rerun_resumes_from_checkpoint(tmp_path: Path, env) -> None:

@@ -69,5 +69,9 @@ def test_smoke_matrix_runs_every_task_kind_and_renders(tmp_path: Path, env) -> N
         assert out.stat().st_size > 1000
     assert "data:image/png;base64," in (tmp_path / "board.html").read_text()
 
+    # a second run of the finished matrix does nothing, says so, and rewrites no result
+    stamps = {path: path.stat().st_mtime_ns for path in (tmp_path / "smoke" / "cells").glob("*/result.json")}
+    assert len(stamps) == 13
     again = cli(["run", matrix, *root], env)
     assert again.returncode == 0 and "nothing to do: 13 of 13 cells already finished" in again.stdout
+    assert {path: path.stat().st_mtime_ns for path in stamps} == stamps
