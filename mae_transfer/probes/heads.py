@@ -183,11 +183,6 @@ class StackedSGD:
         self.momentum = momentum
         self.buffers: dict[int, torch.Tensor] = {}
 
-    def zero_grad(self) -> None:
-        """Drop every gradient."""
-        for weight, bias, _ in self.groups:
-            weight.grad = bias.grad = None
-
     @torch.no_grad()
     def step(self, factor: float) -> None:
         """One update at ``factor`` x each head's lr."""
