@@ -242,6 +242,26 @@ def test_stand_ins_of_the_families_matrix_are_written_in_each_backbones_family_a
         assert report.format == fmt and report.model_family == build["family"] and not report.missing
 
 
+def test_stand_in_for_a_pretraining_stage_has_the_stage_encoders_depth(tmp_path: Path) -> None:
+    """The smoke matrix's tiny_mae is pre-trained by a 4-block stage: before it has run, --rehearse
+    --generate-missing writes a 4-block stand-in that the transfer cell loads whole (it wrote 12 blocks,
+    and the cells failed with 'wrong architecture')."""
+    from mae_transfer.checkpoints import load_pretrained
+    from mae_transfer.matrix.plan.planner import plan_matrix
+    from mae_transfer.matrix.rehearse.inputs import choose_checkpoint
+    from mae_transfer.matrix.spec.matrix_spec import load_spec
+    from mae_transfer.models import build_vit
+
+    plan = plan_matrix(load_spec(REPO / "benchmarks" / "smoke.yaml", work_root=tmp_path / "smoke"),
+                       only="inat2017*tiny_mae*")
+    (cell,) = [cell for cell in plan.cells if cell.task == "inat2017"]
+    assert cell.pretrain["depth"] == 4 and not Path(cell.checkpoint).exists()
+    path, how, _ = choose_checkpoint(plan, cell, None, generate_missing=True)
+    assert how.startswith("generated mae vit_tiny_patch16 checkpoint") and f"missing {cell.checkpoint}" in how
+    report = load_pretrained(build_vit(cell.arch, depth=4, img_size=64), path)
+    assert not report.missing and report.format == "mae"
+
+
 PAPER_FALLBACK_NOTES = ("AMP -> fp32 (no GPU)",)
 # One cell per distinct path for CI: ViTDet window + global blocks at 1024 with the 80 COCO
 # categories; the 448 ViT-H fine-tuning; the ImageNet linear probe (LARS, BN head); partial

@@ -94,7 +94,8 @@ class Cell:
     off_recipe_reason: str | None = None
     # Pre-train -> transfer (a backbone declared by a pre-training stage, ``spec.PretrainStage``):
     # on a transfer cell, ``pretrain`` = {"stage": declared backbone name, "cell": the pre-training
-    # cell's id, "epoch": epochs pre-trained, "params": {swept/named parameter: value}} and
+    # cell's id, "epoch": epochs pre-trained, "params": {swept/named parameter: value}, and "depth":
+    # the encoder's blocks where the config sets model.encoder.depth} and
     # ``depends_on`` = the pre-training cell's work dir (the cell waits for it). On the
     # pre-training cell itself (task ``mae-pretrain``), ``pretrain`` holds the same keys but "epoch".
     pretrain: dict[str, Any] | None = None
@@ -455,7 +456,8 @@ class Planner:
                     name=name, arch=facts.arch,
                     checkpoint=str(pretrain_checkpoint_path(Path(cell.work_dir) / "train", epoch)),
                     digest=f"pretrain:{cell.id}:epoch{epoch}",
-                    pretrain={"stage": backbone.name, "cell": cell.id, "epoch": epoch, "params": resolved},
+                    pretrain={"stage": backbone.name, "cell": cell.id, "epoch": epoch, "params": resolved,
+                              **({} if facts.depth is None else {"depth": facts.depth})},
                     depends_on=cell.work_dir))
         return sources
 

@@ -172,7 +172,8 @@ def choose_checkpoint(plan: Plan, cell: Cell, cut_depth: int | None, generate_mi
         return cell.checkpoint, "real checkpoint", True
     if not generate_missing:
         raise RehearsalInputError(f"checkpoint {cell.checkpoint} does not exist (use --generate-missing)")
-    path, kept, what = stand_in(None)
+    # a pre-training stage's checkpoint has the stage config's encoder depth (the smoke stage: 4 blocks)
+    path, kept, what = stand_in((cell.pretrain or {}).get("depth"))
     return str(path), f"{what}; missing {cell.checkpoint})", kept
 
 
