@@ -18,6 +18,7 @@ from pathlib import Path
 from mmengine.config import Config, DictAction
 
 import mae_transfer.integrations.engine  # noqa: F401  (safe checkpoint loading)
+from mae_transfer.integrations.cpu_fallbacks import end_process_group
 from mae_transfer.integrations.metrics_file import write_metrics_file
 from mae_transfer.train import build_runner
 
@@ -57,6 +58,7 @@ def main(argv: list[str] | None = None) -> int:
             config=str(args.config),
         )
         runner.logger.info(f"test metrics written to {path}")
+    end_process_group()
     return 0
 
 

@@ -34,6 +34,7 @@ import mae_transfer.integrations.engine as engine
 from mae_transfer.integrations.cpu_fallbacks import (
     Deviation,
     apply_cpu_fallbacks,
+    end_process_group,
     start_cpu_process_group,
     write_deviations,
 )
@@ -121,6 +122,7 @@ def main(argv: list[str] | None = None) -> int:
             config=str(args.config),
         )
         runner.logger.info(f"final metrics written to {path}")
+    end_process_group()
     return 0
 
 

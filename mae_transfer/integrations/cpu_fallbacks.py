@@ -176,6 +176,19 @@ def start_cpu_process_group(launcher: str, backend: str = "gloo") -> bool:
     return True
 
 
+def end_process_group() -> None:
+    """Leave the process group once every rank has finished (a barrier, then its destruction).
+
+    A process that exits with the group alive leaves its teardown to the interpreter's exit, where
+    a rank of a 2-process CPU (gloo) run was seen to abort ("terminate called without an active
+    exception", SIGABRT) after its training and metrics were complete: torchrun then reported the
+    finished run as failed.
+    """
+    if torch.distributed.is_available() and torch.distributed.is_initialized():
+        torch.distributed.barrier()
+        torch.distributed.destroy_process_group()
+
+
 def write_deviations(path: str | Path, deviations: list[Deviation]) -> Path:
     """Write ``deviations.json``: a JSON list of ``{"key", "from", "to", "reason"}`` (may be empty)."""
     return atomic_write_json(path, [deviation.to_dict() for deviation in deviations])

@@ -72,7 +72,11 @@ def read_train_metrics(train_dir: Path, name: str = "metrics.json") -> dict[str,
         raise ResultError(f"{path}: key 'metrics': expected a mapping of metric names to numbers")
     numeric = {k: float(v) for k, v in metrics.items() if isinstance(v, (int, float)) and not isinstance(v, bool)}
     if not numeric:
-        raise ResultError(f"{path}: key 'metrics': no numeric metrics found")
+        # mmdet's CocoMetric logs "The testing results of the whole dataset is empty" and returns
+        # nothing when the detector kept no box above its score threshold on the whole val set
+        raise ResultError(f"{path}: key 'metrics': no numeric metrics found (a detector that kept no detection "
+                          "above its score threshold on the validation set gets none from mmdet's CocoMetric: "
+                          "see 'testing results ... empty' in the log)")
     return numeric
 
 
