@@ -31,6 +31,7 @@ from mae_transfer import failpoints
 from mae_transfer.checkpoints.errors import CheckpointError
 from mae_transfer.checkpoints.reader import read_training_checkpoint
 from mae_transfer.integrations import finite_loss, optim_constructor, resume_state  # noqa: F401  (registers)
+from mae_transfer.integrations.config_text import install as _memoize_config_text
 from mae_transfer.integrations.records_hook import MAETransferFinalMetricsHook  # noqa: F401  (registers)
 
 logger = logging.getLogger(__name__)
@@ -91,6 +92,7 @@ CheckpointLoader.register_scheme(prefixes="", loader=load_local_checkpoint, forc
 # every other scheme mmengine registered (http(s)://, torchvision://, open-mmlab://, s3://, ...)
 for _prefix in [prefix for prefix in CheckpointLoader._schemes if prefix]:
     CheckpointLoader.register_scheme(prefixes=_prefix, loader=refuse_remote_checkpoint, force=True)
+_memoize_config_text()  # Config.pretty_text formats each distinct config text once per process
 
 
 def safety_hooks() -> list[dict]:

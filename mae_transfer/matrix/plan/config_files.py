@@ -17,8 +17,12 @@ _LOCK = threading.Lock()
 
 
 def read_config(path: str | Path, import_custom_modules: bool = True) -> Any:
-    """``mmengine.config.Config.fromfile(path)``, one thread at a time."""
+    """``mmengine.config.Config.fromfile(path)``, one thread at a time (its ``pretty_text`` memoized)."""
     from mmengine.config import Config
+
+    from mae_transfer.integrations.config_text import install
+
+    install()
 
     with _LOCK:
         return Config.fromfile(str(path), import_custom_modules=import_custom_modules)

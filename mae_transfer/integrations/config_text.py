@@ -1,0 +1,49 @@
+"""mmengine's ``Config.pretty_text``, the same text at a fraction of the cost.
+
+mmengine 0.10.7 formats a config's text with yapf every time ``pretty_text`` is read: at each
+checkpoint save (the text goes into the checkpoint's meta), when the Runner logs the config, in
+``RuntimeInfoHook.before_run`` and in every ``Config.dump``. yapf is pure Python: 0.2-0.9 CPU
+seconds per read for the smoke configs, several reads per training process, and once per cell and
+attempt for the matrix's resolved configs. yapf's result depends only on the unformatted text and
+the style, so :func:`install` memoizes it on exactly those: the text mmengine writes does not change
+by a character, a config that changed formats anew.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import threading
+from typing import Any
+
+_LOCK = threading.Lock()
+_CACHE_SIZE = 64  # distinct config texts kept per process (a matrix run formats one per cell)
+
+
+def install() -> None:
+    """Route mmengine's yapf call in ``Config.pretty_text`` through the memo (idempotent)."""
+    import mmengine.config.config as config_module
+
+    with _LOCK:
+        current = config_module.FormatCode
+        if getattr(current, "memoized_by_mae_transfer", False):
+            return
+        config_module.FormatCode = _memoized(current)
+
+
+def _memoized(format_code: Any) -> Any:
+    @functools.lru_cache(maxsize=_CACHE_SIZE)
+    def cached(text: str, style: str, kwargs: str) -> tuple[str, bool]:
+        return format_code(text, style_config=json.loads(style), **json.loads(kwargs))
+
+    @functools.wraps(format_code)
+    def format_once(text: str, style_config: dict | None = None, **kwargs: Any) -> tuple[str, bool]:
+        try:
+            key = (json.dumps(style_config, sort_keys=True), json.dumps(kwargs, sort_keys=True))
+        except TypeError:  # a style that is not plain data: no memo, the call as mmengine makes it
+            return format_code(text, style_config=style_config, **kwargs)
+        return cached(text, *key)
+
+    format_once.memoized_by_mae_transfer = True
+    format_once.cache_info = cached.cache_info
+    return format_once
