@@ -7,12 +7,18 @@ seconds per read for the smoke configs, several reads per training process, and 
 attempt for the matrix's resolved configs. yapf's result depends only on the unformatted text and
 the style, so :func:`install` memoizes it on exactly those: the text mmengine writes does not change
 by a character, a config that changed formats anew.
+
+A process of rank 1 or above (``RANK``, as torchrun and the SLURM launch set it) is given the
+unformatted text, which is the same config: mmengine writes a config's text only from rank 0 (the
+checkpoints' meta, the dumped config, the log file), except a rank's own log file under
+``log_level='DEBUG'`` or ``distributed=True`` logging, where the config then reads unwrapped.
 """
 
 from __future__ import annotations
 
 import functools
 import json
+import os
 import threading
 from typing import Any
 
@@ -38,6 +44,8 @@ def _memoized(format_code: Any) -> Any:
 
     @functools.wraps(format_code)
     def format_once(text: str, style_config: dict | None = None, **kwargs: Any) -> tuple[str, bool]:
+        if os.environ.get("RANK", "0").strip() not in ("", "0"):
+            return text, False  # see the module's docstring: no rank but 0 writes this text
         try:
             key = (json.dumps(style_config, sort_keys=True), json.dumps(kwargs, sort_keys=True))
         except TypeError:  # a style that is not plain data: no memo, the call as mmengine makes it

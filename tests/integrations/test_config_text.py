@@ -33,3 +33,16 @@ def test_pretty_text_is_yapfs_text_formatted_once_per_distinct_config() -> None:
     assert (after.misses - before.misses, after.hits - before.hits) == (1, 1)
     cfg.train_cfg.max_epochs = 7920  # a changed config is formatted anew
     assert "max_epochs=7920" in cfg.pretty_text and memo.cache_info().misses == after.misses + 1
+
+
+def test_a_rank_above_0_gets_the_same_config_unwrapped(monkeypatch) -> None:
+    install()
+    cfg = Config.fromfile(str(SMOKE))
+    cfg.train_cfg.max_epochs = 7921
+    formatted = cfg.pretty_text
+    monkeypatch.setenv("RANK", "1")
+    misses = config_module.FormatCode.cache_info().misses
+    unwrapped = cfg.pretty_text
+    assert config_module.FormatCode.cache_info().misses == misses  # yapf not called
+    assert unwrapped != formatted and Config.fromstring(unwrapped, ".py").to_dict() == Config.fromstring(
+        formatted, ".py").to_dict()
