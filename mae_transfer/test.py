@@ -20,7 +20,7 @@ from mmengine.config import Config, DictAction
 import mae_transfer.integrations.engine  # noqa: F401  (safe checkpoint loading)
 from mae_transfer.integrations.cpu_fallbacks import end_process_group
 from mae_transfer.integrations.metrics_file import write_metrics_file
-from mae_transfer.train import build_runner
+from mae_transfer.train import build_runner, freeze_what_lives_for_the_run
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -47,6 +47,7 @@ def main(argv: list[str] | None = None) -> int:
     cfg.load_from = args.checkpoint
     cfg.resume = False
     runner, _ = build_runner(cfg, "test_deviations.json")  # CPU adaptations as in training
+    freeze_what_lives_for_the_run()
     metrics = runner.test()
     if runner.rank == 0:
         path = write_metrics_file(

@@ -7,6 +7,7 @@ long. ``make test-fast`` runs neither (the edit loop); ``make test`` runs everyt
 
 from __future__ import annotations
 
+import gc
 import sys
 from pathlib import Path
 
@@ -79,6 +80,13 @@ def _default_scope_left_as_found():
     if registry is not None and list(registry.DefaultScope._instance_dict) != list(before):
         registry.DefaultScope._instance_dict.clear()
         registry.DefaultScope._instance_dict.update(before)
+
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    """What collection imported (torch, mmengine, mmdet, mmseg, timm, the test modules) lives for the
+    session: frozen out of the cyclic collector, as ``mae_transfer.train`` does in each training
+    process, so that the collections the in-process runs trigger do not walk it again and again."""
+    gc.freeze()
 
 
 SLURM_TESTS = "tests/slurm/"
