@@ -70,16 +70,25 @@ HEAVY = {
 
 @pytest.fixture(autouse=True)
 def _default_scope_left_as_found():
-    """mmengine's default scope after each test is what it was before: a Runner built in a test
-    (mmseg, mmdet) leaves its scope current, and registries then build from that scope's registry,
-    so a later test in the same worker would depend on which files ran before it."""
-    registry = sys.modules.get("mmengine.registry")  # only if imported: the core tests run without mmengine
-    before = dict(registry.DefaultScope._instance_dict) if registry else {}
+    """mmengine's default scope and current logger after each test are what they were before: a
+    Runner built in a test (mmseg, mmdet) leaves its scope and its MMLogger current. Registries then
+    build from that scope's registry, and ``BaseModule.init_weights`` writes into that logger's log
+    file (seen failing once its file handler was closed: "'NoneType' object has no attribute
+    'write'"), so a later test in the same worker would depend on which files ran before it."""
+    # only if imported: the core tests run without mmengine (imported by the test: nothing before)
+    before = {manager: dict(manager._instance_dict) for manager in _mmengine_managers()}
     yield
-    registry = sys.modules.get("mmengine.registry")
-    if registry is not None and list(registry.DefaultScope._instance_dict) != list(before):
-        registry.DefaultScope._instance_dict.clear()
-        registry.DefaultScope._instance_dict.update(before)
+    for manager in _mmengine_managers():
+        kept = before.get(manager, {})
+        if list(manager._instance_dict) != list(kept):
+            manager._instance_dict.clear()
+            manager._instance_dict.update(kept)
+
+
+def _mmengine_managers() -> list:
+    """mmengine's ``DefaultScope`` and ``MMLogger`` (their instance registries), once imported."""
+    registry, logging_ = sys.modules.get("mmengine.registry"), sys.modules.get("mmengine.logging")
+    return [registry.DefaultScope, logging_.MMLogger] if registry is not None and logging_ is not None else []
 
 
 def pytest_collection_finish(session: pytest.Session) -> None:

@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 import torch
 import torchvision
+from mmengine.logging import MMLogger
 from mmengine.registry import init_default_scope
 
 from mae_transfer.integrations.mmdet import MAETransferViT, group_end_indices
@@ -93,6 +94,9 @@ def test_init_weights_loads_the_checkpoint(tmp_path: Path, how: str) -> None:
     option = {"pretrained": str(path)} if how == "pretrained" else {"init_cfg": dict(type="Pretrained", checkpoint=str(path))}
     backbone = MAETransferViT(**TINY, **option)
     assert not torch.equal(backbone.vit.blocks[0].attn.qkv.weight, source.blocks[0].attn.qkv.weight)
+    # init_weights writes into the current MMLogger's log file: a logger of this test's own, not one
+    # another test's runner left current (its file handler may be closed; tests/conftest.py)
+    MMLogger.get_instance(f"init-weights-{tmp_path.name}")
     backbone.init_weights()
     owned, saved = backbone.vit.state_dict(), source.state_dict()
     assert set(saved) - set(owned) == {"norm.weight", "norm.bias"}  # maps only: no final norm
