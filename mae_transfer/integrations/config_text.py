@@ -17,7 +17,6 @@ checkpoints' meta, the dumped config, the log file), except a rank's own log fil
 from __future__ import annotations
 
 import functools
-import json
 import os
 import threading
 from typing import Any
@@ -39,15 +38,16 @@ def install() -> None:
 
 def _memoized(format_code: Any) -> Any:
     @functools.lru_cache(maxsize=_CACHE_SIZE)
-    def cached(text: str, style: str, kwargs: str) -> tuple[str, bool]:
-        return format_code(text, style_config=json.loads(style), **json.loads(kwargs))
+    def cached(text: str, style: tuple | None, kwargs: tuple) -> tuple[str, bool]:
+        return format_code(text, style_config=None if style is None else dict(style), **dict(kwargs))
 
     @functools.wraps(format_code)
     def format_once(text: str, style_config: dict | None = None, **kwargs: Any) -> tuple[str, bool]:
         if os.environ.get("RANK", "0").strip() not in ("", "0"):
             return text, False  # see the module's docstring: no rank but 0 writes this text
+        key = (None if style_config is None else tuple(sorted(style_config.items())), tuple(sorted(kwargs.items())))
         try:
-            key = (json.dumps(style_config, sort_keys=True), json.dumps(kwargs, sort_keys=True))
+            hash(key)
         except TypeError:  # a style that is not plain data: no memo, the call as mmengine makes it
             return format_code(text, style_config=style_config, **kwargs)
         return cached(text, *key)
